@@ -1,0 +1,76 @@
+"""Client sub-commands of `tfstack`: `classify` and `status`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Adds the client sub-commands to the `tfstack` command."""
+    classify = commands.add_parser("classify", help="top-k labels of image files, over gRPC")
+    classify.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                          help="JPEG/PNG/BMP/GIF images")
+    classify.add_argument("--top-k", type=int, default=3)
+    classify.add_argument("--model", default="classifier")
+    classify.add_argument("--json", action="store_true", help="print JSON lines")
+    _add_server_flags(classify)
+    classify.set_defaults(handler=_classify)
+
+    status = commands.add_parser("status", help="versions and states of a served model")
+    status.add_argument("model", nargs="?", default="classifier")
+    _add_server_flags(status)
+    status.set_defaults(handler=_status)
+
+
+def _add_server_flags(parser: argparse.ArgumentParser) -> None:
+    from clients.client import DEFAULT_DEADLINE, DEFAULT_TARGET
+
+    parser.add_argument("--server", default=DEFAULT_TARGET, help="HOST:PORT of the server")
+    parser.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE,
+                        help="seconds per call")
+
+
+def _classify(args: argparse.Namespace) -> int:
+    from clients.client import ServingClient
+    from clients.errors import ClientError
+
+    missing = [str(f) for f in args.files if not f.is_file()]
+    if missing:
+        print(f"error: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    try:
+        with ServingClient(args.server, args.deadline) as client:
+            results = client.classify(args.files, args.top_k, model=args.model)
+    except ClientError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    for path, result in zip(args.files, results, strict=True):
+        if args.json:
+            print(json.dumps({"file": str(path), "labels": [asdict(x) for x in result.labels]}))
+        else:
+            labels = ", ".join(f"{label.name} {label.score:.3f}" for label in result.labels)
+            print(f"{path}: {labels}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from clients.client import ServingClient
+    from clients.errors import ClientError
+
+    try:
+        with ServingClient(args.server, args.deadline) as client:
+            versions = client.status(args.model)
+    except ClientError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    for v in versions:
+        error = f"  {v.error_code}: {v.error_message}" if v.error_message else ""
+        print(f"{args.model}  version {v.version}  {v.state}{error}")
+    return 0

@@ -1,0 +1,98 @@
+"""The wire contract of each endpoint: model name, signatures, tensor keys and dtypes.
+
+Declared once, as plain data with no TensorFlow import, so that `export` builds
+signatures from it and `clients` builds requests from it. Dtypes are the names of
+TensorFlow's `DataType` enum (`DT_STRING`, ...), exactly as `saved_model_cli` shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One named tensor of a signature; `None` in `shape` is a free dimension."""
+
+    key: str
+    dtype: str
+    shape: tuple[int | None, ...]
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A named serving signature with its inputs and outputs."""
+
+    name: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+    def input(self, key: str) -> TensorSpec:
+        return _by_key(self.inputs, key, self.name)
+
+    def output(self, key: str) -> TensorSpec:
+        return _by_key(self.outputs, key, self.name)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A served model: its name in the repository and the signatures it exports."""
+
+    model_name: str
+    signatures: tuple[Signature, ...]
+
+    def signature(self, name: str) -> Signature:
+        for signature in self.signatures:
+            if signature.name == name:
+                return signature
+        known = ", ".join(s.name for s in self.signatures)
+        raise KeyError(f"{self.model_name} has no signature {name!r}; it has: {known}")
+
+
+def _by_key(specs: tuple[TensorSpec, ...], key: str, owner: str) -> TensorSpec:
+    for spec in specs:
+        if spec.key == key:
+            return spec
+    raise KeyError(f"signature {owner!r} has no tensor {key!r}")
+
+
+DEFAULT_SIGNATURE = "serving_default"
+
+_TOP_K_OUTPUTS = (
+    TensorSpec("classes", "DT_STRING", (None, None), "top-k labels, best first"),
+    TensorSpec("scores", "DT_FLOAT", (None, None), "softmax probability of each label"),
+    TensorSpec("class_ids", "DT_INT64", (None, None), "the dataset's index of each label"),
+)
+
+CLASSIFIER = Endpoint(
+    model_name="classifier",
+    signatures=(
+        Signature(
+            name=DEFAULT_SIGNATURE,
+            inputs=(
+                TensorSpec(
+                    "image_bytes",
+                    "DT_STRING",
+                    (None,),
+                    "encoded JPEG/PNG/BMP/GIF; decoded, converted and resized in the graph",
+                ),
+            ),
+            outputs=_TOP_K_OUTPUTS,
+        ),
+        Signature(
+            name="predict_pixels",
+            inputs=(
+                TensorSpec(
+                    "pixels",
+                    "DT_FLOAT",
+                    (None, None, None, None),
+                    "[batch, height, width, channels] at the model's size, values 0-255",
+                ),
+            ),
+            outputs=_TOP_K_OUTPUTS,
+        ),
+    ),
+)
+
+ENDPOINTS = {endpoint.model_name: endpoint for endpoint in (CLASSIFIER,)}

@@ -1,0 +1,1 @@
+"""Keras model definitions, their data pipelines and training. Knows nothing of serving."""

@@ -1,0 +1,1 @@
+"""Image classification: an AlexNet-style CNN, image data sources and its trainer."""

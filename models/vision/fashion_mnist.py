@@ -1,0 +1,121 @@
+"""Locating, downloading and loading the official Fashion-MNIST IDX files.
+
+Search order: an explicit directory, `$TFSTACK_DATA_DIR/fashion-mnist`, the
+Debian package `dataset-fashion-mnist`, then the official download (checked
+against the SHA-256 of each file's decompressed content, so a re-compressed
+mirror still verifies).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import os
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from models.vision.idx import read_idx
+
+logger = logging.getLogger(__name__)
+
+CLASS_NAMES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+OFFICIAL_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+FILES = {
+    "train_images": ("train-images-idx3-ubyte.gz",
+                     "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+    "train_labels": ("train-labels-idx1-ubyte.gz",
+                     "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+    "test_images": ("t10k-images-idx3-ubyte.gz",
+                    "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
+    "test_labels": ("t10k-labels-idx1-ubyte.gz",
+                    "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+}
+
+
+def candidate_dirs(path: str | Path | None = None) -> list[Path]:
+    """The directories searched for the four files, in order."""
+    dirs = [Path(path)] if path else []
+    if os.environ.get("TFSTACK_DATA_DIR"):
+        dirs.append(Path(os.environ["TFSTACK_DATA_DIR"]) / "fashion-mnist")
+    dirs.append(SYSTEM_DIR)
+    return dirs
+
+
+def locate(path: str | Path | None = None, download_to: str | Path | None = None,
+           url: str = OFFICIAL_URL) -> Path:
+    """Returns the first directory holding all four files, downloading if none does."""
+    for directory in candidate_dirs(path):
+        if all((directory / name).is_file() for name, _ in FILES.values()):
+            return directory
+    target = Path(download_to or path or _default_download_dir())
+    logger.info("Fashion-MNIST not found in %s; downloading to %s",
+                [str(d) for d in candidate_dirs(path)], target)
+    download(target, url)
+    return target
+
+
+def download(directory: str | Path, url: str = OFFICIAL_URL) -> None:
+    """Downloads the four files into `directory`, verifying each before it lands."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, sha256 in FILES.values():
+        if (directory / name).is_file():
+            continue
+        with tempfile.NamedTemporaryFile(dir=directory, suffix=".part", delete=False) as part:
+            try:
+                _fetch(url.rstrip("/") + "/" + name, part)
+                part.close()
+                verify(Path(part.name), sha256, name)
+                os.replace(part.name, directory / name)
+            finally:
+                Path(part.name).unlink(missing_ok=True)
+
+
+def verify(path: Path, sha256: str, name: str) -> None:
+    """Raises if the decompressed content of `path` does not hash to `sha256`."""
+    digest = hashlib.sha256()
+    with gzip.open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != sha256:
+        raise ValueError(
+            f"checksum mismatch for {name}: expected sha256 {sha256} of the decompressed "
+            f"file, got {digest.hexdigest()}; the download is corrupt or not Fashion-MNIST"
+        )
+
+
+def load(path: str | Path | None = None) -> tuple[tuple[np.ndarray, np.ndarray],
+                                                   tuple[np.ndarray, np.ndarray]]:
+    """Returns `((train_images, train_labels), (test_images, test_labels))`,
+    images as uint8 `(n, 28, 28, 1)` and labels as int64 `(n,)`."""
+    directory = locate(path)
+    arrays = {key: read_idx(directory / name) for key, (name, _) in FILES.items()}
+    return (
+        (arrays["train_images"][..., None], arrays["train_labels"].astype(np.int64)),
+        (arrays["test_images"][..., None], arrays["test_labels"].astype(np.int64)),
+    )
+
+
+def _default_download_dir() -> Path:
+    root = os.environ.get("TFSTACK_DATA_DIR") or Path.home() / ".cache" / "tfstack"
+    return Path(root) / "fashion-mnist"
+
+
+def _fetch(url: str, out) -> None:
+    with urllib.request.urlopen(url, timeout=60) as response:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1]) as bar:
+            for block in iter(lambda: response.read(1 << 16), b""):
+                out.write(block)
+                bar.update(len(block))
+    out.flush()
+    os.fsync(out.fileno())

@@ -1,0 +1,62 @@
+"""`tfstack serve`: the embedded server, with TF Serving's own flag names."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+
+logger = logging.getLogger(__name__)
+
+
+def parse_bool(text: str) -> bool:
+    """TF Serving's boolean flag values: true/false, 1/0."""
+    lowered = text.lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Adds `serve` to the `tfstack` command."""
+    from serving.config import ServerConfig
+
+    defaults = ServerConfig()
+    parser = commands.add_parser(
+        "serve", help="serve a model repository over TF Serving's gRPC API",
+        description="Flags use TF Serving's names and syntax (--port=8500).")
+    parser.add_argument("--port", type=int, default=defaults.port, help="gRPC port")
+    parser.add_argument("--host", default=defaults.host,
+                        help="address to bind (default: loopback only)")
+    parser.add_argument("--rest_api_port", type=int, default=defaults.rest_api_port,
+                        help="REST port; 0 disables REST")
+    parser.add_argument("--model_name", default=defaults.model_name)
+    parser.add_argument("--model_base_path", default=None,
+                        help="folder of integer version folders of one model")
+    parser.add_argument("--model_config_file", default=None,
+                        help="ModelServerConfig text proto listing the models to serve")
+    parser.add_argument("--grpc_max_threads", type=int, default=defaults.grpc_max_threads,
+                        help="threads running model graphs")
+    parser.add_argument("--enable_model_warmup", type=parse_bool, nargs="?", const=True,
+                        default=defaults.enable_model_warmup)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from serving.config import ServerConfig
+    from serving.server import serve
+
+    fields = {f.name for f in dataclasses.fields(ServerConfig)}
+    config = ServerConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    if config.rest_api_port:
+        logger.warning("--rest_api_port=%d: REST is not served yet; gRPC only",
+                       config.rest_api_port)
+    try:
+        asyncio.run(serve(config))
+    except (ValueError, OSError) as e:
+        logger.error("cannot start the server: %s", e)
+        return 1
+    return 0

@@ -1,0 +1,57 @@
+"""The transport-agnostic core: what Predict, GetModelMetadata and GetModelStatus
+do, with numpy arrays in and out. The gRPC (and REST) adapters only translate."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Mapping
+
+import numpy as np
+
+from serving.errors import InvalidArgument
+from serving.repository import ModelRepository, VersionState
+from serving.servable import Servable
+
+SIGNATURE_DEF_FIELD = "signature_def"
+
+
+class DataPlane:
+    """Runs requests against a ModelRepository; graph execution happens on a
+    bounded thread pool so the event loop keeps accepting calls."""
+
+    def __init__(self, repository: ModelRepository, max_threads: int = 8):
+        self.repository = repository
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max_threads, thread_name_prefix="predict"
+        )
+
+    async def predict(self, model: str, version: int | None, label: str | None,
+                      signature: str, inputs: Mapping[str, np.ndarray],
+                      output_filter: list[str] | None = None,
+                      ) -> tuple[Servable, dict[str, np.ndarray]]:
+        """Runs `signature` of the chosen servable; returns it with the outputs."""
+        servable = self.repository.servable(model, version, label)
+        loop = asyncio.get_running_loop()
+        outputs = await loop.run_in_executor(
+            self._pool, servable.predict, signature, inputs, output_filter
+        )
+        return servable, outputs
+
+    def metadata(self, model: str, version: int | None, label: str | None,
+                 fields: list[str]) -> Servable:
+        """The servable whose metadata is asked for, after checking the fields."""
+        if not fields:
+            raise InvalidArgument("GetModelMetadataRequest must specify at least one "
+                                  f"metadata_field; the one supported is {SIGNATURE_DEF_FIELD!r}")
+        unsupported = [f for f in fields if f != SIGNATURE_DEF_FIELD]
+        if unsupported:
+            raise InvalidArgument(f"Metadata field {unsupported[0]} is not supported; "
+                                  f"the one supported is {SIGNATURE_DEF_FIELD!r}")
+        return self.repository.servable(model, version, label)
+
+    def status(self, model: str, version: int | None) -> list[VersionState]:
+        return self.repository.states(model, version)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=False)

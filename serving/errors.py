@@ -1,0 +1,57 @@
+"""The server's errors: one class per status meaning, mapped to gRPC codes here only."""
+
+from __future__ import annotations
+
+import re
+
+import grpc
+import tensorflow as tf
+
+
+class ServingError(Exception):
+    """An error a request can cause; `code` is the gRPC status it is answered with."""
+
+    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+
+
+class NotFound(ServingError):
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class InvalidArgument(ServingError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class FailedPrecondition(ServingError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class ResourceExhausted(ServingError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class Unavailable(ServingError):
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+class DeadlineExceeded(ServingError):
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+class Internal(ServingError):
+    code = grpc.StatusCode.INTERNAL
+
+
+_BY_CODE = {cls.code: cls for cls in (NotFound, InvalidArgument, FailedPrecondition,
+                                      ResourceExhausted, Unavailable, DeadlineExceeded)}
+_TF_NOISE = re.compile(r"^\s|^Detected at node|^Graph execution error|^File |^\[\[|^$")
+
+
+def from_tf_error(error: tf.errors.OpError) -> ServingError:
+    """The ServingError with the same canonical code as a TensorFlow runtime error,
+    keeping only the lines of its message a caller can act on."""
+    code = next((c for c in grpc.StatusCode if c.value[0] == error.error_code),
+                grpc.StatusCode.INTERNAL)
+    lines = [line for line in str(error.message).splitlines() if not _TF_NOISE.search(line)]
+    message = " ".join(line.split(" [Op:")[0].split("\t [[")[0] for line in lines).strip()
+    return _BY_CODE.get(code, Internal)(message or str(error.message))

@@ -1,0 +1,79 @@
+"""Assembling and running the gRPC server: services, health, reflection, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+from serving.config import ServerConfig, model_configs
+from serving.dataplane import DataPlane
+from serving.grpc_service import ModelService, PredictionService
+from serving.repository import ModelRepository
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAMES = (
+    "tensorflow.serving.PredictionService",
+    "tensorflow.serving.ModelService",
+)
+
+
+def create_server(dataplane: DataPlane, address: str = "127.0.0.1:0",
+                  max_message_bytes: int = 64 * 1024 * 1024,
+                  ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
+    """A grpc.aio server with TF Serving's services, health checking and reflection,
+    bound to `address` (port 0 picks a free one); returns it with its port."""
+    server = grpc.aio.server(options=[
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+    ])
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(dataplane), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(dataplane), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"could not bind the gRPC server to {address}")
+    return server, port, health_servicer
+
+
+async def set_serving(health_servicer: health.aio.HealthServicer, serving: bool) -> None:
+    """Marks the whole server and each TF Serving service as (not) serving."""
+    status = (health_pb2.HealthCheckResponse.SERVING if serving
+              else health_pb2.HealthCheckResponse.NOT_SERVING)
+    for name in ("", *SERVICE_NAMES):
+        await health_servicer.set(name, status)
+
+
+async def serve(config: ServerConfig) -> None:
+    """Loads the models, serves until SIGTERM/SIGINT, then drains in-flight calls."""
+    repository = ModelRepository(model_configs(config), warmup=config.enable_model_warmup)
+    await asyncio.to_thread(repository.load_all)
+    dataplane = DataPlane(repository, config.grpc_max_threads)
+    server, port, health_servicer = create_server(
+        dataplane, f"{config.host}:{config.port}", config.max_message_bytes
+    )
+    await server.start()
+    await set_serving(health_servicer, True)
+    logger.info("Running gRPC ModelServer at %s:%d, serving %s",
+                config.host, port, ", ".join(repository.model_names))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    logger.info("shutting down: finishing in-flight requests (grace %.0f s)",
+                config.grace_seconds)
+    await set_serving(health_servicer, False)
+    await server.stop(config.grace_seconds)
+    dataplane.close()

@@ -1,0 +1,69 @@
+"""Fixtures shared across the suite: a tiny classifier trained on real Fashion-MNIST,
+its exported repository, and the real server running on it."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import pytest  # noqa: E402
+
+from tests.server_process import ServerProcess  # noqa: E402
+
+FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+
+
+def pytest_collection_modifyitems(config, items):
+    if not os.path.isdir(FASHION_DIR):
+        skip = pytest.mark.skip(reason="needs `apt-get install dataset-fashion-mnist`")
+        for item in items:
+            if "fashion" in item.keywords:
+                item.add_marker(skip)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "fashion: reads the real Fashion-MNIST files")
+
+
+@pytest.fixture(scope="session")
+def trained_classifier(tmp_path_factory):
+    """A small classifier trained briefly on a seeded slice of the real training set;
+    evaluated on a slice of the official test set it never saw."""
+    from models.vision.config import ClassifierTrainConfig
+    from models.vision.trainer import train_classifier
+
+    config = ClassifierTrainConfig(
+        epochs=3, limit=8000, validation_size=1000, augment=False, verbose=0,
+        output_dir=str(tmp_path_factory.mktemp("classifier")),
+    )
+    return train_classifier(config)
+
+
+@pytest.fixture(scope="session")
+def classifier_repository(trained_classifier, tmp_path_factory):
+    """A model repository holding the trained classifier as version 1."""
+    from export.classifier import export_classifier
+
+    repository = tmp_path_factory.mktemp("model_repository")
+    export_classifier(trained_classifier.model_dir, repository)
+    return repository
+
+
+@pytest.fixture(scope="session")
+def classifier_server(classifier_repository):
+    """`tfstack serve` as a subprocess on a free loopback port, serving the classifier."""
+    with ServerProcess(
+        "--model_name=classifier", f"--model_base_path={classifier_repository / 'classifier'}"
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def fashion_test_images():
+    """The first 200 official Fashion-MNIST test images and labels (held out from training)."""
+    from models.vision import fashion_mnist
+
+    _, (images, labels) = fashion_mnist.load()
+    return images[:200], labels[:200]

@@ -1,0 +1,59 @@
+"""Running the real `tfstack serve` as a subprocess for end-to-end tests."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+_LISTENING = re.compile(r"Running gRPC ModelServer at ([\d.]+):(\d+)")
+
+
+class ServerProcess:
+    """Starts `tfstack serve --port=0 ARGS...`, learns its port from its log, and
+    stops it with SIGTERM on exit (recording the exit status)."""
+
+    def __init__(self, *args: str, startup_seconds: float = 120.0):
+        self.args = args
+        self.startup_seconds = startup_seconds
+        self.log: list[str] = []
+        self.target = ""
+        self.returncode: int | None = None
+
+    def __enter__(self) -> "ServerProcess":
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "clients.command", "serve", "--port=0", *self.args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        ready = threading.Event()
+        threading.Thread(target=self._read_log, args=(ready,), daemon=True).start()
+        if not ready.wait(self.startup_seconds) or not self.target:
+            self.process.kill()
+            raise RuntimeError("server did not start:\n" + "".join(self.log[-40:]))
+        return self
+
+    def _read_log(self, ready: threading.Event) -> None:
+        for line in self.process.stdout:
+            self.log.append(line)
+            match = _LISTENING.search(line)
+            if match:
+                self.target = f"{match.group(1)}:{match.group(2)}"
+                ready.set()
+        ready.set()
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while self.process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if self.process.poll() is None:
+                self.process.kill()
+            self.returncode = self.process.wait()
+        return self.returncode
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
