@@ -143,13 +143,13 @@ class ServingClient:
         key = signature.inputs[0].key
         outputs = self.predict(model, {key: contract_tensor(signature, key, data)},
                                DEFAULT_SIGNATURE, version)
+        rows = zip(outputs["classes"], outputs["scores"], outputs["class_ids"], strict=True)
         return [
             Classification(tuple(
                 Label(name.decode(), float(score), int(class_id))
-                for name, score, class_id in zip(names[:top_k], scores[:top_k], ids[:top_k], strict=True)
+                for name, score, class_id in zip(*(column[:top_k] for column in row), strict=True)
             ))
-            for names, scores, ids in zip(outputs["classes"], outputs["scores"],
-                                          outputs["class_ids"], strict=True)
+            for row in rows
         ]
 
 

@@ -47,11 +47,12 @@ _BY_CODE = {cls.code: cls for cls in (NotFound, InvalidArgument, FailedPrecondit
 _TF_NOISE = re.compile(r"^\s|^Detected at node|^Graph execution error|^File |^\[\[|^$")
 
 
-def from_tf_error(error: tf.errors.OpError) -> ServingError:
+def from_tf_error(error: tf.errors.OpError, context: str) -> ServingError:
     """The ServingError with the same canonical code as a TensorFlow runtime error,
-    keeping only the lines of its message a caller can act on."""
+    keeping only the lines of its message a caller can act on, after `context`."""
     code = next((c for c in grpc.StatusCode if c.value[0] == error.error_code),
                 grpc.StatusCode.INTERNAL)
     lines = [line for line in str(error.message).splitlines() if not _TF_NOISE.search(line)]
-    message = " ".join(line.split(" [Op:")[0].split("\t [[")[0] for line in lines).strip()
-    return _BY_CODE.get(code, Internal)(message or str(error.message))
+    message = " ".join(line.split(" [Op:")[0].split("\t [[")[0] for line in lines)
+    message = message.replace("<stack traces unavailable>", "").strip()
+    return _BY_CODE.get(code, Internal)(f"{context}: {message or error.message}")

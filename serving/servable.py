@@ -58,7 +58,8 @@ class Servable:
                        for key, value in inputs.items()}
             outputs = self.functions[signature_key](**tensors)
         except tf.errors.OpError as e:
-            raise from_tf_error(e) from e
+            raise from_tf_error(e, f"{self.name} version {self.version} signature "
+                                   f"{signature_key!r} could not process the request") from e
         except (TypeError, ValueError) as e:
             raise InvalidArgument(f"could not run signature {signature_key!r}: {e}") from e
         wanted = output_filter or list(outputs)

@@ -57,6 +57,10 @@ async def set_serving(health_servicer: health.aio.HealthServicer, serving: bool)
 
 async def serve(config: ServerConfig) -> None:
     """Loads the models, serves until SIGTERM/SIGINT, then drains in-flight calls."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     repository = ModelRepository(model_configs(config), warmup=config.enable_model_warmup)
     await asyncio.to_thread(repository.load_all)
     dataplane = DataPlane(repository, config.grpc_max_threads)
@@ -67,10 +71,6 @@ async def serve(config: ServerConfig) -> None:
     await set_serving(health_servicer, True)
     logger.info("Running gRPC ModelServer at %s:%d, serving %s",
                 config.host, port, ", ".join(repository.model_names))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     logger.info("shutting down: finishing in-flight requests (grace %.0f s)",
                 config.grace_seconds)

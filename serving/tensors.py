@@ -60,7 +60,9 @@ def _check_one(key: str, info: meta_graph_pb2.TensorInfo, value: np.ndarray) -> 
     if info.tensor_shape.unknown_rank:
         return
     dims = [d.size for d in info.tensor_shape.dim]
-    if len(dims) != value.ndim or any(d >= 0 and d != n for d, n in zip(dims, value.shape, strict=True)):
+    mismatch = len(dims) != value.ndim or any(
+        d >= 0 and d != n for d, n in zip(dims, value.shape, strict=True))
+    if mismatch:
         raise InvalidArgument(
             f"input '{key}' expects shape {_shape(dims)} but the request sent "
             f"{list(value.shape)} (-1 is any size)"

@@ -118,7 +118,7 @@ def _conv_block(x, filters: int, kernel: int, stride: int, pool: bool, name: str
     x = keras.layers.Conv2D(
         filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv"
     )(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
     x = keras.layers.ReLU(name=f"{name}_relu")(x)
     if pool:
         x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name=f"{name}_pool")(x)

@@ -1,0 +1,56 @@
+# The two commands of this project:
+#   make up    set up .venv, train + export what has no version yet, serve on :8500
+#   make test  set up .venv, lint, run the test suite
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+PROFILE ?= quick
+PORT    ?= 8500
+REPOSITORY := model_repository
+
+export TF_CPP_MIN_LOG_LEVEL := 3
+export TF_ENABLE_ONEDNN_OPTS := 0
+
+.PHONY: up test install models lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# Train (PROFILE=quick by default, PROFILE=full to converge) and export each model
+# whose repository folder has no version; a model already trained is only exported.
+models: $(STAMP)
+	@if ls $(REPOSITORY)/classifier/*/saved_model.pb >/dev/null 2>&1; then \
+	  echo "classifier: serving the exported versions in $(REPOSITORY)/classifier"; \
+	else \
+	  [ -f artifacts/classifier/model.keras ] || \
+	    $(BIN)/tfstack train classifier --profile $(PROFILE) || exit 1; \
+	  $(BIN)/tfstack export classifier --repository $(REPOSITORY) || exit 1; \
+	fi
+
+up: models
+	@echo ""
+	@echo "Serving on 127.0.0.1:$(PORT) (Ctrl-C stops). From another shell:"
+	@echo "  $(BIN)/tfstack classify IMAGE.png [--top-k 3] [--json]"
+	@echo "  $(BIN)/tfstack status classifier"
+	@echo "  $(BIN)/python -c 'from clients.client import ServingClient; \
+	print(ServingClient(\"127.0.0.1:$(PORT)\").classify([\"IMAGE.png\"]))'"
+	@echo "  or any TF Serving client: tensorflow.serving.PredictionService/Predict,"
+	@echo "  model \"classifier\", input \"image_bytes\" (DT_STRING) -- see README.md"
+	@echo ""
+	exec $(BIN)/tfstack serve --port=$(PORT) --model_config_file=serving/models.config
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf artifacts $(REPOSITORY) .pytest_cache

@@ -1,0 +1,96 @@
+"""`ServingClient` against the real server process, and its errors."""
+
+from __future__ import annotations
+
+import socket
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from clients.client import ServingClient, contract_tensor, model_spec
+from clients.errors import ClientError
+from export.contracts import CLASSIFIER
+
+
+def png(image: np.ndarray) -> bytes:
+    return tf.io.encode_png(image.astype(np.uint8)).numpy()
+
+
+@pytest.fixture(scope="module")
+def client(classifier_server):
+    with ServingClient(classifier_server.target, deadline=60) as client:
+        yield client
+
+
+@pytest.mark.fashion
+def test_classify_returns_typed_top_k_labels(client, fashion_test_images):
+    images, labels = fashion_test_images
+    results = client.classify([png(x) for x in images], top_k=3)
+    assert len(results) == len(images)
+    assert all(len(r.labels) == 3 for r in results)
+    assert np.mean([r.top.class_id == label for r, label in zip(results, labels, strict=True)]) \
+        > 0.6
+    first = results[0]
+    assert first.labels[0].score >= first.labels[1].score >= first.labels[2].score
+    assert isinstance(first.top.name, str) and isinstance(first.top.class_id, int)
+
+
+@pytest.mark.fashion
+def test_classify_reads_files(client, tmp_path, fashion_test_images):
+    path = tmp_path / "boot.png"
+    path.write_bytes(png(fashion_test_images[0][0]))
+    by_path = client.classify([path])[0]
+    by_bytes = client.classify([path.read_bytes()])[0]
+    assert by_path == by_bytes
+
+
+@pytest.mark.fashion
+def test_predict_metadata_and_status(client):
+    outputs = client.predict("classifier", {"pixels": np.zeros((2, 28, 28, 1), np.float32)},
+                             signature="predict_pixels", output_filter=["class_ids"])
+    assert list(outputs) == ["class_ids"] and outputs["class_ids"].shape == (2, 5)
+    signatures = client.metadata("classifier")
+    assert {"serving_default", "predict_pixels"} <= set(signatures)
+    [status] = client.status("classifier")
+    assert (status.version, status.state, status.error_code) == (1, "AVAILABLE", "OK")
+    assert client.healthy() and client.healthy("tensorflow.serving.PredictionService")
+
+
+@pytest.mark.fashion
+def test_server_errors_become_client_errors_with_status(client):
+    with pytest.raises(ClientError) as info:
+        client.classify([b"not an image"])
+    assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert isinstance(info.value.__cause__, grpc.RpcError)
+    with pytest.raises(ClientError) as info:
+        client.status("resnet")
+    assert info.value.code == grpc.StatusCode.NOT_FOUND
+    assert "resnet" in str(info.value)
+
+
+def test_unreachable_server_says_how_to_start_one():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once closed
+    with ServingClient(f"127.0.0.1:{port}", deadline=5) as client:
+        with pytest.raises(ClientError) as info:
+            client.metadata("classifier")
+    assert info.value.code == grpc.StatusCode.UNAVAILABLE
+    assert f"cannot reach a model server at 127.0.0.1:{port}" in str(info.value)
+    assert "tfstack serve" in str(info.value)
+
+
+def test_model_spec_takes_a_version_or_a_label():
+    assert model_spec("m", version=3).version.value == 3
+    assert model_spec("m", label="stable").version_label == "stable"
+    assert not model_spec("m").HasField("version")
+    with pytest.raises(ValueError, match="not both"):
+        model_spec("m", version=1, label="stable")
+
+
+def test_contract_tensor_uses_the_declared_dtype():
+    signature = CLASSIFIER.signature("predict_pixels")
+    proto = contract_tensor(signature, "pixels", [[[[1]]]])  # ints in, floats on the wire
+    assert proto.dtype == tf.float32.as_datatype_enum
