@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
+import sys
 
 logger = logging.getLogger(__name__)
 
@@ -60,3 +62,15 @@ def run(args: argparse.Namespace) -> int:
         logger.error("cannot start the server: %s", e)
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m serving FLAGS...`: the server alone, same flags as `tfstack serve`."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    parser = argparse.ArgumentParser(prog="python -m serving")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["serve", *(sys.argv[1:] if argv is None else argv)])
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run(args)

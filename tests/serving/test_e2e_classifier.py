@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from tests.server_process import ServerProcess
+from serving.launcher import ServerProcess
 
 pytestmark = pytest.mark.fashion
 Code = grpc.StatusCode

@@ -1,4 +1,5 @@
-"""Running the real `tfstack serve` as a subprocess for end-to-end tests."""
+"""Running `tfstack serve` as a child process on a free port: for end-to-end tests,
+benchmarks and scripts that need a real server for a while."""
 
 from __future__ import annotations
 
@@ -14,7 +15,12 @@ _LISTENING = re.compile(r"Running gRPC ModelServer at ([\d.]+):(\d+)")
 
 class ServerProcess:
     """Starts `tfstack serve --port=0 ARGS...`, learns its port from its log, and
-    stops it with SIGTERM on exit (recording the exit status)."""
+    stops it with SIGTERM on exit (recording the exit status in `returncode`).
+
+    Example:
+    >>> with ServerProcess("--model_name=m", "--model_base_path=repo/m") as server:
+    ...     ServingClient(server.target).status("m")
+    """
 
     def __init__(self, *args: str, startup_seconds: float = 120.0):
         self.args = args
@@ -25,7 +31,7 @@ class ServerProcess:
 
     def __enter__(self) -> "ServerProcess":
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "clients.command", "serve", "--port=0", *self.args],
+            [sys.executable, "-m", "serving", "--port=0", *self.args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         ready = threading.Event()
