@@ -8,6 +8,7 @@ A source is one of:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,18 +98,22 @@ def _from_folder(root: Path, seed: int) -> ImageData:
 
     train, validation = read(train_root, validation_split=0.1, subset="both")
     test = read(root / "test", shuffle=False) if has_splits else validation
-    as_int64 = lambda ds: ds.map(lambda x, y: (x, tf.cast(y, tf.int64)))  # noqa: E731
-    return ImageData(as_int64(train), as_int64(validation), as_int64(test),
-                     tuple(train.class_names))
+    return ImageData(*(_int64_labels(split) for split in (train, validation, test)),
+                     class_names=tuple(train.class_names))
 
 
 def _from_tfds(name: str) -> ImageData:
+    """A tensorflow-datasets dataset; `$TFSTACK_DATA_DIR` holds prepared copies offline."""
     import tensorflow_datasets as tfds
 
-    (train, test), info = tfds.load(
-        name, split=["train[:90%]", "test"], as_supervised=True, with_info=True
+    (train, validation, test), info = tfds.load(
+        name, split=["train[:90%]", "train[90%:]", "test"], as_supervised=True,
+        with_info=True, data_dir=os.environ.get("TFSTACK_DATA_DIR"),
     )
-    validation = tfds.load(name, split="train[90%:]", as_supervised=True)
     labels = info.features[info.supervised_keys[1]]
-    as_int64 = lambda ds: ds.map(lambda x, y: (x, tf.cast(y, tf.int64)))  # noqa: E731
-    return ImageData(as_int64(train), as_int64(validation), as_int64(test), tuple(labels.names))
+    return ImageData(*(_int64_labels(split) for split in (train, validation, test)),
+                     class_names=tuple(labels.names))
+
+
+def _int64_labels(split: tf.data.Dataset) -> tf.data.Dataset:
+    return split.map(lambda x, y: (x, tf.cast(y, tf.int64)))

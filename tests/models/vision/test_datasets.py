@@ -51,3 +51,16 @@ def test_batches_resize_convert_and_shuffle_deterministically():
     again = next(iter(batches(data.train, 32, (32, 32), 3, shuffle_seed=7)))
     assert first[0].shape == (32, 32, 32, 3)
     np.testing.assert_array_equal(first[1], again[1])
+
+
+def test_tfds_source_gives_splits_class_names_and_int64_labels():
+    import tensorflow_datasets as tfds
+
+    # tfds's own offline generator: examples shaped by the real dataset's feature spec.
+    with tfds.testing.mock_data(num_examples=12):
+        data = load_image_data("tfds:fashion_mnist")
+        image_spec, label_spec = data.train.element_spec
+        assert image_spec.shape == (28, 28, 1) and label_spec.dtype.name == "int64"
+        assert data.class_names == fashion_mnist.CLASS_NAMES
+        pixels, _ = next(iter(batches(data.test, 4, (32, 32), 3)))
+        assert pixels.shape == (4, 32, 32, 3)
