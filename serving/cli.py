@@ -53,9 +53,6 @@ def run(args: argparse.Namespace) -> int:
 
     fields = {f.name for f in dataclasses.fields(ServerConfig)}
     config = ServerConfig(**{k: v for k, v in vars(args).items() if k in fields})
-    if config.rest_api_port:
-        logger.warning("--rest_api_port=%d: REST is not served yet; gRPC only",
-                       config.rest_api_port)
     try:
         asyncio.run(serve(config))
     except (ValueError, OSError) as e:

@@ -50,7 +50,11 @@ class DataPlane:
                                   f"the one supported is {SIGNATURE_DEF_FIELD!r}")
         return self.repository.servable(model, version, label)
 
-    def status(self, model: str, version: int | None) -> list[VersionState]:
+    def status(self, model: str, version: int | None = None,
+               label: str | None = None) -> list[VersionState]:
+        """The state of each version of `model`, or of the one version or label asked."""
+        if label:
+            version = self.repository.servable(model, None, label).version
         return self.repository.states(model, version)
 
     def close(self) -> None:

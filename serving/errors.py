@@ -42,6 +42,24 @@ class Internal(ServingError):
     code = grpc.StatusCode.INTERNAL
 
 
+# HTTP status of each gRPC code, as TF Serving's REST API answers them.
+_HTTP_STATUS = {
+    grpc.StatusCode.OK: 200, grpc.StatusCode.CANCELLED: 499, grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403, grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.FAILED_PRECONDITION: 400, grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.OUT_OF_RANGE: 400, grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.INTERNAL: 500, grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DATA_LOSS: 500, grpc.StatusCode.UNAUTHENTICATED: 401,
+}
+
+
+def http_status(error: ServingError) -> int:
+    """The HTTP status a REST caller gets for `error`."""
+    return _HTTP_STATUS.get(error.code, 500)
+
+
 _BY_CODE = {cls.code: cls for cls in (NotFound, InvalidArgument, FailedPrecondition,
                                       ResourceExhausted, Unavailable, DeadlineExceeded)}
 _TF_NOISE = re.compile(r"^\s|^Detected at node|^Graph execution error|^File |^\[\[|^$")

@@ -12,21 +12,17 @@ import logging
 import grpc
 import tensorflow as tf
 from tensorflow_serving.apis import (
-    get_model_metadata_pb2,
-    get_model_status_pb2,
     model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
-    status_pb2,
 )
 
-from serving.dataplane import SIGNATURE_DEF_FIELD, DataPlane
+from serving.dataplane import DataPlane
 from serving.errors import InvalidArgument, ServingError
-from serving.servable import Servable
+from serving.responses import metadata_response, model_spec, status_response
 
 logger = logging.getLogger(__name__)
-_STATES = get_model_status_pb2.ModelVersionStatus.State
 
 
 def _answers_errors(method):
@@ -55,12 +51,6 @@ def _version(spec: model_pb2.ModelSpec) -> tuple[int | None, str | None]:
     return None, None
 
 
-def _model_spec(servable: Servable, signature: str = "") -> model_pb2.ModelSpec:
-    spec = model_pb2.ModelSpec(name=servable.name, signature_name=signature)
-    spec.version.value = servable.version
-    return spec
-
-
 def _to_arrays(inputs) -> dict:
     arrays = {}
     for key, proto in inputs.items():
@@ -85,7 +75,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             request.model_spec.name, version, label, signature,
             _to_arrays(request.inputs), list(request.output_filter),
         )
-        response = predict_pb2.PredictResponse(model_spec=_model_spec(servable, signature))
+        response = predict_pb2.PredictResponse(model_spec=model_spec(servable, signature))
         for key, value in outputs.items():
             response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
         return response
@@ -96,15 +86,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         servable = self._dataplane.metadata(
             request.model_spec.name, version, label, list(request.metadata_field)
         )
-        signatures = get_model_metadata_pb2.SignatureDefMap()
-        for key, signature in servable.signature_defs.items():
-            if key in servable.functions:
-                signatures.signature_def[key].CopyFrom(signature)
-        response = get_model_metadata_pb2.GetModelMetadataResponse(
-            model_spec=_model_spec(servable)
-        )
-        response.metadata[SIGNATURE_DEF_FIELD].Pack(signatures)
-        return response
+        return metadata_response(servable)
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
@@ -116,17 +98,4 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     @_answers_errors
     async def GetModelStatus(self, request, context):
         version, label = _version(request.model_spec)
-        if label:
-            version = self._dataplane.repository.servable(
-                request.model_spec.name, None, label).version
-        response = get_model_status_pb2.GetModelStatusResponse()
-        for state in self._dataplane.status(request.model_spec.name, version):
-            status = status_pb2.StatusProto()
-            if state.error is not None:
-                status.error_code = state.error.code.value[0]
-                status.error_message = str(state.error)
-            response.model_version_status.add(
-                version=state.version, state=_STATES.Value(state.state), status=status
-            )
-        return response
-
+        return status_response(self._dataplane.status(request.model_spec.name, version, label))

@@ -15,6 +15,7 @@ from serving.config import ServerConfig, model_configs
 from serving.dataplane import DataPlane
 from serving.grpc_service import ModelService, PredictionService
 from serving.repository import ModelRepository
+from serving.rest import start_rest
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,11 @@ async def serve(config: ServerConfig) -> None:
         dataplane, f"{config.host}:{config.port}", config.max_message_bytes
     )
     await server.start()
+    rest = None
+    if config.rest_api_port:
+        rest, rest_port = await start_rest(dataplane, config.host, config.rest_api_port,
+                                           config.max_message_bytes)
+        logger.info("Exporting HTTP/REST API at %s:%d", config.host, rest_port)
     await set_serving(health_servicer, True)
     logger.info("Running gRPC ModelServer at %s:%d, serving %s",
                 config.host, port, ", ".join(repository.model_names))
@@ -75,5 +81,7 @@ async def serve(config: ServerConfig) -> None:
     logger.info("shutting down: finishing in-flight requests (grace %.0f s)",
                 config.grace_seconds)
     await set_serving(health_servicer, False)
+    if rest is not None:
+        await rest.cleanup()
     await server.stop(config.grace_seconds)
     dataplane.close()

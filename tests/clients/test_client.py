@@ -12,10 +12,7 @@ import tensorflow as tf
 from clients.client import ServingClient, contract_tensor, model_spec
 from clients.errors import ClientError
 from export.contracts import CLASSIFIER
-
-
-def png(image: np.ndarray) -> bytes:
-    return tf.io.encode_png(image.astype(np.uint8)).numpy()
+from tests.messages import png
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from export.contracts import CLASSIFIER
 from models.vision.trainer import load_trained
+from tests.messages import png
 
 pytestmark = pytest.mark.fashion
 
@@ -35,10 +36,6 @@ def meta_graph(version_dir):
 @pytest.fixture(scope="module")
 def loaded(version_dir):
     return tf.saved_model.load(str(version_dir))
-
-
-def png(image: np.ndarray) -> bytes:
-    return tf.io.encode_png(image.astype(np.uint8)).numpy()
 
 
 @pytest.mark.parametrize("signature", CLASSIFIER.signatures, ids=lambda s: s.name)

@@ -13,6 +13,7 @@ import tensorflow as tf
 from serving.config import ServerConfig, model_configs
 from serving.dataplane import DataPlane
 from serving.repository import ModelRepository
+from serving.rest import start_rest
 from serving.server import create_server, set_serving
 
 
@@ -43,7 +44,8 @@ def write_doubler(path: Path) -> Path:
 
 
 class InProcessServer:
-    """The real grpc.aio server on its own event-loop thread, on a free port."""
+    """The real grpc.aio server and REST API on their own event-loop thread, on free
+    ports."""
 
     def __init__(self, repository: ModelRepository):
         self.repository = repository
@@ -62,6 +64,8 @@ class InProcessServer:
     async def _start(self):
         server, port, health = create_server(self.dataplane, "127.0.0.1:0")
         await server.start()
+        self.rest, rest_port = await start_rest(self.dataplane, "127.0.0.1", 0, 1 << 20)
+        self.rest_url = f"http://127.0.0.1:{rest_port}"
         await set_serving(health, True)
         return server, port, health
 
@@ -70,6 +74,7 @@ class InProcessServer:
 
     def __exit__(self, *exc) -> None:
         self.channel.close()
+        self._run(self.rest.cleanup())
         self._run(self.server.stop(1))
         self.dataplane.close()
         self.loop.call_soon_threadsafe(self.loop.stop)

@@ -7,27 +7,17 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from serving.launcher import ServerProcess
+from tests.messages import png, predict_request
 
 pytestmark = pytest.mark.fashion
 Code = grpc.StatusCode
 
 
-def png(image: np.ndarray) -> bytes:
-    return tf.io.encode_png(image.astype(np.uint8)).numpy()
-
-
 def request(inputs: dict, model="classifier", signature="", version=None):
-    message = predict_pb2.PredictRequest()
-    message.model_spec.name = model
-    message.model_spec.signature_name = signature
-    if version is not None:
-        message.model_spec.version.value = version
-    for key, value in inputs.items():
-        message.inputs[key].CopyFrom(tf.make_tensor_proto(value))
-    return message
+    return predict_request(model, inputs, signature, version)
 
 
 @pytest.fixture(scope="module")

@@ -12,24 +12,16 @@ from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
     model_service_pb2_grpc,
-    predict_pb2,
     prediction_service_pb2_grpc,
 )
+
+from tests.messages import predict_request
 
 Code = grpc.StatusCode
 
 
-def predict_request(model="doubler", signature="", version=None, label=None, **inputs):
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model
-    request.model_spec.signature_name = signature
-    if version is not None:
-        request.model_spec.version.value = version
-    if label is not None:
-        request.model_spec.version_label = label
-    for key, value in inputs.items():
-        request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
-    return request
+def doubler(signature="", version=None, label=None, **inputs):
+    return predict_request("doubler", inputs, signature, version, label)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +31,7 @@ def stub(server):
 
 def test_predict_runs_default_signature_of_latest_version(stub):
     x = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
-    response = stub.Predict(predict_request(x=x), timeout=30)
+    response = stub.Predict(doubler(x=x), timeout=30)
     np.testing.assert_allclose(tf.make_ndarray(response.outputs["y"]), x * 2)
     np.testing.assert_allclose(tf.make_ndarray(response.outputs["total"]), [3.0, 7.0])
     assert response.model_spec.name == "doubler"
@@ -49,51 +41,51 @@ def test_predict_runs_default_signature_of_latest_version(stub):
 
 def test_predict_by_version_and_label(stub):
     x = np.ones((1, 2), np.float32)
-    assert stub.Predict(predict_request(version=1, x=x)).model_spec.version.value == 1
-    assert stub.Predict(predict_request(label="stable", x=x)).model_spec.version.value == 1
-    assert stub.Predict(predict_request(label="canary", x=x)).model_spec.version.value == 2
+    assert stub.Predict(doubler(version=1, x=x)).model_spec.version.value == 1
+    assert stub.Predict(doubler(label="stable", x=x)).model_spec.version.value == 1
+    assert stub.Predict(doubler(label="canary", x=x)).model_spec.version.value == 2
 
 
 def test_output_filter_returns_only_asked_outputs(stub):
-    request = predict_request(x=np.ones((1, 2), np.float32))
+    request = doubler(x=np.ones((1, 2), np.float32))
     request.output_filter.append("total")
     assert set(stub.Predict(request).outputs) == {"total"}
 
 
 def test_string_signature(stub):
-    response = stub.Predict(predict_request(signature="shout", text=np.array([b"abc", b""])))
+    response = stub.Predict(doubler(signature="shout", text=np.array([b"abc", b""])))
     assert list(tf.make_ndarray(response.outputs["upper"])) == [b"ABC", b""]
 
 
 def _filtered(name):
-    request = predict_request(x=np.ones((1, 2), np.float32))
+    request = doubler(x=np.ones((1, 2), np.float32))
     request.output_filter.append(name)
     return request
 
 
 BAD_REQUESTS = {
-    "unknown model": (predict_request(model="nope", x=np.ones((1, 2), np.float32)),
+    "unknown model": (predict_request("nope", {"x": np.ones((1, 2), np.float32)}),
                       Code.NOT_FOUND, "Servable not found for request: Latest(nope)"),
-    "unknown version": (predict_request(version=9, x=np.ones((1, 2), np.float32)),
+    "unknown version": (doubler(version=9, x=np.ones((1, 2), np.float32)),
                         Code.NOT_FOUND, "Specific(doubler, 9)"),
-    "failed version": (predict_request(version=3, x=np.ones((1, 2), np.float32)),
+    "failed version": (doubler(version=3, x=np.ones((1, 2), np.float32)),
                        Code.NOT_FOUND, "Versions available: 1, 2"),
-    "unknown label": (predict_request(label="beta", x=np.ones((1, 2), np.float32)),
+    "unknown label": (doubler(label="beta", x=np.ones((1, 2), np.float32)),
                       Code.NOT_FOUND, "label: beta"),
-    "unknown signature": (predict_request(signature="nope", x=np.ones((1, 2), np.float32)),
+    "unknown signature": (doubler(signature="nope", x=np.ones((1, 2), np.float32)),
                           Code.INVALID_ARGUMENT, 'signature key "nope" not found'),
-    "wrong dtype": (predict_request(x=np.ones((1, 2), np.int32)),
+    "wrong dtype": (doubler(x=np.ones((1, 2), np.int32)),
                     Code.INVALID_ARGUMENT, "expects DT_FLOAT but the request sent DT_INT32"),
-    "wrong shape": (predict_request(x=np.ones((1, 3), np.float32)),
+    "wrong shape": (doubler(x=np.ones((1, 3), np.float32)),
                     Code.INVALID_ARGUMENT, "expects shape [-1,2] but the request sent [1, 3]"),
-    "wrong rank": (predict_request(x=np.ones((2,), np.float32)),
+    "wrong rank": (doubler(x=np.ones((2,), np.float32)),
                    Code.INVALID_ARGUMENT, "expects shape [-1,2]"),
-    "missing input": (predict_request(), Code.INVALID_ARGUMENT, "Missing input(s) x"),
-    "extra input": (predict_request(x=np.ones((1, 2), np.float32), z=np.ones(1)),
+    "missing input": (doubler(), Code.INVALID_ARGUMENT, "Missing input(s) x"),
+    "extra input": (doubler(x=np.ones((1, 2), np.float32), z=np.ones(1)),
                     Code.INVALID_ARGUMENT, "input tensor alias not found in signature: z"),
     "unknown output filter": (_filtered("nope"), Code.INVALID_ARGUMENT,
                               "output tensor alias not found in signature: nope"),
-    "undecodable bytes": (predict_request(signature="decode", image=np.array([b"not a png"])),
+    "undecodable bytes": (doubler(signature="decode", image=np.array([b"not a png"])),
                           Code.INVALID_ARGUMENT, "PNG"),
 }
 
@@ -105,7 +97,7 @@ def test_bad_request_gets_precise_status_and_server_keeps_serving(stub, case):
         stub.Predict(request, timeout=30)
     assert info.value.code() == code
     assert message in info.value.details()
-    good = stub.Predict(predict_request(x=np.ones((1, 2), np.float32)), timeout=30)
+    good = stub.Predict(doubler(x=np.ones((1, 2), np.float32)), timeout=30)
     np.testing.assert_allclose(tf.make_ndarray(good.outputs["y"]), [[2.0, 2.0]])
 
 

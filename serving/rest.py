@@ -1,0 +1,120 @@
+"""REST adapter: TF Serving's `/v1/models/...` API on aiohttp, over the same data plane.
+
+Handlers only parse the URL and JSON, call the data plane, and write JSON; every
+ServingError becomes `{"error": "..."}` with its HTTP status in `_answers_errors`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+
+from aiohttp import web
+from google.protobuf import json_format
+
+from serving.dataplane import SIGNATURE_DEF_FIELD, DataPlane
+from serving.errors import InvalidArgument, NotFound, ServingError, http_status
+from serving.json_codec import predict_inputs, predict_response
+from serving.responses import metadata_response, status_response
+
+logger = logging.getLogger(__name__)
+
+_MODEL_URL = re.compile(
+    r"^/v1/models/(?P<name>[^/:]+)"
+    r"(?:/versions/(?P<version>-?\d+)|/labels/(?P<label>[^/:]+))?"
+    r"(?:(?P<metadata>/metadata)|:(?P<verb>predict|classify|regress))?$"
+)
+
+
+def _answers_errors(handler):
+    @functools.wraps(handler)
+    async def wrapper(self, request: web.Request) -> web.Response:
+        try:
+            return await handler(self, request)
+        except ServingError as e:
+            return _json({"error": str(e)}, http_status(e))
+        except Exception as e:  # noqa: BLE001 - the boundary of a request
+            logger.exception("%s %s failed", request.method, request.path)
+            return _json({"error": f"{type(e).__name__}: {e}"}, 500)
+
+    return wrapper
+
+
+def _json(body: dict, status: int = 200) -> web.Response:
+    # allow_nan: TF Serving writes NaN/Infinity for non-finite floats
+    return web.Response(text=json.dumps(body, allow_nan=True), status=status,
+                        content_type="application/json")
+
+
+def _proto_json(message) -> dict:
+    """A proto as TF Serving writes it: field names as in the .proto, defaults included."""
+    return json_format.MessageToDict(message, preserving_proto_field_name=True,
+                                     always_print_fields_with_no_presence=True)
+
+
+class RestApi:
+    """The REST routes of TF Serving, bound to a DataPlane."""
+
+    def __init__(self, dataplane: DataPlane):
+        self._dataplane = dataplane
+
+    def app(self, max_body_bytes: int) -> web.Application:
+        app = web.Application(client_max_size=max_body_bytes)
+        app.router.add_get("/v1/models/{tail:.*}", self.get)
+        app.router.add_post("/v1/models/{tail:.*}", self.post)
+        return app
+
+    @staticmethod
+    def _route(request: web.Request) -> dict:
+        match = _MODEL_URL.match(request.path)
+        if not match:
+            raise NotFound(f"Malformed request: {request.method} {request.path}. Use "
+                           "/v1/models/NAME[/versions/N|/labels/L][/metadata|:predict|"
+                           ":classify|:regress]")
+        route = match.groupdict()
+        route["version"] = int(route["version"]) if route["version"] else None
+        return route
+
+    @_answers_errors
+    async def get(self, request: web.Request) -> web.Response:
+        route = self._route(request)
+        if route["verb"]:
+            raise InvalidArgument(f":{route['verb']} needs POST with a JSON body")
+        if route["metadata"]:
+            servable = self._dataplane.metadata(route["name"], route["version"],
+                                                route["label"], [SIGNATURE_DEF_FIELD])
+            return _json(_proto_json(metadata_response(servable)))
+        states = self._dataplane.status(route["name"], route["version"], route["label"])
+        return _json(_proto_json(status_response(states)))
+
+    @_answers_errors
+    async def post(self, request: web.Request) -> web.Response:
+        route = self._route(request)
+        if route["verb"] != "predict":
+            raise InvalidArgument(f"POST {request.path}: expected a :predict, :classify or "
+                                  ":regress URL" if not route["verb"] else
+                                  f":{route['verb']} is served over gRPC only for now")
+        try:
+            body = json.loads(await request.read())
+        except (ValueError, UnicodeDecodeError) as e:
+            raise InvalidArgument(f"JSON Parse error: {e}") from e
+        signature_key = (body.get("signature_name") if isinstance(body, dict) else None) \
+            or "serving_default"
+        servable = self._dataplane.repository.servable(route["name"], route["version"],
+                                                       route["label"])
+        inputs, fmt = predict_inputs(body, servable.signature(signature_key))
+        _, outputs = await self._dataplane.predict(
+            route["name"], servable.version, None, signature_key, inputs)
+        return _json(predict_response(outputs, fmt))
+
+
+async def start_rest(dataplane: DataPlane, host: str, port: int,
+                     max_body_bytes: int) -> tuple[web.AppRunner, int]:
+    """Starts the REST API on `host:port` (0: a free port); returns the runner to
+    stop it with and the bound port."""
+    runner = web.AppRunner(RestApi(dataplane).app(max_body_bytes), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner, runner.addresses[0][1]
