@@ -40,6 +40,15 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="folder of integer version folders of one model")
     parser.add_argument("--model_config_file", default=None,
                         help="ModelServerConfig text proto listing the models to serve")
+    parser.add_argument("--file_system_poll_wait_seconds", type=float,
+                        default=defaults.file_system_poll_wait_seconds,
+                        help="seconds between scans for new versions; 0 loads once")
+    parser.add_argument("--model_config_file_poll_wait_seconds", type=float,
+                        default=defaults.model_config_file_poll_wait_seconds,
+                        help="seconds between checks of --model_config_file; 0 never")
+    parser.add_argument("--max_num_load_retries", type=int,
+                        default=defaults.max_num_load_retries,
+                        help="polls that retry a version that failed to load")
     parser.add_argument("--grpc_max_threads", type=int, default=defaults.grpc_max_threads,
                         help="threads running model graphs")
     parser.add_argument("--enable_model_warmup", type=parse_bool, nargs="?", const=True,

@@ -22,6 +22,9 @@ class ServerConfig:
     model_name: str = "default"
     model_base_path: str | None = None
     model_config_file: str | None = None
+    file_system_poll_wait_seconds: float = 1.0
+    model_config_file_poll_wait_seconds: float = 0.0
+    max_num_load_retries: int = 5
     grpc_max_threads: int = 8
     enable_model_warmup: bool = True
     max_message_bytes: int = 64 * 1024 * 1024
@@ -45,16 +48,28 @@ def model_configs(config: ServerConfig) -> list[ModelConfig]:
     `--model_name`/`--model_base_path` pair, exactly as TF Serving chooses."""
     if config.model_config_file:
         models = list(read_model_config_file(config.model_config_file).model_config_list.config)
+        check_models(models)
     elif config.model_base_path:
         models = [ModelConfig(name=config.model_name, base_path=config.model_base_path,
                               model_platform="tensorflow")]
     else:
         raise ValueError("give --model_config_file, or --model_base_path (and --model_name)")
+    return models
+
+
+def check_models(models: list[ModelConfig]) -> None:
+    """Raises ValueError for what TF Serving refuses in a model list: repeated
+    names, and labels naming versions absent from the model's folder."""
     names = [m.name for m in models]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ValueError(f"model names must be unique; repeated: {', '.join(duplicates)}")
-    return models
+    for model in models:
+        for label, version in model.version_labels.items():
+            if not (Path(model.base_path) / str(version)).is_dir():
+                raise ValueError(
+                    f"version label {label!r} of model {model.name} points at version "
+                    f"{version}, which is not in {model.base_path}; export it first")
 
 
 def select_versions(available: list[int], model: ModelConfig) -> list[int]:

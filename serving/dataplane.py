@@ -9,7 +9,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from serving.errors import InvalidArgument
+from serving.config import ModelConfig, check_models
+from serving.errors import FailedPrecondition, InvalidArgument
 from serving.repository import ModelRepository, VersionState
 from serving.servable import Servable
 
@@ -56,6 +57,16 @@ class DataPlane:
         if label:
             version = self.repository.servable(model, None, label).version
         return self.repository.states(model, version)
+
+    async def reload(self, models: list[ModelConfig]) -> None:
+        """Switches to a new model list and waits until it is loaded (what
+        HandleReloadConfigRequest and a changed config file do)."""
+        try:
+            check_models(models)
+        except ValueError as e:
+            raise FailedPrecondition(str(e)) from e
+        self.repository.set_models(models)
+        await asyncio.to_thread(self.repository.poll)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=False)

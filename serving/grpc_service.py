@@ -12,10 +12,12 @@ import logging
 import grpc
 import tensorflow as tf
 from tensorflow_serving.apis import (
+    model_management_pb2,
     model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
+    status_pb2,
 )
 
 from serving.dataplane import DataPlane
@@ -90,7 +92,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    """`tensorflow.serving.ModelService`: GetModelStatus."""
+    """`tensorflow.serving.ModelService`: GetModelStatus and HandleReloadConfigRequest."""
 
     def __init__(self, dataplane: DataPlane):
         self._dataplane = dataplane
@@ -99,3 +101,11 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     async def GetModelStatus(self, request, context):
         version, label = _version(request.model_spec)
         return status_response(self._dataplane.status(request.model_spec.name, version, label))
+
+    @_answers_errors
+    async def HandleReloadConfigRequest(self, request, context):
+        if request.config.WhichOneof("config") != "model_config_list":
+            raise InvalidArgument("ReloadConfigRequest.config needs a model_config_list; "
+                                  "custom_model_config is not supported")
+        await self._dataplane.reload(list(request.config.model_config_list.config))
+        return model_management_pb2.ReloadConfigResponse(status=status_pb2.StatusProto())

@@ -29,28 +29,69 @@ class ModelRepository:
     """Loads each configured model's versions from its base path and hands out
     servables by name, version or label."""
 
-    def __init__(self, models: list[ModelConfig], warmup: bool = True):
-        self._models = {m.name: m for m in models}
+    def __init__(self, models: list[ModelConfig], warmup: bool = True,
+                 max_load_retries: int = 5):
+        self._models: dict[str, ModelConfig] = {}
         self._warmup = warmup
-        self._servables: dict[str, dict[int, Servable]] = {m.name: {} for m in models}
-        self._states: dict[str, dict[int, VersionState]] = {m.name: {} for m in models}
+        self._max_load_retries = max_load_retries
+        self._servables: dict[str, dict[int, Servable]] = {}
+        self._states: dict[str, dict[int, VersionState]] = {}
+        self._failures: dict[tuple[str, int], tuple[tuple, int]] = {}
         self._lock = threading.Lock()
+        self._poll_lock = threading.Lock()
+        self.set_models(models)
 
     @property
     def model_names(self) -> list[str]:
         return sorted(self._models)
 
-    def load_all(self) -> None:
-        """Loads the versions each model's policy selects; failures are recorded in
-        the model's status and never stop the other models from serving."""
-        for model in self._models.values():
-            base = Path(model.base_path)
-            available = sorted(int(p.name) for p in base.iterdir()
-                               if p.is_dir() and p.name.isdigit()) if base.is_dir() else []
-            if not available:
-                logger.warning("model %s: no version folders under %s", model.name, base)
-            for version in select_versions(available, model):
+    def set_models(self, models: list[ModelConfig]) -> None:
+        """Replaces the model list (a config reload); models no longer listed are
+        unloaded at the next `poll`, new ones loaded."""
+        with self._lock:
+            self._models = {m.name: m for m in models}
+            for name in self._models:
+                self._servables.setdefault(name, {})
+                self._states.setdefault(name, {})
+
+    def poll(self) -> None:
+        """Brings every model in line with its folder and version policy: loads new
+        versions, then unloads versions the policy no longer wants, but only once a
+        wanted version is available, so a bad new version leaves the old one serving.
+        Load failures are recorded in the status and never stop other models."""
+        with self._poll_lock:
+            with self._lock:
+                models = dict(self._models)
+                removed = [name for name in self._servables if name not in models]
+            for name in removed:
+                self._unload_all(name)
+            for model in models.values():
+                self._poll_model(model)
+
+    def _poll_model(self, model: ModelConfig) -> None:
+        base = Path(model.base_path)
+        available = sorted(int(p.name) for p in base.iterdir()
+                           if p.is_dir() and p.name.isdigit()) if base.is_dir() else []
+        if not available and not self._servables[model.name]:
+            logger.warning("model %s: no version folders under %s", model.name, base)
+        wanted = select_versions(available, model)
+        for version in wanted:
+            if version not in self._servables[model.name] and self._should_try(
+                    model.name, version, base / str(version)):
                 self._load(model.name, version, base / str(version))
+        loaded = self._servables[model.name]
+        if any(version in loaded for version in wanted):
+            for version in [v for v in loaded if v not in wanted]:
+                self._unload(model.name, version)
+
+    def _should_try(self, name: str, version: int, path: Path) -> bool:
+        """A failed version is retried up to `max_load_retries` polls, then again
+        only when its files change (say, once a half-written copy completes)."""
+        failure = self._failures.get((name, version))
+        if failure is None:
+            return True
+        fingerprint, attempts = failure
+        return fingerprint != _fingerprint(path) or attempts <= self._max_load_retries
 
     def _load(self, name: str, version: int, path: Path) -> None:
         self._set_state(name, VersionState(version, "LOADING"))
@@ -60,11 +101,32 @@ class ModelRepository:
                 replay_warmup(servable)
         except ServingError as e:
             logger.error("model %s version %d failed to load: %s", name, version, e)
+            fingerprint = _fingerprint(path)
+            previous = self._failures.get((name, version))
+            attempts = previous[1] + 1 if previous and previous[0] == fingerprint else 1
+            self._failures[(name, version)] = (fingerprint, attempts)
             self._set_state(name, VersionState(version, "END", e))
             return
+        self._failures.pop((name, version), None)
         with self._lock:
             self._servables[name][version] = servable
         self._set_state(name, VersionState(version, "AVAILABLE"))
+
+    def _unload(self, name: str, version: int) -> None:
+        """Stops handing out the version; requests already holding it finish first,
+        since each keeps its own reference until it is done."""
+        self._set_state(name, VersionState(version, "UNLOADING"))
+        with self._lock:
+            self._servables[name].pop(version, None)
+        self._set_state(name, VersionState(version, "END"))
+        logger.info("unloaded %s version %d", name, version)
+
+    def _unload_all(self, name: str) -> None:
+        for version in list(self._servables[name]):
+            self._unload(name, version)
+        with self._lock:
+            del self._servables[name]
+            del self._states[name]
 
     def _set_state(self, name: str, state: VersionState) -> None:
         with self._lock:
@@ -82,7 +144,8 @@ class ModelRepository:
             version = self._resolve_label(name, label)
         if version is None:
             if not loaded:
-                raise Unavailable(f"model {name} has no version loaded yet; see its status")
+                raise Unavailable(f"model {name} has no version loaded; see its status "
+                              f"(GET /v1/models/{name}) for why")
             return loaded[max(loaded)]
         if version not in loaded:
             raise NotFound(
@@ -112,3 +175,10 @@ class ModelRepository:
                                f"Versions known: {', '.join(map(str, sorted(states))) or 'none'}")
             return [states[version]]
         return [states[v] for v in sorted(states)]
+
+
+def _fingerprint(path: Path) -> tuple:
+    """What changes when a version folder's content does."""
+    pb = path / "saved_model.pb"
+    stats = [p.stat() for p in (path, pb) if p.exists()]
+    return tuple((st.st_mtime_ns, st.st_size) for st in stats)

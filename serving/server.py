@@ -14,6 +14,7 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 from serving.config import ServerConfig, model_configs
 from serving.dataplane import DataPlane
 from serving.grpc_service import ModelService, PredictionService
+from serving.polling import poll_versions, watch_config_file
 from serving.repository import ModelRepository
 from serving.rest import start_rest
 
@@ -62,9 +63,11 @@ async def serve(config: ServerConfig) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    repository = ModelRepository(model_configs(config), warmup=config.enable_model_warmup)
-    await asyncio.to_thread(repository.load_all)
+    repository = ModelRepository(model_configs(config), config.enable_model_warmup,
+                                 config.max_num_load_retries)
+    await asyncio.to_thread(repository.poll)
     dataplane = DataPlane(repository, config.grpc_max_threads)
+    background = _start_polling(dataplane, config)
     server, port, health_servicer = create_server(
         dataplane, f"{config.host}:{config.port}", config.max_message_bytes
     )
@@ -81,7 +84,21 @@ async def serve(config: ServerConfig) -> None:
     logger.info("shutting down: finishing in-flight requests (grace %.0f s)",
                 config.grace_seconds)
     await set_serving(health_servicer, False)
+    for task in background:
+        task.cancel()
     if rest is not None:
         await rest.cleanup()
     await server.stop(config.grace_seconds)
     dataplane.close()
+
+
+def _start_polling(dataplane: DataPlane, config: ServerConfig) -> list[asyncio.Task]:
+    """TF Serving's semantics: a positive wait polls; zero (for versions) or absent
+    (for the config file) means load once."""
+    tasks = []
+    if config.file_system_poll_wait_seconds > 0:
+        tasks.append(asyncio.create_task(
+            poll_versions(dataplane, config.file_system_poll_wait_seconds)))
+    if config.model_config_file and config.model_config_file_poll_wait_seconds > 0:
+        tasks.append(asyncio.create_task(watch_config_file(dataplane, config)))
+    return tasks

@@ -54,7 +54,7 @@ class InProcessServer:
 
     def __enter__(self) -> "InProcessServer":
         self.thread.start()
-        self.repository.load_all()
+        self.repository.poll()
         self.dataplane = DataPlane(self.repository, max_threads=4)
         self.server, self.port, self.health = self._run(self._start())
         self.target = f"127.0.0.1:{self.port}"

@@ -32,7 +32,7 @@ def test_failing_record_fails_the_version_and_older_versions_serve(tmp_path):
     model = model_configs(ServerConfig(model_name="m", model_base_path=str(tmp_path)))[0]
     model.model_version_policy.all.SetInParent()
     repository = ModelRepository([model])
-    repository.load_all()
+    repository.poll()
     states = {s.version: s for s in repository.states("m")}
     assert states[1].state == "AVAILABLE"
     assert states[2].state == "END"
