@@ -51,6 +51,11 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="polls that retry a version that failed to load")
     parser.add_argument("--grpc_max_threads", type=int, default=defaults.grpc_max_threads,
                         help="threads running model graphs")
+    parser.add_argument("--enable_batching", type=parse_bool, nargs="?", const=True,
+                        default=defaults.enable_batching,
+                        help="merge concurrent requests into batches")
+    parser.add_argument("--batching_parameters_file", default=None,
+                        help="BatchingParameters text proto (TF Serving's format)")
     parser.add_argument("--enable_model_warmup", type=parse_bool, nargs="?", const=True,
                         default=defaults.enable_model_warmup)
     parser.set_defaults(handler=run)

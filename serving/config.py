@@ -26,6 +26,8 @@ class ServerConfig:
     model_config_file_poll_wait_seconds: float = 0.0
     max_num_load_retries: int = 5
     grpc_max_threads: int = 8
+    enable_batching: bool = False
+    batching_parameters_file: str | None = None
     enable_model_warmup: bool = True
     max_message_bytes: int = 64 * 1024 * 1024
     grace_seconds: float = 10.0

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from serving.batching import Batcher, BatchingOptions
 from serving.config import ModelConfig, check_models
 from serving.errors import FailedPrecondition, InvalidArgument
 from serving.repository import ModelRepository, VersionState
@@ -21,11 +22,15 @@ class DataPlane:
     """Runs requests against a ModelRepository; graph execution happens on a
     bounded thread pool so the event loop keeps accepting calls."""
 
-    def __init__(self, repository: ModelRepository, max_threads: int = 8):
+    def __init__(self, repository: ModelRepository, max_threads: int = 8,
+                 batching: BatchingOptions | None = None):
         self.repository = repository
+        threads = max(max_threads, batching.num_batch_threads if batching else 0)
         self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max_threads, thread_name_prefix="predict"
+            max_workers=threads, thread_name_prefix="predict"
         )
+        self.batching = batching
+        self._batcher: Batcher | None = None
 
     async def predict(self, model: str, version: int | None, label: str | None,
                       signature: str, inputs: Mapping[str, np.ndarray],
@@ -33,11 +38,22 @@ class DataPlane:
                       ) -> tuple[Servable, dict[str, np.ndarray]]:
         """Runs `signature` of the chosen servable; returns it with the outputs."""
         servable = self.repository.servable(model, version, label)
+        if self.batching is not None:
+            signature = servable.validate(signature, inputs, output_filter)
+            outputs = await self._batcher_of_loop().submit(
+                servable, signature, inputs, output_filter)
+            return servable, outputs
         loop = asyncio.get_running_loop()
         outputs = await loop.run_in_executor(
             self._pool, servable.predict, signature, inputs, output_filter
         )
         return servable, outputs
+
+    def _batcher_of_loop(self) -> Batcher:
+        """The batcher, created on first use inside the serving event loop."""
+        if self._batcher is None:
+            self._batcher = Batcher(self.batching, self._pool)
+        return self._batcher
 
     def metadata(self, model: str, version: int | None, label: str | None,
                  fields: list[str]) -> Servable:

@@ -49,10 +49,22 @@ class Servable:
     def predict(self, signature_key: str, inputs: Mapping[str, np.ndarray],
                 output_filter: list[str] | None = None) -> dict[str, np.ndarray]:
         """Runs one signature; returns its outputs (only `output_filter`'s if given)."""
+        signature_key = self.validate(signature_key, inputs, output_filter)
+        outputs = self.run(signature_key, inputs)
+        return {key: outputs[key] for key in output_filter or outputs}
+
+    def validate(self, signature_key: str, inputs: Mapping[str, np.ndarray],
+                 output_filter: list[str] | None = None) -> str:
+        """Checks a request against the SignatureDef; returns the signature key used."""
         signature_key = signature_key or "serving_default"
         signature = self.signature(signature_key)
         check_inputs(signature_key, signature, inputs)
         check_output_filter(signature, output_filter or [])
+        return signature_key
+
+    def run(self, signature_key: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Runs a signature on inputs already validated; returns every output."""
+        signature = self.signature_defs[signature_key]
         try:
             tensors = {key: tf.constant(value, dtype=signature.inputs[key].dtype)
                        for key, value in inputs.items()}
@@ -62,8 +74,7 @@ class Servable:
                                    f"{signature_key!r} could not process the request") from e
         except (TypeError, ValueError) as e:
             raise InvalidArgument(f"could not run signature {signature_key!r}: {e}") from e
-        wanted = output_filter or list(outputs)
-        return {key: outputs[key].numpy() for key in wanted}
+        return {key: value.numpy() for key, value in outputs.items()}
 
 
 def load_servable(name: str, version: int, path: str | Path) -> Servable:

@@ -11,6 +11,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
+from serving.batching import BatchingOptions
 from serving.config import ServerConfig, model_configs
 from serving.dataplane import DataPlane
 from serving.grpc_service import ModelService, PredictionService
@@ -66,7 +67,7 @@ async def serve(config: ServerConfig) -> None:
     repository = ModelRepository(model_configs(config), config.enable_model_warmup,
                                  config.max_num_load_retries)
     await asyncio.to_thread(repository.poll)
-    dataplane = DataPlane(repository, config.grpc_max_threads)
+    dataplane = DataPlane(repository, config.grpc_max_threads, batching_options(config))
     background = _start_polling(dataplane, config)
     server, port, health_servicer = create_server(
         dataplane, f"{config.host}:{config.port}", config.max_message_bytes
@@ -90,6 +91,18 @@ async def serve(config: ServerConfig) -> None:
         await rest.cleanup()
     await server.stop(config.grace_seconds)
     dataplane.close()
+
+
+def batching_options(config: ServerConfig) -> BatchingOptions | None:
+    """The batching parameters in force: none unless --enable_batching; TF Serving's
+    defaults unless --batching_parameters_file."""
+    if not config.enable_batching:
+        if config.batching_parameters_file:
+            logger.warning("--batching_parameters_file is ignored without --enable_batching")
+        return None
+    if config.batching_parameters_file:
+        return BatchingOptions.from_file(config.batching_parameters_file)
+    return BatchingOptions()
 
 
 def _start_polling(dataplane: DataPlane, config: ServerConfig) -> list[asyncio.Task]:

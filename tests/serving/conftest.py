@@ -47,15 +47,16 @@ class InProcessServer:
     """The real grpc.aio server and REST API on their own event-loop thread, on free
     ports."""
 
-    def __init__(self, repository: ModelRepository):
+    def __init__(self, repository: ModelRepository, batching=None):
         self.repository = repository
+        self.batching = batching
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
     def __enter__(self) -> "InProcessServer":
         self.thread.start()
         self.repository.poll()
-        self.dataplane = DataPlane(self.repository, max_threads=4)
+        self.dataplane = DataPlane(self.repository, max_threads=4, batching=self.batching)
         self.server, self.port, self.health = self._run(self._start())
         self.target = f"127.0.0.1:{self.port}"
         self.channel = grpc.insecure_channel(self.target)

@@ -1,0 +1,211 @@
+"""Server-side dynamic batching, configured by TF Serving's batching parameters file.
+
+Concurrent requests for the same servable and signature join an open batch until it
+is full or a batch thread is free after `batch_timeout_micros`; the batch runs once
+(padded to an allowed size if configured) and each caller gets exactly its rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from serving.config_protos import BatchingParameters, read_text_proto
+from serving.errors import Internal, InvalidArgument, ResourceExhausted, ServingError
+from serving.servable import Servable
+
+
+@dataclass(frozen=True)
+class BatchingOptions:
+    """TF Serving's batching parameters, with its defaults."""
+
+    max_batch_size: int = 1000
+    batch_timeout_micros: int = 0
+    max_enqueued_batches: int = 10
+    num_batch_threads: int = os.cpu_count() or 1
+    allowed_batch_sizes: tuple[int, ...] = ()
+    pad_variable_length_inputs: bool = False
+
+    def __post_init__(self):
+        sizes = self.allowed_batch_sizes
+        if sizes and (list(sizes) != sorted(set(sizes)) or sizes[-1] != self.max_batch_size):
+            raise ValueError(f"allowed_batch_sizes {list(sizes)} must increase and end with "
+                             f"max_batch_size ({self.max_batch_size})")
+        if self.max_batch_size < 1 or self.num_batch_threads < 1:
+            raise ValueError("max_batch_size and num_batch_threads must be at least 1")
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "BatchingOptions":
+        """Reads a BatchingParameters text proto; absent fields keep the defaults."""
+        proto = read_text_proto(path, BatchingParameters)
+        values = {name: getattr(proto, name).value for name in (
+            "max_batch_size", "batch_timeout_micros", "max_enqueued_batches",
+            "num_batch_threads") if proto.HasField(name)}
+        return cls(**values, allowed_batch_sizes=tuple(proto.allowed_batch_sizes),
+                   pad_variable_length_inputs=proto.pad_variable_length_inputs)
+
+    def padded_size(self, rows: int) -> int:
+        return next((size for size in self.allowed_batch_sizes if size >= rows), rows)
+
+
+@dataclass
+class _Task:
+    inputs: Mapping[str, np.ndarray]
+    rows: int
+    output_filter: list[str]
+    future: asyncio.Future
+
+
+@dataclass
+class _Batch:
+    servable: Servable
+    signature: str
+    tasks: list[_Task] = field(default_factory=list)
+    rows: int = 0
+
+
+class Batcher:
+    """Merges concurrent Predict calls along dimension 0 and runs them on
+    `num_batch_threads` threads of `executor`."""
+
+    def __init__(self, options: BatchingOptions, executor,
+                 observe: Callable[[Servable, str, int], None] | None = None):
+        self.options = options
+        self._executor = executor
+        self._threads = asyncio.Semaphore(options.num_batch_threads)
+        self._open: dict[tuple[int, str], _Batch] = {}
+        self._waiting = 0  # batches formed and not yet running
+        self._observe = observe
+
+    @property
+    def queue_depth(self) -> int:
+        return self._waiting
+
+    async def submit(self, servable: Servable, signature: str, inputs: Mapping[str, np.ndarray],
+                     output_filter: list[str] | None = None) -> dict[str, np.ndarray]:
+        """Runs a validated request as part of a batch; returns its own outputs."""
+        rows = _batch_rows(inputs)
+        if rows is None:  # not batchable along dimension 0: run alone
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                self._executor, servable.predict, signature, inputs, output_filter)
+        if rows > self.options.max_batch_size:
+            raise InvalidArgument(
+                f"Task size {rows} is larger than maximum batch size "
+                f"{self.options.max_batch_size}; send at most that many rows per request")
+        task = _Task(inputs, rows, list(output_filter or []),
+                     asyncio.get_running_loop().create_future())
+        self._enqueue(servable, signature, task)
+        return await task.future
+
+    def _enqueue(self, servable: Servable, signature: str, task: _Task) -> None:
+        key = (id(servable), signature)
+        batch = self._open.get(key)
+        if batch is None or not self._fits(batch, task):
+            if self._waiting >= self.options.max_enqueued_batches:
+                raise ResourceExhausted(
+                    "The batch scheduling queue to which this task was submitted is full "
+                    f"({self._waiting} batches waiting); retry with backoff, or raise "
+                    "max_enqueued_batches / num_batch_threads")
+            batch = self._open[key] = _Batch(servable, signature)
+            self._waiting += 1
+            asyncio.get_running_loop().create_task(self._run(key, batch))
+        batch.tasks.append(task)
+        batch.rows += task.rows
+        if batch.rows >= self.options.max_batch_size:
+            self._open.pop(key, None)
+
+    def _fits(self, batch: _Batch, task: _Task) -> bool:
+        if batch.rows + task.rows > self.options.max_batch_size:
+            return False
+        if self.options.pad_variable_length_inputs:
+            return True
+        first = batch.tasks[0].inputs
+        return all(first[k].shape[1:] == v.shape[1:] for k, v in task.inputs.items())
+
+    async def _run(self, key: tuple[int, str], batch: _Batch) -> None:
+        await asyncio.sleep(self.options.batch_timeout_micros / 1e6)
+        async with self._threads:
+            if self._open.get(key) is batch:
+                del self._open[key]  # no more joiners
+            self._waiting -= 1
+            loop = asyncio.get_running_loop()
+            try:
+                outputs = await loop.run_in_executor(self._executor, self._execute, batch)
+            except ServingError as e:
+                await self._retry_alone(batch, e)
+                return
+            except Exception as e:  # noqa: BLE001 - every caller must get an answer
+                for task in batch.tasks:
+                    _settle(task, error=Internal(f"batch failed: {type(e).__name__}: {e}"))
+                return
+            _deliver(batch, outputs)
+
+    def _execute(self, batch: _Batch) -> list[dict[str, np.ndarray]]:
+        merged = {key: _merge([t.inputs[key] for t in batch.tasks],
+                              self.options.pad_variable_length_inputs)
+                  for key in batch.tasks[0].inputs}
+        size = self.options.padded_size(batch.rows)
+        if size > batch.rows:
+            merged = {k: np.concatenate([v, np.repeat(v[-1:], size - batch.rows, axis=0)])
+                      for k, v in merged.items()}
+        if self._observe:
+            self._observe(batch.servable, batch.signature, size)
+        outputs = batch.servable.run(batch.signature, merged)
+        for name, value in outputs.items():
+            if np.ndim(value) == 0 or len(value) != size:
+                raise Internal(f"output {name!r} of signature {batch.signature!r} is not "
+                               f"batch-major (shape {np.shape(value)} for a batch of {size}); "
+                               "serve this model without --enable_batching")
+        offsets = np.cumsum([0] + [t.rows for t in batch.tasks])
+        return [{k: v[offsets[i]:offsets[i + 1]] for k, v in outputs.items()}
+                for i in range(len(batch.tasks))]
+
+    async def _retry_alone(self, batch: _Batch, error: ServingError) -> None:
+        """One bad request must not fail its batch-mates: rerun each on its own."""
+        if len(batch.tasks) == 1 or not isinstance(error, InvalidArgument):
+            for task in batch.tasks:
+                _settle(task, error=error)
+            return
+        loop = asyncio.get_running_loop()
+        for task in batch.tasks:
+            try:
+                outputs = await loop.run_in_executor(
+                    self._executor, batch.servable.run, batch.signature, task.inputs)
+                _settle(task, outputs)
+            except ServingError as e:
+                _settle(task, error=e)
+
+
+def _batch_rows(inputs: Mapping[str, np.ndarray]) -> int | None:
+    sizes = {np.shape(v)[0] if np.ndim(v) else None for v in inputs.values()}
+    return sizes.pop() if len(sizes) == 1 and None not in sizes and inputs else None
+
+
+def _merge(arrays: list[np.ndarray], pad: bool) -> np.ndarray:
+    if pad and len({a.shape[1:] for a in arrays}) > 1:
+        target = np.max([a.shape for a in arrays], axis=0)[1:]
+        fill = b"" if arrays[0].dtype == object else 0
+        arrays = [np.pad(a, [(0, 0)] + [(0, t - s) for s, t in zip(a.shape[1:], target,
+                                                                  strict=True)],
+                         constant_values=fill) for a in arrays]
+    return np.concatenate(arrays, axis=0)
+
+
+def _deliver(batch: _Batch, outputs: list[dict[str, np.ndarray]]) -> None:
+    for task, result in zip(batch.tasks, outputs, strict=True):
+        _settle(task, result)
+
+
+def _settle(task: _Task, outputs: dict | None = None, error: Exception | None = None) -> None:
+    if task.future.done():  # the caller gave up (deadline, cancellation)
+        return
+    if error is not None:
+        task.future.set_exception(error)
+    else:
+        task.future.set_result({k: outputs[k] for k in task.output_filter or outputs})
