@@ -56,6 +56,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="merge concurrent requests into batches")
     parser.add_argument("--batching_parameters_file", default=None,
                         help="BatchingParameters text proto (TF Serving's format)")
+    parser.add_argument("--monitoring_config_file", default=None,
+                        help="MonitoringConfig text proto; Prometheus metrics on the REST port")
     parser.add_argument("--enable_model_warmup", type=parse_bool, nargs="?", const=True,
                         default=defaults.enable_model_warmup)
     parser.set_defaults(handler=run)

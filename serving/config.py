@@ -26,6 +26,7 @@ class ServerConfig:
     model_config_file_poll_wait_seconds: float = 0.0
     max_num_load_retries: int = 5
     grpc_max_threads: int = 8
+    monitoring_config_file: str | None = None
     enable_batching: bool = False
     batching_parameters_file: str | None = None
     enable_model_warmup: bool = True

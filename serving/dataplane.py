@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import time
 from collections.abc import Mapping
 
 import numpy as np
 
 from serving.batching import Batcher, BatchingOptions
 from serving.config import ModelConfig, check_models
-from serving.errors import FailedPrecondition, InvalidArgument
+from serving.errors import FailedPrecondition, InvalidArgument, ServingError
+from serving.metrics import ServingMetrics
 from serving.repository import ModelRepository, VersionState
 from serving.servable import Servable
 
@@ -25,6 +27,7 @@ class DataPlane:
     def __init__(self, repository: ModelRepository, max_threads: int = 8,
                  batching: BatchingOptions | None = None):
         self.repository = repository
+        self.metrics = ServingMetrics(repository)
         threads = max(max_threads, batching.num_batch_threads if batching else 0)
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=threads, thread_name_prefix="predict"
@@ -34,25 +37,38 @@ class DataPlane:
 
     async def predict(self, model: str, version: int | None, label: str | None,
                       signature: str, inputs: Mapping[str, np.ndarray],
-                      output_filter: list[str] | None = None,
+                      output_filter: list[str] | None = None, api: str = "predict",
                       ) -> tuple[Servable, dict[str, np.ndarray]]:
-        """Runs `signature` of the chosen servable; returns it with the outputs."""
-        servable = self.repository.servable(model, version, label)
+        """Runs `signature` of the chosen servable; returns it with the outputs.
+        Counts the request and its latency under `api` whatever the outcome."""
+        started, status, served = time.monotonic(), "OK", ""
+        try:
+            servable = self.repository.servable(model, version, label)
+            served = str(servable.version)
+            return servable, await self._predict(servable, signature, inputs, output_filter)
+        except ServingError as e:
+            status = e.code.name
+            raise
+        finally:
+            self.metrics.observe_request(model, served, signature or "serving_default", api,
+                                         status, time.monotonic() - started)
+
+    async def _predict(self, servable: Servable, signature: str,
+                       inputs: Mapping[str, np.ndarray],
+                       output_filter: list[str] | None) -> dict[str, np.ndarray]:
         if self.batching is not None:
             signature = servable.validate(signature, inputs, output_filter)
-            outputs = await self._batcher_of_loop().submit(
+            return await self._batcher_of_loop().submit(
                 servable, signature, inputs, output_filter)
-            return servable, outputs
         loop = asyncio.get_running_loop()
-        outputs = await loop.run_in_executor(
-            self._pool, servable.predict, signature, inputs, output_filter
-        )
-        return servable, outputs
+        return await loop.run_in_executor(
+            self._pool, servable.predict, signature, inputs, output_filter)
 
     def _batcher_of_loop(self) -> Batcher:
         """The batcher, created on first use inside the serving event loop."""
         if self._batcher is None:
-            self._batcher = Batcher(self.batching, self._pool)
+            self._batcher = Batcher(self.batching, self._pool, self.metrics.observe_batch)
+            self.metrics.queue_depth.set_function(lambda: self._batcher.queue_depth)
         return self._batcher
 
     def metadata(self, model: str, version: int | None, label: str | None,

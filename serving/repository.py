@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,10 +96,12 @@ class ModelRepository:
 
     def _load(self, name: str, version: int, path: Path) -> None:
         self._set_state(name, VersionState(version, "LOADING"))
+        started = time.monotonic()
         try:
             servable = load_servable(name, version, path)
             if self._warmup:
                 replay_warmup(servable)
+            servable.load_seconds = time.monotonic() - started
         except ServingError as e:
             logger.error("model %s version %d failed to load: %s", name, version, e)
             fingerprint = _fingerprint(path)
@@ -161,6 +164,11 @@ class ModelRepository:
             raise NotFound(f"Unrecognized servable version label: {label} for model {name}. "
                            f"Labels: {known}")
         return labels[label]
+
+    def loaded(self, name: str) -> list[Servable]:
+        """The versions of `name` being served now."""
+        with self._lock:
+            return [self._servables[name][v] for v in sorted(self._servables.get(name, {}))]
 
     def states(self, name: str, version: int | None = None) -> list[VersionState]:
         """The state of each version of `name` (or just `version`)."""

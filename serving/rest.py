@@ -13,6 +13,7 @@ import re
 
 from aiohttp import web
 from google.protobuf import json_format
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from serving.dataplane import SIGNATURE_DEF_FIELD, DataPlane
 from serving.errors import InvalidArgument, NotFound, ServingError, http_status
@@ -57,14 +58,21 @@ def _proto_json(message) -> dict:
 class RestApi:
     """The REST routes of TF Serving, bound to a DataPlane."""
 
-    def __init__(self, dataplane: DataPlane):
+    def __init__(self, dataplane: DataPlane, metrics_path: str | None = None):
         self._dataplane = dataplane
+        self._metrics_path = metrics_path
 
     def app(self, max_body_bytes: int) -> web.Application:
         app = web.Application(client_max_size=max_body_bytes)
         app.router.add_get("/v1/models/{tail:.*}", self.get)
         app.router.add_post("/v1/models/{tail:.*}", self.post)
+        if self._metrics_path:
+            app.router.add_get(self._metrics_path, self.metrics)
         return app
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=self._dataplane.metrics.render(),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @staticmethod
     def _route(request: web.Request) -> dict:
@@ -110,11 +118,12 @@ class RestApi:
         return _json(predict_response(outputs, fmt))
 
 
-async def start_rest(dataplane: DataPlane, host: str, port: int,
-                     max_body_bytes: int) -> tuple[web.AppRunner, int]:
-    """Starts the REST API on `host:port` (0: a free port); returns the runner to
-    stop it with and the bound port."""
-    runner = web.AppRunner(RestApi(dataplane).app(max_body_bytes), access_log=None)
+async def start_rest(dataplane: DataPlane, host: str, port: int, max_body_bytes: int,
+                     metrics_path: str | None = None) -> tuple[web.AppRunner, int]:
+    """Starts the REST API on `host:port` (0: a free port), with Prometheus metrics at
+    `metrics_path` if given; returns the runner to stop it with and the bound port."""
+    runner = web.AppRunner(RestApi(dataplane, metrics_path).app(max_body_bytes),
+                           access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner, runner.addresses[0][1]

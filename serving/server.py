@@ -15,6 +15,7 @@ from serving.batching import BatchingOptions
 from serving.config import ServerConfig, model_configs
 from serving.dataplane import DataPlane
 from serving.grpc_service import ModelService, PredictionService
+from serving.metrics import prometheus_path
 from serving.polling import poll_versions, watch_config_file
 from serving.repository import ModelRepository
 from serving.rest import start_rest
@@ -74,10 +75,13 @@ async def serve(config: ServerConfig) -> None:
     )
     await server.start()
     rest = None
+    metrics_path = prometheus_path(config.monitoring_config_file)
     if config.rest_api_port:
         rest, rest_port = await start_rest(dataplane, config.host, config.rest_api_port,
-                                           config.max_message_bytes)
+                                           config.max_message_bytes, metrics_path)
         logger.info("Exporting HTTP/REST API at %s:%d", config.host, rest_port)
+    elif metrics_path:
+        logger.warning("Prometheus metrics need --rest_api_port; they are not served")
     await set_serving(health_servicer, True)
     logger.info("Running gRPC ModelServer at %s:%d, serving %s",
                 config.host, port, ", ".join(repository.model_names))

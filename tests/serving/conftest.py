@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from serving.config import ServerConfig, model_configs
 from serving.dataplane import DataPlane
+from serving.metrics import DEFAULT_PATH
 from serving.repository import ModelRepository
 from serving.rest import start_rest
 from serving.server import create_server, set_serving
@@ -65,7 +66,8 @@ class InProcessServer:
     async def _start(self):
         server, port, health = create_server(self.dataplane, "127.0.0.1:0")
         await server.start()
-        self.rest, rest_port = await start_rest(self.dataplane, "127.0.0.1", 0, 1 << 20)
+        self.rest, rest_port = await start_rest(self.dataplane, "127.0.0.1", 0, 1 << 20,
+                                                DEFAULT_PATH)
         self.rest_url = f"http://127.0.0.1:{rest_port}"
         await set_serving(health, True)
         return server, port, health

@@ -114,10 +114,13 @@ def test_options_file_in_tf_serving_format(tmp_path):
 
 def test_server_with_batching_answers_concurrent_grpc_callers(tmp_path):
     import grpc
+    import requests
     import tensorflow as tf
+    from prometheus_client.parser import text_string_to_metric_families
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
     from serving.config import ServerConfig, model_configs
+    from serving.metrics import DEFAULT_PATH
     from serving.repository import ModelRepository
     from tests.messages import predict_request
     from tests.serving.conftest import InProcessServer
@@ -137,5 +140,11 @@ def test_server_with_batching_answers_concurrent_grpc_callers(tmp_path):
         bad = predict_request("m", {"x": np.ones((17, 2), np.float32)})
         with pytest.raises(grpc.RpcError) as info:
             stub.Predict(bad, timeout=30)
+        scraped = requests.get(server.rest_url + DEFAULT_PATH, timeout=30).text
     assert [a.tolist() for a in answers] == [[[2.0 * i, -2.0 * i]] for i in range(48)]
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    [family] = [f for f in text_string_to_metric_families(scraped)
+                if f.name == ":tensorflow:serving:batch_size"]
+    totals = {s.name: s.value for s in family.samples if "le" not in s.labels}
+    assert totals[":tensorflow:serving:batch_size_sum"] == 48  # every row ran exactly once
+    assert totals[":tensorflow:serving:batch_size_count"] < 48  # in fewer, larger runs
