@@ -9,10 +9,18 @@ import time
 from collections.abc import Mapping
 
 import numpy as np
+from tensorflow_serving.apis import input_pb2
 
 from serving.batching import Batcher, BatchingOptions
 from serving.config import ModelConfig, check_models
 from serving.errors import FailedPrecondition, InvalidArgument, ServingError
+from serving.inference import (
+    CLASSIFY_METHOD,
+    classification_result,
+    example_input_key,
+    regression_result,
+    serialized_examples,
+)
 from serving.metrics import ServingMetrics
 from serving.repository import ModelRepository, VersionState
 from serving.servable import Servable
@@ -63,6 +71,20 @@ class DataPlane:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self._pool, servable.predict, signature, inputs, output_filter)
+
+    async def infer(self, method: str, model: str, version: int | None, label: str | None,
+                    signature: str, request_input: input_pb2.Input):
+        """Classify or Regress (`method`) on tf.Examples; returns the servable and the
+        ClassificationResult or RegressionResult."""
+        servable = self.repository.servable(model, version, label)
+        signature = signature or "serving_default"
+        key = example_input_key(servable, signature, method)
+        examples = serialized_examples(request_input)
+        api = "classify" if method == CLASSIFY_METHOD else "regress"
+        _, outputs = await self.predict(model, servable.version, None, signature,
+                                        {key: examples}, api=api)
+        to_result = classification_result if method == CLASSIFY_METHOD else regression_result
+        return servable, to_result(outputs, len(examples))
 
     def _batcher_of_loop(self) -> Batcher:
         """The batcher, created on first use inside the serving event loop."""

@@ -12,16 +12,20 @@ import logging
 import grpc
 import tensorflow as tf
 from tensorflow_serving.apis import (
+    classification_pb2,
+    inference_pb2,
     model_management_pb2,
     model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
+    regression_pb2,
     status_pb2,
 )
 
 from serving.dataplane import DataPlane
 from serving.errors import InvalidArgument, ServingError
+from serving.inference import CLASSIFY_METHOD, REGRESS_METHOD
 from serving.responses import metadata_response, model_spec, status_response
 
 logger = logging.getLogger(__name__)
@@ -64,7 +68,8 @@ def _to_arrays(inputs) -> dict:
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """`tensorflow.serving.PredictionService`: Predict and GetModelMetadata."""
+    """`tensorflow.serving.PredictionService`: Predict, Classify, Regress,
+    MultiInference and GetModelMetadata."""
 
     def __init__(self, dataplane: DataPlane):
         self._dataplane = dataplane
@@ -89,6 +94,49 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             request.model_spec.name, version, label, list(request.metadata_field)
         )
         return metadata_response(servable)
+
+
+    @_answers_errors
+    async def Classify(self, request, context):
+        return await self._infer(CLASSIFY_METHOD, request,
+                                 classification_pb2.ClassificationResponse)
+
+    @_answers_errors
+    async def Regress(self, request, context):
+        return await self._infer(REGRESS_METHOD, request, regression_pb2.RegressionResponse)
+
+    async def _infer(self, method: str, request, response_type):
+        version, label = _version(request.model_spec)
+        signature = request.model_spec.signature_name or "serving_default"
+        servable, result = await self._dataplane.infer(
+            method, request.model_spec.name, version, label, signature, request.input)
+        return response_type(model_spec=model_spec(servable, signature), result=result)
+
+    @_answers_errors
+    async def MultiInference(self, request, context):
+        tasks = list(request.tasks)
+        if not tasks:
+            raise InvalidArgument("MultiInferenceRequest has no tasks")
+        if len({(t.model_spec.name, _version(t.model_spec)) for t in tasks}) != 1:
+            raise InvalidArgument("All tasks of a MultiInferenceRequest must use the same "
+                                  "model name and version")
+        names = [t.model_spec.signature_name or "serving_default" for t in tasks]
+        if len(set(names)) != len(names):
+            raise InvalidArgument("Duplicate evaluation of signature: a MultiInferenceRequest "
+                                  "may name each signature once")
+        response = inference_pb2.MultiInferenceResponse()
+        for task, signature in zip(tasks, names, strict=True):
+            if task.method_name not in (CLASSIFY_METHOD, REGRESS_METHOD):
+                raise InvalidArgument(f"Unsupported signature method_name: {task.method_name}; "
+                                      f"use {CLASSIFY_METHOD} or {REGRESS_METHOD}")
+            version, label = _version(task.model_spec)
+            servable, result = await self._dataplane.infer(
+                task.method_name, task.model_spec.name, version, label, signature, request.input)
+            answer = response.results.add(model_spec=model_spec(servable, signature))
+            target = (answer.classification_result if task.method_name == CLASSIFY_METHOD
+                      else answer.regression_result)
+            target.CopyFrom(result)
+        return response
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Mapping
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.example import example_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
+from tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
 
 from serving.errors import InvalidArgument
 
@@ -64,7 +67,7 @@ def _from_rows(rows: object, keys: list[str], signature) -> dict[str, np.ndarray
 def to_array(value: object, info: meta_graph_pb2.TensorInfo | None, key: str) -> np.ndarray:
     """A JSON value as an array of the signature's dtype for `key` (strings stay
     bytes; b64 objects are decoded)."""
-    value = _decode_b64(value, key)
+    value = _decode_b64(value, f"input '{key}'")
     if info is None:  # an unknown key: the data plane reports it by name
         return np.asarray(value, dtype=object)
     dtype = tf.dtypes.as_dtype(info.dtype)
@@ -80,17 +83,18 @@ def to_array(value: object, info: meta_graph_pb2.TensorInfo | None, key: str) ->
                               "give a (nested) list of numbers of one rectangular shape") from e
 
 
-def _decode_b64(value: object, key: str) -> object:
+def _decode_b64(value: object, what: str) -> object:
+    """`value` with every {"b64": ...} object decoded; `what` names it in errors."""
     if isinstance(value, dict):
         if set(value) != {"b64"} or not isinstance(value["b64"], str):
-            raise InvalidArgument(f'input \'{key}\': objects inside values must be {{"b64": '
+            raise InvalidArgument(f'{what}: objects inside values must be {{"b64": '
                                   '"<base64 string>"}')
         try:
             return base64.b64decode(value["b64"], validate=True)
         except binascii.Error as e:
-            raise InvalidArgument(f"input '{key}': invalid base64 data: {e}") from e
+            raise InvalidArgument(f"{what}: invalid base64 data: {e}") from e
     if isinstance(value, list):
-        return [_decode_b64(item, key) for item in value]
+        return [_decode_b64(item, what) for item in value]
     return value
 
 
@@ -138,3 +142,47 @@ def _string(value: bytes, as_b64: bool) -> object:
 
 def _map(value: object, fn) -> object:
     return [_map(item, fn) for item in value] if isinstance(value, list) else fn(value)
+
+
+def examples_input(body: object) -> input_pb2.Input:
+    """A `:classify`/`:regress` body (`examples`, optional `context`) as an Input proto."""
+    if not isinstance(body, dict) or not isinstance(body.get("examples"), list):
+        raise InvalidArgument('the request body must be a JSON object with an "examples" list')
+    request_input = input_pb2.Input()
+    if "context" in body:
+        target = request_input.example_list_with_context
+        target.context.CopyFrom(_example(body["context"]))
+    else:
+        target = request_input.example_list
+    target.examples.extend(_example(item) for item in body["examples"])
+    return request_input
+
+
+def _example(features: object) -> example_pb2.Example:
+    if not isinstance(features, dict):
+        raise InvalidArgument("each example must be a JSON object of feature: value(s)")
+    example = example_pb2.Example()
+    for name, value in features.items():
+        values = value if isinstance(value, list) else [value]
+        feature = example.features.feature[name]
+        if all(isinstance(v, (bool, int)) for v in values):
+            feature.int64_list.value.extend(int(v) for v in values)
+        elif all(isinstance(v, (bool, int, float)) for v in values):
+            feature.float_list.value.extend(float(v) for v in values)
+        elif all(isinstance(v, (str, dict)) for v in values):
+            what = f"feature '{name}'"
+            feature.bytes_list.value.extend(_decode_b64(v, what) if isinstance(v, dict)
+                                            else v.encode("utf-8") for v in values)
+        else:
+            raise InvalidArgument(f"feature '{name}': values must be all numbers, or all "
+                                  'strings / {"b64": ...}; got ' + json.dumps(value)[:100])
+    return example
+
+
+def classify_json(result: classification_pb2.ClassificationResult) -> dict:
+    return {"results": [[[c.label, c.score] for c in row.classes]
+                        for row in result.classifications]}
+
+
+def regress_json(result: regression_pb2.RegressionResult) -> dict:
+    return {"results": [r.value for r in result.regressions]}

@@ -17,7 +17,14 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from serving.dataplane import SIGNATURE_DEF_FIELD, DataPlane
 from serving.errors import InvalidArgument, NotFound, ServingError, http_status
-from serving.json_codec import predict_inputs, predict_response
+from serving.inference import CLASSIFY_METHOD, REGRESS_METHOD
+from serving.json_codec import (
+    classify_json,
+    examples_input,
+    predict_inputs,
+    predict_response,
+    regress_json,
+)
 from serving.responses import metadata_response, status_response
 
 logger = logging.getLogger(__name__)
@@ -100,21 +107,28 @@ class RestApi:
     @_answers_errors
     async def post(self, request: web.Request) -> web.Response:
         route = self._route(request)
-        if route["verb"] != "predict":
+        if not route["verb"]:
             raise InvalidArgument(f"POST {request.path}: expected a :predict, :classify or "
-                                  ":regress URL" if not route["verb"] else
-                                  f":{route['verb']} is served over gRPC only for now")
+                                  ":regress URL")
         try:
             body = json.loads(await request.read())
         except (ValueError, UnicodeDecodeError) as e:
             raise InvalidArgument(f"JSON Parse error: {e}") from e
-        signature_key = (body.get("signature_name") if isinstance(body, dict) else None) \
+        signature = (body.get("signature_name") if isinstance(body, dict) else None) \
             or "serving_default"
+        if route["verb"] == "predict":
+            return await self._predict(route, signature, body)
+        method = CLASSIFY_METHOD if route["verb"] == "classify" else REGRESS_METHOD
+        _, result = await self._dataplane.infer(method, route["name"], route["version"],
+                                                route["label"], signature, examples_input(body))
+        return _json(classify_json(result) if method == CLASSIFY_METHOD else regress_json(result))
+
+    async def _predict(self, route: dict, signature: str, body: object) -> web.Response:
         servable = self._dataplane.repository.servable(route["name"], route["version"],
                                                        route["label"])
-        inputs, fmt = predict_inputs(body, servable.signature(signature_key))
+        inputs, fmt = predict_inputs(body, servable.signature(signature))
         _, outputs = await self._dataplane.predict(
-            route["name"], servable.version, None, signature_key, inputs)
+            route["name"], servable.version, None, signature, inputs)
         return _json(predict_response(outputs, fmt))
 
 

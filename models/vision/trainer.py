@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -90,6 +91,11 @@ def load_trained(model_dir: str | Path) -> tuple[AlexNetClassifier, tuple[str, .
     return model, class_names
 
 
+def cosine_decay(initial: float, epochs: int):
+    """Per-epoch cosine decay from `initial` towards zero over the run."""
+    return lambda epoch: initial * 0.5 * (1 + math.cos(math.pi * epoch / max(epochs, 1)))
+
+
 def _callbacks(out: Path, config: ClassifierTrainConfig) -> list[keras.callbacks.Callback]:
     (out / "checkpoints").mkdir(exist_ok=True)
     return [
@@ -99,7 +105,7 @@ def _callbacks(out: Path, config: ClassifierTrainConfig) -> list[keras.callbacks
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=config.patience, restore_best_weights=True
         ),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=1),
+        keras.callbacks.LearningRateScheduler(cosine_decay(config.learning_rate, config.epochs)),
         keras.callbacks.TensorBoard(log_dir=str(out / "logs")),
     ]
 

@@ -36,6 +36,24 @@ class Doubler(tf.Module):
         return {"shape": decoded}
 
 
+def write_example_model(path: Path) -> Path:
+    """A TF1-style SavedModel (not ours) with classify and regress signatures on
+    serialized tf.Examples holding one float feature `x`."""
+    v1 = tf.compat.v1
+    with tf.Graph().as_default(), v1.Session() as session:
+        serialized = v1.placeholder(tf.string, [None], name="tf_example")
+        x = tf.io.parse_example(serialized, {"x": tf.io.FixedLenFeature([1], tf.float32)})["x"]
+        scores = tf.concat([tf.sigmoid(x), 1 - tf.sigmoid(x)], axis=1)  # (batch, 2)
+        classes = tf.tile(tf.constant([["positive", "negative"]]), [tf.shape(x)[0], 1])
+        classify = v1.saved_model.classification_signature_def(serialized, classes, scores)
+        regress = v1.saved_model.regression_signature_def(serialized, 2 * x + 1)
+        builder = v1.saved_model.Builder(str(path))
+        builder.add_meta_graph_and_variables(session, ["serve"], signature_def_map={
+            "serving_default": classify, "classify_x": classify, "regress_x": regress})
+        builder.save()
+    return path
+
+
 def write_doubler(path: Path) -> Path:
     module = Doubler()
     tf.saved_model.save(module, str(path), signatures={

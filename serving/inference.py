@@ -1,0 +1,88 @@
+"""Classify and Regress: tf.Example inputs in, TF Serving's result protos out.
+
+Transport-agnostic: both the gRPC methods and REST's `:classify`/`:regress` turn
+their request into serialized tf.Examples here and read the signature's outputs
+back into ClassificationResult / RegressionResult.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from tensorflow.core.example import example_pb2
+from tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
+
+from serving.errors import InvalidArgument
+from serving.servable import Servable
+
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+
+
+def serialized_examples(request_input: input_pb2.Input) -> np.ndarray:
+    """The request's examples, each merged with the shared context, serialized."""
+    kind = request_input.WhichOneof("kind")
+    if kind == "example_list":
+        examples = list(request_input.example_list.examples)
+    elif kind == "example_list_with_context":
+        with_context = request_input.example_list_with_context
+        examples = []
+        for example in with_context.examples:
+            merged = example_pb2.Example()
+            merged.CopyFrom(with_context.context)
+            merged.MergeFrom(example)
+            examples.append(merged)
+    else:
+        raise InvalidArgument("Input is empty: give input.example_list or "
+                              "input.example_list_with_context")
+    if not examples:
+        raise InvalidArgument("Input is empty: the request has no examples")
+    return np.array([e.SerializeToString() for e in examples], dtype=object)
+
+
+def example_input_key(servable: Servable, signature_key: str, method: str) -> str:
+    """The single string input of a classify/regress signature, after checking that
+    the signature is of that kind."""
+    signature = servable.signature(signature_key)
+    if signature.method_name != method:
+        raise InvalidArgument(
+            f"Expected {method.rsplit('/', 1)[-1]} signature method_name to be {method}. "
+            f"Was: {signature.method_name} (signature {signature_key!r}); use Predict for it")
+    if len(signature.inputs) != 1:
+        raise InvalidArgument(f"signature {signature_key!r} must have exactly one input")
+    return next(iter(signature.inputs))
+
+
+def classification_result(outputs: dict[str, np.ndarray], count: int,
+                          ) -> classification_pb2.ClassificationResult:
+    """`classes` and/or `scores` outputs, [batch, k], as a ClassificationResult."""
+    classes, scores = outputs.get("classes"), outputs.get("scores")
+    if classes is None and scores is None:
+        raise InvalidArgument("classification signature needs a 'classes' or 'scores' output")
+    shape = (classes if classes is not None else scores).shape
+    classes = classes.reshape(count, -1) if classes is not None else None
+    scores = scores.reshape(count, -1) if scores is not None else None
+    result = classification_pb2.ClassificationResult()
+    for row in range(count):
+        labelled = result.classifications.add()
+        for column in range(shape[-1] if len(shape) > 1 else 1):
+            entry = labelled.classes.add()
+            if classes is not None:
+                entry.label = classes[row, column].decode("utf-8", "replace")
+            if scores is not None:
+                entry.score = float(scores[row, column])
+    return result
+
+
+def regression_result(outputs: dict[str, np.ndarray], count: int,
+                      ) -> regression_pb2.RegressionResult:
+    """The `outputs` output, [batch] or [batch, 1], as a RegressionResult."""
+    if "outputs" not in outputs:
+        raise InvalidArgument("regression signature needs an 'outputs' output")
+    values = np.asarray(outputs["outputs"]).reshape(count, -1)
+    if values.shape[1] != 1:
+        raise InvalidArgument(f"regression output must hold one value per example; "
+                              f"got shape {np.shape(outputs['outputs'])}")
+    result = regression_pb2.RegressionResult()
+    for value in values[:, 0]:
+        result.regressions.add(value=float(value))
+    return result

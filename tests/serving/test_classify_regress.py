@@ -1,0 +1,117 @@
+"""Classify, Regress and MultiInference on tf.Examples, over gRPC and REST, on a
+TF1-style SavedModel with classify/regress signatures."""
+
+from __future__ import annotations
+
+import grpc
+import numpy as np
+import pytest
+import requests
+import tensorflow as tf
+from tensorflow_serving.apis import (
+    classification_pb2,
+    inference_pb2,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+)
+
+from serving.config import ServerConfig, model_configs
+from serving.repository import ModelRepository
+from tests.serving.conftest import InProcessServer, write_example_model
+
+
+def example(**features) -> tf.train.Example:
+    message = tf.train.Example()
+    for name, value in features.items():
+        message.features.feature[name].float_list.value.append(value)
+    return message
+
+
+@pytest.fixture(scope="module")
+def examples_server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("examples")
+    write_example_model(root / "4")
+    models = model_configs(ServerConfig(model_name="ex", model_base_path=str(root)))
+    with InProcessServer(ModelRepository(models)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def stub(examples_server):
+    return prediction_service_pb2_grpc.PredictionServiceStub(examples_server.channel)
+
+
+def test_classify_returns_labels_and_scores_per_example(stub):
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name = "ex"
+    request.input.example_list.examples.extend([example(x=3.0), example(x=-3.0)])
+    response = stub.Classify(request, timeout=30)
+    first, second = response.result.classifications
+    assert [c.label for c in first.classes] == ["positive", "negative"]
+    assert first.classes[0].score == pytest.approx(1 / (1 + np.exp(-3.0)), rel=1e-5)
+    assert second.classes[0].score < 0.5
+    assert response.model_spec.version.value == 4
+
+
+def test_regress_with_shared_context(stub):
+    request = regression_pb2.RegressionRequest()
+    request.model_spec.name = "ex"
+    request.model_spec.signature_name = "regress_x"
+    with_context = request.input.example_list_with_context
+    with_context.context.CopyFrom(example(x=10.0))
+    with_context.examples.extend([example(x=1.0), tf.train.Example()])
+    response = stub.Regress(request, timeout=30)
+    assert [r.value for r in response.result.regressions] == [3.0, 21.0]  # 2x+1
+
+
+def test_multi_inference_runs_each_task(stub):
+    request = inference_pb2.MultiInferenceRequest()
+    for signature, method in (("classify_x", "tensorflow/serving/classify"),
+                              ("regress_x", "tensorflow/serving/regress")):
+        task = request.tasks.add(method_name=method)
+        task.model_spec.name, task.model_spec.signature_name = "ex", signature
+    request.input.example_list.examples.append(example(x=0.0))
+    classified, regressed = stub.MultiInference(request, timeout=30).results
+    assert classified.classification_result.classifications[0].classes[0].score == 0.5
+    assert regressed.regression_result.regressions[0].value == 1.0
+
+
+@pytest.mark.parametrize("signature,call,message", [
+    ("regress_x", "Classify", "Expected classify signature method_name"),
+    ("classify_x", "Regress", "Expected regress signature method_name"),
+    ("nope", "Classify", 'signature key "nope" not found'),
+])
+def test_wrong_signature_kind_is_invalid_argument(stub, signature, call, message):
+    request_type = (classification_pb2.ClassificationRequest if call == "Classify"
+                    else regression_pb2.RegressionRequest)
+    request = request_type()
+    request.model_spec.name, request.model_spec.signature_name = "ex", signature
+    request.input.example_list.examples.append(example(x=1.0))
+    with pytest.raises(grpc.RpcError) as info:
+        getattr(stub, call)(request, timeout=30)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in info.value.details()
+
+
+def test_empty_input_and_missing_feature_are_invalid_argument(stub):
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name = "ex"
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Classify(request, timeout=30)
+    assert "Input is empty" in info.value.details()
+    request.input.example_list.examples.append(example(y=1.0))
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Classify(request, timeout=30)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "x" in info.value.details()
+
+
+def test_rest_classify_and_regress(examples_server):
+    url = f"{examples_server.rest_url}/v1/models/ex"
+    classified = requests.post(f"{url}:classify", json={"examples": [{"x": 0.0}]}, timeout=30)
+    assert classified.json() == {"results": [[["positive", 0.5], ["negative", 0.5]]]}
+    regressed = requests.post(f"{url}/versions/4:regress", timeout=30, json={
+        "signature_name": "regress_x", "context": {"x": 2.0}, "examples": [{}, {"x": [4.0]}]})
+    assert regressed.json() == {"results": [5.0, 9.0]}
+    bad = requests.post(f"{url}:regress", json={"examples": [{"x": {"nested": 1}}]}, timeout=30)
+    assert bad.status_code == 400 and "feature 'x'" in bad.json()["error"]
