@@ -58,6 +58,14 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="BatchingParameters text proto (TF Serving's format)")
     parser.add_argument("--monitoring_config_file", default=None,
                         help="MonitoringConfig text proto; Prometheus metrics on the REST port")
+    parser.add_argument("--rest_api_timeout_in_ms", type=int,
+                        default=defaults.rest_api_timeout_in_ms)
+    parser.add_argument("--ssl_config_file", default=None,
+                        help="SSLConfig text proto: TLS for gRPC (TF Serving's format)")
+    parser.add_argument("--auth_token_file", default=None,
+                        help="(tfstack) file with a bearer token every call must carry")
+    parser.add_argument("--access_log", type=parse_bool, nargs="?", const=True,
+                        default=defaults.access_log, help="(tfstack) log each request")
     parser.add_argument("--enable_model_warmup", type=parse_bool, nargs="?", const=True,
                         default=defaults.enable_model_warmup)
     parser.set_defaults(handler=run)

@@ -30,6 +30,10 @@ class ServerConfig:
     enable_batching: bool = False
     batching_parameters_file: str | None = None
     enable_model_warmup: bool = True
+    rest_api_timeout_in_ms: int = 30_000
+    ssl_config_file: str | None = None
+    auth_token_file: str | None = None
+    access_log: bool = False
     max_message_bytes: int = 64 * 1024 * 1024
     grace_seconds: float = 10.0
 

@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 
 _LISTENING = re.compile(r"Running gRPC ModelServer at ([\d.]+):(\d+)")
+_REST = re.compile(r"Exporting HTTP/REST API at ([\d.]+):(\d+)")
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now (for flags where 0 means 'off')."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 class ServerProcess:
@@ -27,6 +36,7 @@ class ServerProcess:
         self.startup_seconds = startup_seconds
         self.log: list[str] = []
         self.target = ""
+        self.rest_url = ""
         self.returncode: int | None = None
 
     def __enter__(self) -> "ServerProcess":
@@ -35,7 +45,8 @@ class ServerProcess:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         ready = threading.Event()
-        threading.Thread(target=self._read_log, args=(ready,), daemon=True).start()
+        self._reader = threading.Thread(target=self._read_log, args=(ready,), daemon=True)
+        self._reader.start()
         if not ready.wait(self.startup_seconds) or not self.target:
             self.process.kill()
             raise RuntimeError("server did not start:\n" + "".join(self.log[-40:]))
@@ -44,6 +55,9 @@ class ServerProcess:
     def _read_log(self, ready: threading.Event) -> None:
         for line in self.process.stdout:
             self.log.append(line)
+            rest = _REST.search(line)
+            if rest:
+                self.rest_url = f"http://{rest.group(1)}:{rest.group(2)}"
             match = _LISTENING.search(line)
             if match:
                 self.target = f"{match.group(1)}:{match.group(2)}"
@@ -59,6 +73,7 @@ class ServerProcess:
             if self.process.poll() is None:
                 self.process.kill()
             self.returncode = self.process.wait()
+            self._reader.join(5)  # the last log lines
         return self.returncode
 
     def __exit__(self, *exc) -> None:

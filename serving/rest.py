@@ -6,6 +6,7 @@ ServingError becomes `{"error": "..."}` with its HTTP status in `_answers_errors
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -16,7 +17,13 @@ from google.protobuf import json_format
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from serving.dataplane import SIGNATURE_DEF_FIELD, DataPlane
-from serving.errors import InvalidArgument, NotFound, ServingError, http_status
+from serving.errors import (
+    DeadlineExceeded,
+    InvalidArgument,
+    NotFound,
+    ServingError,
+    http_status,
+)
 from serving.inference import CLASSIFY_METHOD, REGRESS_METHOD
 from serving.json_codec import (
     classify_json,
@@ -65,12 +72,14 @@ def _proto_json(message) -> dict:
 class RestApi:
     """The REST routes of TF Serving, bound to a DataPlane."""
 
-    def __init__(self, dataplane: DataPlane, metrics_path: str | None = None):
+    def __init__(self, dataplane: DataPlane, metrics_path: str | None = None,
+                 timeout_seconds: float = 30.0):
         self._dataplane = dataplane
         self._metrics_path = metrics_path
+        self._timeout = timeout_seconds
 
-    def app(self, max_body_bytes: int) -> web.Application:
-        app = web.Application(client_max_size=max_body_bytes)
+    def app(self, max_body_bytes: int, middlewares: list = ()) -> web.Application:
+        app = web.Application(client_max_size=max_body_bytes, middlewares=list(middlewares))
         app.router.add_get("/v1/models/{tail:.*}", self.get)
         app.router.add_post("/v1/models/{tail:.*}", self.post)
         if self._metrics_path:
@@ -116,6 +125,14 @@ class RestApi:
             raise InvalidArgument(f"JSON Parse error: {e}") from e
         signature = (body.get("signature_name") if isinstance(body, dict) else None) \
             or "serving_default"
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await self._answer(route, signature, body)
+        except TimeoutError as e:
+            raise DeadlineExceeded(f"request took longer than --rest_api_timeout_in_ms="
+                                   f"{int(self._timeout * 1000)}") from e
+
+    async def _answer(self, route: dict, signature: str, body: object) -> web.Response:
         if route["verb"] == "predict":
             return await self._predict(route, signature, body)
         method = CLASSIFY_METHOD if route["verb"] == "classify" else REGRESS_METHOD
@@ -133,11 +150,12 @@ class RestApi:
 
 
 async def start_rest(dataplane: DataPlane, host: str, port: int, max_body_bytes: int,
-                     metrics_path: str | None = None) -> tuple[web.AppRunner, int]:
+                     metrics_path: str | None = None, middlewares: list = (),
+                     timeout_seconds: float = 30.0) -> tuple[web.AppRunner, int]:
     """Starts the REST API on `host:port` (0: a free port), with Prometheus metrics at
     `metrics_path` if given; returns the runner to stop it with and the bound port."""
-    runner = web.AppRunner(RestApi(dataplane, metrics_path).app(max_body_bytes),
-                           access_log=None)
+    api = RestApi(dataplane, metrics_path, timeout_seconds)
+    runner = web.AppRunner(api.app(max_body_bytes, middlewares), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner, runner.addresses[0][1]

@@ -15,6 +15,7 @@ from serving.batching import BatchingOptions
 from serving.config import ServerConfig, model_configs
 from serving.dataplane import DataPlane
 from serving.grpc_service import ModelService, PredictionService
+from serving.interceptors import GrpcGuard, read_token, rest_middlewares, ssl_credentials
 from serving.metrics import prometheus_path
 from serving.polling import poll_versions, watch_config_file
 from serving.repository import ModelRepository
@@ -30,10 +31,13 @@ SERVICE_NAMES = (
 
 def create_server(dataplane: DataPlane, address: str = "127.0.0.1:0",
                   max_message_bytes: int = 64 * 1024 * 1024,
+                  credentials: grpc.ServerCredentials | None = None,
+                  interceptors: tuple[grpc.aio.ServerInterceptor, ...] = (),
                   ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """A grpc.aio server with TF Serving's services, health checking and reflection,
-    bound to `address` (port 0 picks a free one); returns it with its port."""
-    server = grpc.aio.server(options=[
+    bound to `address` (port 0 picks a free one; TLS with `credentials`); returns it
+    with its port."""
+    server = grpc.aio.server(interceptors=interceptors, options=[
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
     ])
@@ -45,7 +49,8 @@ def create_server(dataplane: DataPlane, address: str = "127.0.0.1:0",
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(address)
+    port = (server.add_secure_port(address, credentials) if credentials
+            else server.add_insecure_port(address))
     if port == 0:
         raise OSError(f"could not bind the gRPC server to {address}")
     return server, port, health_servicer
@@ -70,15 +75,20 @@ async def serve(config: ServerConfig) -> None:
     await asyncio.to_thread(repository.poll)
     dataplane = DataPlane(repository, config.grpc_max_threads, batching_options(config))
     background = _start_polling(dataplane, config)
+    token = read_token(config.auth_token_file)
     server, port, health_servicer = create_server(
-        dataplane, f"{config.host}:{config.port}", config.max_message_bytes
+        dataplane, f"{config.host}:{config.port}", config.max_message_bytes,
+        ssl_credentials(config.ssl_config_file) if config.ssl_config_file else None,
+        (GrpcGuard(token, config.access_log),) if token or config.access_log else (),
     )
     await server.start()
     rest = None
     metrics_path = prometheus_path(config.monitoring_config_file)
     if config.rest_api_port:
-        rest, rest_port = await start_rest(dataplane, config.host, config.rest_api_port,
-                                           config.max_message_bytes, metrics_path)
+        rest, rest_port = await start_rest(
+            dataplane, config.host, config.rest_api_port, config.max_message_bytes,
+            metrics_path, rest_middlewares(token, config.access_log),
+            config.rest_api_timeout_in_ms / 1000)
         logger.info("Exporting HTTP/REST API at %s:%d", config.host, rest_port)
     elif metrics_path:
         logger.warning("Prometheus metrics need --rest_api_port; they are not served")
