@@ -23,8 +23,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     _add_server_flags(classify)
     classify.set_defaults(handler=_classify)
 
-    status = commands.add_parser("status", help="versions and states of a served model")
-    status.add_argument("model", nargs="?", default="classifier")
+    status = commands.add_parser("status", help="versions and states of served models")
+    status.add_argument("model", nargs="?", metavar="MODEL",
+                        help="one model (default: every tfstack endpoint)")
     _add_server_flags(status)
     status.set_defaults(handler=_status)
 
@@ -61,16 +62,25 @@ def _classify(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    """One line per version; without MODEL, every endpoint of the wire contract."""
+    import grpc
+
     from clients.client import ServingClient
     from clients.errors import ClientError
+    from export.contracts import ENDPOINTS
 
-    try:
-        with ServingClient(args.server, args.deadline) as client:
-            versions = client.status(args.model)
-    except ClientError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    for v in versions:
-        error = f"  {v.error_code}: {v.error_message}" if v.error_message else ""
-        print(f"{args.model}  version {v.version}  {v.state}{error}")
+    models = [args.model] if args.model else sorted(ENDPOINTS)
+    with ServingClient(args.server, args.deadline) as client:
+        for model in models:
+            try:
+                versions = client.status(model)
+            except ClientError as e:
+                if e.code != grpc.StatusCode.NOT_FOUND or args.model:
+                    print(f"error: {e}", file=sys.stderr)
+                    return 1
+                print(f"{model}  not served")
+                continue
+            for v in versions:
+                error = f"  {v.error_code}: {v.error_message}" if v.error_message else ""
+                print(f"{model}  version {v.version}  {v.state}{error}")
     return 0

@@ -58,7 +58,12 @@ def test_classify_json_carries_names_scores_and_ids(classifier_server, image_fil
 def test_status_lists_versions(classifier_server):
     result = tfstack("status", "classifier", "--server", classifier_server.target)
     assert result.returncode == 0, result.stderr
-    assert "classifier  version 1  AVAILABLE" in result.stdout
+    assert result.stdout == "classifier  version 1  AVAILABLE\n"
+    everything = tfstack("status", "--server", classifier_server.target)
+    assert everything.returncode == 0, everything.stderr
+    assert "classifier  version 1  AVAILABLE" in everything.stdout
+    unknown = tfstack("status", "resnet", "--server", classifier_server.target)
+    assert unknown.returncode == 1 and "NOT_FOUND" in unknown.stderr
 
 
 def test_unreachable_server_is_a_clear_error_and_nonzero_exit(tmp_path):
