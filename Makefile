@@ -7,6 +7,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PROFILE ?= quick
 PORT    ?= 8500
+REST_PORT ?= 8501
 REPOSITORY := model_repository
 
 export TF_CPP_MIN_LOG_LEVEL := 3
@@ -35,15 +36,20 @@ models: $(STAMP)
 
 up: models
 	@echo ""
-	@echo "Serving on 127.0.0.1:$(PORT) (Ctrl-C stops). From another shell:"
+	@echo "Serving gRPC on 127.0.0.1:$(PORT), REST on :$(REST_PORT) (Ctrl-C stops). Try:"
 	@echo "  $(BIN)/tfstack classify IMAGE.png [--top-k 3] [--json]"
 	@echo "  $(BIN)/tfstack status classifier"
 	@echo "  $(BIN)/python -c 'from clients.client import ServingClient; \
 	print(ServingClient(\"127.0.0.1:$(PORT)\").classify([\"IMAGE.png\"]))'"
-	@echo "  or any TF Serving client: tensorflow.serving.PredictionService/Predict,"
-	@echo "  model \"classifier\", input \"image_bytes\" (DT_STRING) -- see README.md"
+	@echo "  curl -s localhost:$(REST_PORT)/v1/models/classifier"
+	@echo "  curl -s -d @body.json localhost:$(REST_PORT)/v1/models/classifier:predict"
+	@echo "      (body.json: {\"instances\": [{\"b64\": \"<base64 of IMAGE.png>\"}]})"
+	@echo "  curl -s localhost:$(REST_PORT)/monitoring/prometheus/metrics"
 	@echo ""
-	exec $(BIN)/tfstack serve --port=$(PORT) --model_config_file=serving/models.config
+	exec $(BIN)/tfstack serve --port=$(PORT) --rest_api_port=$(REST_PORT) \
+	  --model_config_file=serving/models.config --model_config_file_poll_wait_seconds=60 \
+	  --enable_batching --batching_parameters_file=serving/batching.config \
+	  --monitoring_config_file=serving/monitoring.config
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,45 @@
+"""What the benchmarks share: real images, the newest exported classifier, timing."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import tensorflow as tf  # noqa: E402
+
+
+def sample_pngs(count: int) -> list[bytes]:
+    """The first `count` official Fashion-MNIST test images, PNG-encoded."""
+    from models.vision import fashion_mnist
+
+    _, (images, _) = fashion_mnist.load()
+    return [tf.io.encode_png(image).numpy() for image in images[:count]]
+
+
+def classifier_root(repository: str) -> tuple[Path, int]:
+    """The classifier's folder and newest version; exits with advice if there is none."""
+    root = Path(repository) / "classifier"
+    versions = sorted(int(p.name) for p in root.glob("[0-9]*"))
+    if not versions:
+        sys.exit(f"no classifier version in {root}; run `make up` first")
+    return root, versions[-1]
+
+
+def in_process_signature(root: Path, version: int):
+    """The classifier's serving_default signature, loaded in this process."""
+    return tf.saved_model.load(str(root / str(version))).signatures["serving_default"]
+
+
+def rate(call, items: list, warmup: int = 20) -> float:
+    """Calls per second of `call` over `items`, after a few untimed calls."""
+    for item in items[:warmup]:
+        call(item)
+    started = time.perf_counter()
+    for item in items:
+        call(item)
+    return len(items) / (time.perf_counter() - started)
