@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -52,7 +53,8 @@ class ServingClient:
     """A gRPC client of TF Serving's PredictionService and ModelService.
 
     Args:
-        target: str. `host:port` of the server.
+        target: str. `host:port` of the server, or `dns:///name:port` to balance
+            over every address of a name (round robin).
         deadline: float. Seconds each call may take before DEADLINE_EXCEEDED.
 
     Example:
@@ -67,6 +69,8 @@ class ServingClient:
         self._channel = grpc.insecure_channel(target, options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            # spread calls over every address a name resolves to (a headless Service)
+            ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})),
         ])
         self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)

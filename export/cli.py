@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+from export.model_config import DEFAULT_CONFIG_FILE
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -16,12 +19,47 @@ def register(commands: argparse._SubParsersAction) -> None:
     classifier.add_argument("--repository", default="model_repository")
     classifier.add_argument("--top-k", type=int, default=5,
                             help="labels returned per image")
+    classifier.add_argument("--label", action="append", default=[], metavar="LABEL",
+                            help="point this version label (e.g. canary) at the new version")
+    classifier.add_argument("--config", default=DEFAULT_CONFIG_FILE,
+                            help="TF Serving model config file to keep in step")
     classifier.set_defaults(handler=_export_classifier)
+
+    label = commands.add_parser(
+        "label", help="point a version label (stable, canary, ...) at a version",
+        description="Edits the model config file; servers polling it apply the change.")
+    label.add_argument("model")
+    label.add_argument("label")
+    label.add_argument("version", type=int, nargs="?",
+                       help="the version; leave out with --remove")
+    label.add_argument("--remove", action="store_true", help="drop the label")
+    label.add_argument("--config", default=DEFAULT_CONFIG_FILE)
+    label.set_defaults(handler=_label)
 
 
 def _export_classifier(args: argparse.Namespace) -> int:
     from export.classifier import export_classifier
+    from export.model_config import register_model
 
     version, path = export_classifier(args.model_dir, args.repository, args.top_k)
-    print(f"exported classifier version {version} to {path}")
+    register_model(args.config, "classifier", path.parent,
+                   {label: version for label in args.label})
+    print(f"exported classifier version {version} to {path}; listed in {args.config}"
+          + (f" as {', '.join(args.label)}" if args.label else ""))
+    return 0
+
+
+def _label(args: argparse.Namespace) -> int:
+    if (args.version is None) != args.remove:
+        print("error: give a VERSION, or --remove", file=sys.stderr)
+        return 2
+    from export.model_config import set_label
+
+    try:
+        set_label(args.config, args.model, args.label, None if args.remove else args.version)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"{args.model}: label {args.label} "
+          + ("removed" if args.remove else f"-> version {args.version}") + f" in {args.config}")
     return 0

@@ -49,6 +49,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max_num_load_retries", type=int,
                         default=defaults.max_num_load_retries,
                         help="polls that retry a version that failed to load")
+    parser.add_argument("--allow_version_labels_for_unavailable_models", type=parse_bool,
+                        nargs="?", const=True,
+                        default=defaults.allow_version_labels_for_unavailable_models,
+                        help="accepted for TF Serving compatibility: tfstack lets a label "
+                             "name any version present in the model's folder")
     parser.add_argument("--grpc_max_threads", type=int, default=defaults.grpc_max_threads,
                         help="threads running model graphs")
     parser.add_argument("--enable_batching", type=parse_bool, nargs="?", const=True,
@@ -85,13 +90,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """A parser with `serve` as its one sub-command (for `python -m serving`)."""
+    parser = argparse.ArgumentParser(prog="python -m serving")
+    register(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m serving FLAGS...`: the server alone, same flags as `tfstack serve`."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    parser = argparse.ArgumentParser(prog="python -m serving")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["serve", *(sys.argv[1:] if argv is None else argv)])
+    args = build_parser().parse_args(["serve", *(sys.argv[1:] if argv is None else argv)])
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return run(args)

@@ -31,8 +31,9 @@ class ServerProcess:
     ...     ServingClient(server.target).status("m")
     """
 
-    def __init__(self, *args: str, startup_seconds: float = 120.0):
+    def __init__(self, *args: str, startup_seconds: float = 120.0, cwd: str | None = None):
         self.args = args
+        self.cwd = cwd
         self.startup_seconds = startup_seconds
         self.log: list[str] = []
         self.target = ""
@@ -42,7 +43,7 @@ class ServerProcess:
     def __enter__(self) -> "ServerProcess":
         self.process = subprocess.Popen(
             [sys.executable, "-m", "serving", "--port=0", *self.args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=self.cwd,
         )
         ready = threading.Event()
         self._reader = threading.Thread(target=self._read_log, args=(ready,), daemon=True)

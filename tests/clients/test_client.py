@@ -91,3 +91,18 @@ def test_contract_tensor_uses_the_declared_dtype():
     signature = CLASSIFIER.signature("predict_pixels")
     proto = contract_tensor(signature, "pixels", [[[[1]]]])  # ints in, floats on the wire
     assert proto.dtype == tf.float32.as_datatype_enum
+
+
+def test_calls_are_spread_round_robin_over_every_address(tmp_path):
+    from serving.launcher import ServerProcess
+    from tests.serving.conftest import write_doubler
+
+    write_doubler(tmp_path / "1")
+    serve = ("--model_name=m", f"--model_base_path={tmp_path}", "--access_log")
+    with ServerProcess(*serve) as first, ServerProcess(*serve) as second:
+        ports = [server.target.rsplit(":", 1)[1] for server in (first, second)]
+        with ServingClient(f"ipv4:127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}") as client:
+            for _ in range(10):
+                client.predict("m", {"x": np.ones((1, 2), np.float32)})
+    for server in (first, second):
+        assert sum("Predict OK" in line for line in server.log) >= 3

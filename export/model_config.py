@@ -1,0 +1,86 @@
+"""Keeping TF Serving's model config file (`serving/models.config`) in step with the
+model repository: every exported model listed, its version policy, its labels."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
+ModelServerConfig = model_server_config_pb2.ModelServerConfig
+DEFAULT_CONFIG_FILE = "serving/models.config"
+_HEADER = """\
+# TF Serving model config (ModelServerConfig, text format), kept in step with
+# model_repository/ by `tfstack export` and `tfstack label`. Read by `tfstack serve`
+# and by the tensorflow/serving containers of docker-compose.yml. Relative base paths
+# resolve against the server's working directory (the repository root, or /models in
+# the containers). A model with version labels serves exactly its labelled versions;
+# one without serves its latest version.
+"""
+
+
+def read_model_config(path: str | Path) -> ModelServerConfig:
+    """The config in `path`, or an empty model list if there is no such file."""
+    path = Path(path)
+    config = ModelServerConfig()
+    if path.exists():
+        text_format.Parse(path.read_text(), config)
+    config.model_config_list.SetInParent()
+    return config
+
+
+def write_model_config(path: str | Path, config: ModelServerConfig) -> None:
+    """Writes atomically, so a server polling the file never reads half of it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = _HEADER + text_format.MessageToString(config)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False,
+                                     prefix=f".{path.name}.") as staging:
+        staging.write(text)
+    os.replace(staging.name, path)
+
+
+def register_model(path: str | Path, name: str, base_path: str | Path,
+                   labels: dict[str, int] | None = None) -> ModelServerConfig:
+    """Lists model `name` at `base_path` (adding it if new) and sets `labels`."""
+    config = read_model_config(path)
+    entry = _entry(config, name)
+    if entry is None:
+        entry = config.model_config_list.config.add(name=name, model_platform="tensorflow")
+    entry.base_path = str(base_path)
+    for label, version in (labels or {}).items():
+        entry.version_labels[label] = version
+    _set_policy(entry)
+    write_model_config(path, config)
+    return config
+
+
+def set_label(path: str | Path, name: str, label: str, version: int | None) -> None:
+    """Points `label` of model `name` at `version` (None removes the label)."""
+    config = read_model_config(path)
+    entry = _entry(config, name)
+    if entry is None:
+        raise ValueError(f"{path} lists no model {name!r}; export it first")
+    if version is None:
+        entry.version_labels.pop(label, None)
+    else:
+        entry.version_labels[label] = version
+    _set_policy(entry)
+    write_model_config(path, config)
+
+
+def _entry(config: ModelServerConfig, name: str):
+    return next((m for m in config.model_config_list.config if m.name == name), None)
+
+
+def _set_policy(entry) -> None:
+    """Labelled versions are served exactly; otherwise the latest one."""
+    entry.ClearField("model_version_policy")
+    if entry.version_labels:
+        entry.model_version_policy.specific.versions.extend(
+            sorted(set(entry.version_labels.values())))
+    else:
+        entry.model_version_policy.latest.num_versions = 1

@@ -1,0 +1,114 @@
+"""docker-compose.yml, checked without a Docker engine: the Compose schema, mounted
+files, TF Serving flags, and the embedded server started from the same files."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
+from serving.cli import build_parser
+from serving.config_protos import BatchingParameters, MonitoringConfig, read_text_proto
+from serving.launcher import ServerProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVING = ["tfserving", "tfserving-cpu", "tfstack"]
+# Flags of tensorflow_model_server (tensorflow_serving/model_servers/main.cc) used here.
+TF_SERVING_FLAGS = {
+    "port", "rest_api_port", "model_config_file", "model_config_file_poll_wait_seconds",
+    "file_system_poll_wait_seconds", "allow_version_labels_for_unavailable_models",
+    "enable_batching", "batching_parameters_file", "monitoring_config_file", "model_name",
+    "model_base_path", "grpc_max_threads", "rest_api_timeout_in_ms", "max_num_load_retries",
+    "ssl_config_file", "enable_model_warmup",
+}
+TFSTACK_FLAGS = {"host", "auth_token_file", "access_log"}
+
+
+def flags(service: str) -> dict[str, str]:
+    return dict(arg.removeprefix("--").split("=", 1) for arg in COMPOSE["services"][service]
+                ["command"])
+
+
+def test_matches_the_compose_specification():
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("check-jsonschema")), "--builtin-schema",
+         "vendor.compose-spec", str(ROOT / "docker-compose.yml")],
+        capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_gpu_service_reserves_an_nvidia_gpu_and_is_the_default_profile():
+    service = COMPOSE["services"]["tfserving"]
+    [device] = service["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
+    assert service["image"].startswith("tensorflow/serving:") and service["image"].endswith("-gpu")
+    assert "COMPOSE_PROFILES=gpu" in (ROOT / ".env").read_text().splitlines()
+    cpu = COMPOSE["services"]["tfserving-cpu"]
+    assert "deploy" not in cpu and not cpu["image"].endswith("-gpu")
+    for name in ("tfserving", "tfserving-cpu"):
+        assert COMPOSE["services"][name]["healthcheck"]["test"][0] == "CMD"
+        assert COMPOSE["services"][name]["restart"] == "unless-stopped"
+
+
+@pytest.mark.parametrize("service", [*SERVING, "prometheus", "export"])
+def test_every_mounted_path_exists(service):
+    for volume in COMPOSE["services"][service].get("volumes", []):
+        host = volume.split(":")[0]
+        if host.startswith("./model_repository") or host.startswith("./artifacts"):
+            continue  # written by `tfstack export` / training, not committed
+        assert (ROOT / host).exists(), f"{service} mounts missing {host}"
+
+
+@pytest.mark.parametrize("service", SERVING)
+def test_flags_are_tf_servings_and_the_embedded_server_accepts_them(service):
+    given = flags(service)
+    own = TFSTACK_FLAGS if service == "tfstack" else set()
+    assert set(given) <= TF_SERVING_FLAGS | own
+    args = build_parser().parse_args(["serve", *COMPOSE["services"][service]["command"]])
+    assert args.model_config_file == "serving/models.config"
+    assert args.enable_batching is True
+
+
+def test_mounted_config_files_parse_as_tf_serving_protos():
+    models = text_format.Parse((ROOT / "serving/models.config").read_text(),
+                               model_server_config_pb2.ModelServerConfig())
+    assert [m.name for m in models.model_config_list.config] == ["classifier"]
+    batching = read_text_proto(ROOT / "serving/batching.config", BatchingParameters)
+    assert batching.max_batch_size.value >= 1
+    monitoring = read_text_proto(ROOT / "serving/monitoring.config", MonitoringConfig)
+    assert monitoring.prometheus_config.enable
+
+
+def container_root(tmp_path: Path, service: str, repository: Path) -> Path:
+    """The service's working directory as the container sees it, built from its mounts
+    (the model repository taken from the test's own export)."""
+    workdir = tmp_path / COMPOSE["services"][service]["working_dir"].lstrip("/")
+    for volume in COMPOSE["services"][service]["volumes"]:
+        host, target = volume.split(":")[:2]
+        source = repository if host == "./model_repository" else ROOT / host
+        destination = tmp_path / target.lstrip("/")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, destination)
+    return workdir
+
+
+@pytest.mark.fashion
+@pytest.mark.parametrize("service", ["tfserving-cpu", "tfstack"])
+def test_embedded_server_starts_from_the_mounted_files(service, classifier_repository, tmp_path):
+    from clients.client import ServingClient
+
+    workdir = container_root(tmp_path, service, classifier_repository)
+    command = [arg for arg in COMPOSE["services"][service]["command"]
+               if not arg.startswith(("--port=", "--rest_api_port=", "--host="))]
+    with ServerProcess(*command, cwd=str(workdir)) as server:
+        with ServingClient(server.target, deadline=30) as client:
+            [status] = client.status("classifier")
+    assert (status.version, status.state) == (1, "AVAILABLE")
+    assert server.returncode == 0
