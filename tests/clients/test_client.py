@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from clients.client import ServingClient, contract_tensor, model_spec
+from clients.client import ServingClient
 from clients.errors import ClientError
+from clients.messages import channel_target, contract_tensor, model_spec
 from export.contracts import CLASSIFIER
 from tests.messages import png
 
@@ -87,6 +88,14 @@ def test_model_spec_takes_a_version_or_a_label():
         model_spec("m", version=1, label="stable")
 
 
+def test_channel_target_for_one_or_several_addresses():
+    assert channel_target("127.0.0.1:8500") == "127.0.0.1:8500"
+    assert channel_target("dns:///pods:8500") == "dns:///pods:8500"
+    assert channel_target("10.0.0.1:8500, 10.0.0.2:8500") == "ipv4:10.0.0.1:8500,10.0.0.2:8500"
+    with pytest.raises(ValueError, match="dns:///name:port"):
+        channel_target("a.example:8500,b.example:8500")
+
+
 def test_contract_tensor_uses_the_declared_dtype():
     signature = CLASSIFIER.signature("predict_pixels")
     proto = contract_tensor(signature, "pixels", [[[[1]]]])  # ints in, floats on the wire
@@ -101,7 +110,7 @@ def test_calls_are_spread_round_robin_over_every_address(tmp_path):
     serve = ("--model_name=m", f"--model_base_path={tmp_path}", "--access_log")
     with ServerProcess(*serve) as first, ServerProcess(*serve) as second:
         ports = [server.target.rsplit(":", 1)[1] for server in (first, second)]
-        with ServingClient(f"ipv4:127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}") as client:
+        with ServingClient(f"127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}") as client:
             for _ in range(10):
                 client.predict("m", {"x": np.ones((1, 2), np.float32)})
     for server in (first, second):

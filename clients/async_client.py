@@ -1,0 +1,87 @@
+"""`AsyncServingClient`: the asyncio twin of `ServingClient`, same method names."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import grpc
+import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+from clients import messages
+from clients.client import DEFAULT_DEADLINE, DEFAULT_TARGET
+from clients.errors import ClientError
+from clients.results import Classification, VersionStatus
+from export.contracts import CLASSIFIER, DEFAULT_SIGNATURE
+
+
+class AsyncServingClient:
+    """A grpc.aio client of TF Serving's PredictionService and ModelService.
+
+    Args:
+        target: str. As for `ServingClient` (one address, `dns:///...`, or several).
+        deadline: float. Seconds each call may take before DEADLINE_EXCEEDED.
+        wait_for_ready: bool. Wait (up to the deadline) for an unreachable server
+            instead of failing at once: what batch jobs want across restarts.
+
+    Example:
+    >>> async with AsyncServingClient("127.0.0.1:8500") as client:
+    ...     (await client.classify(["shirt.png"]))[0].top.name
+    'Shirt'
+    """
+
+    def __init__(self, target: str = DEFAULT_TARGET, deadline: float = DEFAULT_DEADLINE,
+                 wait_for_ready: bool = False):
+        self.target = target
+        self.deadline = deadline
+        self._wait = wait_for_ready
+        self._channel = grpc.aio.insecure_channel(messages.channel_target(target),
+                                                  options=messages.CHANNEL_OPTIONS)
+        self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+
+    async def __aenter__(self) -> "AsyncServingClient":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def _call(self, method, request):
+        try:
+            return await method(request, timeout=self.deadline, wait_for_ready=self._wait)
+        except grpc.RpcError as e:
+            raise ClientError.from_rpc_error(e, self.target) from e
+
+    async def predict(self, model: str, inputs: Mapping[str, object],
+                      signature: str = DEFAULT_SIGNATURE, version: int | None = None,
+                      label: str | None = None,
+                      output_filter: Sequence[str] = ()) -> dict[str, np.ndarray]:
+        request = messages.predict_request(model, inputs, signature, version, label,
+                                           output_filter)
+        return messages.predict_outputs(await self._call(self._predict.Predict, request))
+
+    async def metadata(self, model: str, version: int | None = None, label: str | None = None):
+        request = messages.metadata_request(model, version, label)
+        return messages.signature_defs(await self._call(self._predict.GetModelMetadata, request))
+
+    async def status(self, model: str, version: int | None = None) -> list[VersionStatus]:
+        request = messages.status_request(model, version)
+        return messages.version_statuses(await self._call(self._models.GetModelStatus, request))
+
+    async def healthy(self, service: str = "") -> bool:
+        response = await self._call(self._health.Check,
+                                    health_pb2.HealthCheckRequest(service=service))
+        return response.status == health_pb2.HealthCheckResponse.SERVING
+
+    async def classify(self, images: Sequence[bytes | str | Path], top_k: int = 5,
+                       model: str = CLASSIFIER.model_name, version: int | None = None,
+                       label: str | None = None) -> list[Classification]:
+        request = messages.classify_request(images, model, version, label)
+        outputs = messages.predict_outputs(await self._call(self._predict.Predict, request))
+        return messages.classifications(outputs, top_k)

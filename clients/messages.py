@@ -1,0 +1,141 @@
+"""Building TF Serving requests and reading responses: shared by the sync and the
+asyncio client, so both speak the wire contract the same way."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2, types_pb2
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_pb2,
+    predict_pb2,
+)
+
+from clients.results import Classification, Label, VersionStatus
+from export.contracts import CLASSIFIER, DEFAULT_SIGNATURE, Signature
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    # spread calls over every address a target resolves to (a headless Service)
+    ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})),
+]
+_STATES = get_model_status_pb2.ModelVersionStatus.State
+
+
+def channel_target(server: str) -> str:
+    """A gRPC target for `server`: `host:port`, `dns:///name:port`, or several
+    comma-separated `ip:port` addresses (balanced round robin)."""
+    addresses = [a.strip() for a in server.split(",") if a.strip()]
+    if len(addresses) == 1:
+        return addresses[0]
+    for address in addresses:
+        host = address.rsplit(":", 1)[0].strip("[]")
+        try:
+            ipaddress.ip_address(host)
+        except ValueError as e:
+            raise ValueError(f"several addresses must be IP:PORT ({address!r} is not); for "
+                             "host names use one DNS name with several records: "
+                             "dns:///name:port") from e
+    scheme = "ipv6" if any(":" in a.rsplit(":", 1)[0] for a in addresses) else "ipv4"
+    return f"{scheme}:{','.join(addresses)}"
+
+
+def model_spec(model: str, signature: str = "", version: int | None = None,
+               label: str | None = None) -> model_pb2.ModelSpec:
+    """A ModelSpec naming a version by number or label (neither: the latest)."""
+    spec = model_pb2.ModelSpec(name=model, signature_name=signature)
+    if version is not None and label:
+        raise ValueError("give a version or a version label, not both")
+    if version is not None:
+        spec.version.value = version
+    elif label:
+        spec.version_label = label
+    return spec
+
+
+def contract_tensor(signature: Signature, key: str, values) -> tensor_pb2.TensorProto:
+    """`values` as a TensorProto of the dtype the wire contract declares for `key`."""
+    dtype = tf.dtypes.as_dtype(types_pb2.DataType.Value(signature.input(key).dtype))
+    return tf.make_tensor_proto(values, dtype=dtype)
+
+
+def predict_request(model: str, inputs: Mapping[str, object],
+                    signature: str = DEFAULT_SIGNATURE, version: int | None = None,
+                    label: str | None = None,
+                    output_filter: Sequence[str] = ()) -> predict_pb2.PredictRequest:
+    """A PredictRequest; `inputs` maps tensor keys to arrays or TensorProtos."""
+    request = predict_pb2.PredictRequest(
+        model_spec=model_spec(model, signature, version, label),
+        output_filter=list(output_filter),
+    )
+    for key, value in inputs.items():
+        proto = value if isinstance(value, tensor_pb2.TensorProto) \
+            else tf.make_tensor_proto(value)
+        request.inputs[key].CopyFrom(proto)
+    return request
+
+
+def predict_outputs(response: predict_pb2.PredictResponse) -> dict[str, np.ndarray]:
+    return {key: tf.make_ndarray(proto) for key, proto in response.outputs.items()}
+
+
+def metadata_request(model: str, version: int | None = None, label: str | None = None):
+    return get_model_metadata_pb2.GetModelMetadataRequest(
+        model_spec=model_spec(model, version=version, label=label),
+        metadata_field=["signature_def"])
+
+
+def signature_defs(response) -> dict:
+    """The SignatureDefs of a GetModelMetadataResponse, keyed by signature name."""
+    signatures = get_model_metadata_pb2.SignatureDefMap()
+    response.metadata["signature_def"].Unpack(signatures)
+    return dict(signatures.signature_def)
+
+
+def status_request(model: str, version: int | None = None):
+    return get_model_status_pb2.GetModelStatusRequest(model_spec=model_spec(model,
+                                                                            version=version))
+
+
+def version_statuses(response) -> list[VersionStatus]:
+    return [VersionStatus(s.version, _STATES.Name(s.state),
+                          grpc.StatusCode(_code(s.status.error_code)).name,
+                          s.status.error_message)
+            for s in response.model_version_status]
+
+
+def classify_request(images: Sequence[bytes | str | Path], model: str = CLASSIFIER.model_name,
+                     version: int | None = None, label: str | None = None):
+    """A Predict request for the classifier's `serving_default`: images as encoded
+    bytes or file paths."""
+    signature = CLASSIFIER.signature(DEFAULT_SIGNATURE)
+    key = signature.inputs[0].key
+    data = [image if isinstance(image, bytes) else Path(image).read_bytes() for image in images]
+    return predict_request(model, {key: contract_tensor(signature, key, data)},
+                           DEFAULT_SIGNATURE, version, label)
+
+
+def classifications(outputs: Mapping[str, np.ndarray], top_k: int) -> list[Classification]:
+    """The classifier's outputs as typed results, `top_k` labels each."""
+    rows = zip(outputs["classes"], outputs["scores"], outputs["class_ids"], strict=True)
+    return [
+        Classification(tuple(
+            Label(name.decode(), float(score), int(class_id))
+            for name, score, class_id in zip(*(column[:top_k] for column in row), strict=True)
+        ))
+        for row in rows
+    ]
+
+
+def _code(value: int) -> tuple:
+    return next(c.value for c in grpc.StatusCode if c.value[0] == value)
