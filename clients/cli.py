@@ -23,11 +23,64 @@ def register(commands: argparse._SubParsersAction) -> None:
     _add_server_flags(classify)
     classify.set_defaults(handler=_classify)
 
+    _register_score(commands)
+
     status = commands.add_parser("status", help="versions and states of served models")
     status.add_argument("model", nargs="?", metavar="MODEL",
                         help="one model (default: every tfstack endpoint)")
     _add_server_flags(status)
     status.set_defaults(handler=_status)
+
+
+def _register_score(commands: argparse._SubParsersAction) -> None:
+    from clients.score_io import INPUT_FORMATS, OUTPUT_FORMATS
+    from clients.scoring import ScoreConfig
+
+    defaults = ScoreConfig(model="", input="", output="")
+    score = commands.add_parser(
+        "score", help="batch-score a file or folder into JSONL/CSV, resumably",
+        description="One result row per input, in input order; --resume skips what the "
+                    "output already holds, so every input ends up there exactly once.")
+    score.add_argument("model", help="endpoint, e.g. classifier")
+    score.add_argument("input", help="folder of images, or a text/JSONL/CSV/TSV file")
+    score.add_argument("-o", "--output", required=True, help="results, .jsonl or .csv")
+    score.add_argument("--input-format", choices=INPUT_FORMATS, help="default: from the path")
+    score.add_argument("--output-format", choices=OUTPUT_FORMATS,
+                       help="default: from the extension")
+    score.add_argument("--column", help="JSONL/CSV field holding each input")
+    score.add_argument("--id-column", default=defaults.id_column,
+                       help="JSONL/CSV field holding each input's id")
+    score.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    score.add_argument("--concurrency", type=int, default=defaults.concurrency,
+                       help="batches in flight")
+    score.add_argument("--retries", type=int, default=defaults.retries,
+                       help="retries of a batch on UNAVAILABLE/DEADLINE_EXCEEDED/"
+                            "RESOURCE_EXHAUSTED")
+    score.add_argument("--max-errors", type=int, help="stop after this many error rows")
+    score.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    score.add_argument("--top-k", type=int, default=defaults.top_k)
+    score.add_argument("--no-progress", dest="progress", action="store_false")
+    score.add_argument("--server", default=defaults.server,
+                       help="HOST:PORT, several IP:PORT comma-separated, or dns:///NAME:PORT")
+    score.add_argument("--deadline", type=float, default=defaults.deadline,
+                       help="seconds per request")
+    score.set_defaults(handler=_score)
+
+
+def _score(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from clients.scoring import ScoreConfig, score
+
+    fields = {f.name for f in dataclasses.fields(ScoreConfig)}
+    config = ScoreConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    try:
+        summary = score(config)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{config.output}: {summary}", file=sys.stderr)
+    return 1 if summary.stopped_early else 0
 
 
 def _add_server_flags(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,75 @@
+"""Reading scoring inputs and writing results: formats, order, and recovery after a
+run was killed mid-line."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from clients.score_io import ResultWriter, read_items
+
+
+def test_text_lines_are_items_numbered_from_one(tmp_path):
+    path = tmp_path / "in.txt"
+    path.write_text("a.png\nb.png\n\nc.png\n")
+    items = read_items(path)
+    assert [(i.index, i.id, i.value) for i in items] == [
+        (0, "1", "a.png"), (1, "2", "b.png"), (2, "3", ""), (3, "4", "c.png")]
+
+
+def test_jsonl_and_csv_take_named_columns(tmp_path):
+    (tmp_path / "in.jsonl").write_text('{"id": "x1", "path": "a.png"}\n\n{"path": "b.png"}\n')
+    assert [(i.id, i.value) for i in read_items(tmp_path / "in.jsonl")] == [
+        ("x1", "a.png"), ("2", "b.png")]
+    (tmp_path / "in.tsv").write_text("key\tfile\tnote\nk1\ta.png\thi\n")
+    [item] = read_items(tmp_path / "in.tsv", column="file", id_column="key")
+    assert (item.id, item.value) == ("k1", "a.png")
+    with pytest.raises(ValueError, match="no column 'image'"):
+        read_items(tmp_path / "in.tsv", column="image")
+
+
+def test_bad_jsonl_line_is_reported_with_its_number(tmp_path):
+    (tmp_path / "in.jsonl").write_text('{"path": "a"}\n{oops\n')
+    with pytest.raises(ValueError, match="in.jsonl:2 is not JSON"):
+        read_items(tmp_path / "in.jsonl")
+
+
+def test_image_folder_is_recursive_sorted_and_filtered(tmp_path):
+    for name in ("b/2.png", "a.JPG", "b/1.gif", "notes.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    assert [i.id for i in read_items(tmp_path)] == ["a.JPG", "b/1.gif", "b/2.png"]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_resume_cuts_a_partial_last_line_and_reports_written_ids(tmp_path, suffix):
+    path = tmp_path / f"out{suffix}"
+    writer = ResultWriter(path, ["labels"])
+    writer.write([{"index": 0, "id": "a", "input": "a.png", "labels": ["x", "y"]},
+                  {"index": 1, "id": "b", "input": "b.png", "error": "INVALID_ARGUMENT: no"}])
+    writer.close()
+    with path.open("a") as stream:
+        stream.write('{"index": 2, "id": "c", "inp' if suffix == ".jsonl" else "2,c,c.pn")
+    resumed = ResultWriter(path, ["labels"], resume=True)
+    assert resumed.written_ids == ["a", "b"]
+    resumed.write([{"index": 2, "id": "c", "input": "c.png", "labels": ["z"]}])
+    resumed.close()
+    if suffix == ".jsonl":
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        assert [r["id"] for r in rows] == ["a", "b", "c"]
+        assert rows[0]["labels"] == ["x", "y"] and rows[1]["error"].startswith("INVALID")
+    else:
+        rows = list(csv.DictReader(path.open()))
+        assert [r["id"] for r in rows] == ["a", "b", "c"]
+        assert rows[0]["labels"] == "x|y" and rows[1]["error"] == "INVALID_ARGUMENT: no"
+
+
+def test_without_resume_the_output_starts_over(tmp_path):
+    path = tmp_path / "out.jsonl"
+    path.write_text('{"id": "old"}\n')
+    writer = ResultWriter(path, [])
+    assert writer.written_ids == []
+    writer.close()
+    assert path.read_text() == ""
