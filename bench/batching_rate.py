@@ -19,7 +19,12 @@ import time
 from pathlib import Path
 
 # isort: off
-from workload import classifier_root, in_process_signature, sample_pngs  # quiets TF logs
+from workload import (  # quiets TF logs
+    best_batched_rate,
+    classifier_root,
+    in_process_signature,
+    sample_pngs,
+)
 # isort: on
 import grpc
 import numpy as np
@@ -29,19 +34,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from serving.launcher import ServerProcess, free_port
-
-
-def best_batched_rate(signature, images: list[bytes], sizes=(8, 16, 32, 64)) -> tuple[float, int]:
-    """The highest images/s over whole-batch calls, and the batch size reaching it."""
-    best = (0.0, 0)
-    for size in sizes:
-        batches = [images[i:i + size] for i in range(0, len(images) - size + 1, size)]
-        signature(image_bytes=tf.constant(batches[0]))
-        started = time.perf_counter()
-        for batch in batches:
-            signature(image_bytes=tf.constant(batch))
-        best = max(best, (len(batches) * size / (time.perf_counter() - started), size))
-    return best
 
 
 async def concurrent_callers(target: str, images: list[bytes], clients: int) -> list[float]:

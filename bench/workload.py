@@ -43,3 +43,16 @@ def rate(call, items: list, warmup: int = 20) -> float:
     for item in items:
         call(item)
     return len(items) / (time.perf_counter() - started)
+
+
+def best_batched_rate(signature, images: list[bytes], sizes=(8, 16, 32, 64)) -> tuple[float, int]:
+    """The highest images/s over whole-batch calls, and the batch size reaching it."""
+    best = (0.0, 0)
+    for size in sizes:
+        batches = [images[i:i + size] for i in range(0, len(images) - size + 1, size)]
+        signature(image_bytes=tf.constant(batches[0]))
+        started = time.perf_counter()
+        for batch in batches:
+            signature(image_bytes=tf.constant(batch))
+        best = max(best, (len(batches) * size / (time.perf_counter() - started), size))
+    return best

@@ -181,14 +181,23 @@ class _Run:
         """Result rows for a batch; unreadable inputs and bad items become error rows."""
         rows: dict[int, dict] = {}
         payloads = []
-        for item in batch:
-            try:
-                payloads.append((item, await asyncio.to_thread(self.endpoint.payload, item)))
-            except (OSError, ValueError) as e:
-                rows[item.index] = _row(item, error=f"UNREADABLE: {e}")
+        for item, payload in await asyncio.to_thread(self._read, batch):
+            if isinstance(payload, Exception):
+                rows[item.index] = _row(item, error=f"UNREADABLE: {payload}")
+            else:
+                payloads.append((item, payload))
         for item, result in await self._send(payloads):
             rows[item.index] = result
         return [rows[item.index] for item in batch]
+
+    def _read(self, batch: list[Item]) -> list[tuple[Item, bytes | Exception]]:
+        read = []
+        for item in batch:
+            try:
+                read.append((item, self.endpoint.payload(item)))
+            except (OSError, ValueError) as e:
+                read.append((item, e))
+        return read
 
     async def _send(self, payloads: list[tuple[Item, bytes]]) -> list[tuple[Item, dict]]:
         if not payloads:
