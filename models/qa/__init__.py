@@ -1,0 +1,1 @@
+"""Question answering: a Dynamic Memory Network (DMN+) on the bAbI tasks."""

@@ -1,0 +1,102 @@
+"""Reading the bAbI tasks (v1.x format, any language folder, 1k or 10k release).
+
+Each file holds stories: numbered lines that restart at 1 for a new story; a line
+with tabs is a question, its answer (comma-separated when several words) and the
+ids of its supporting facts. Questions are not facts of the story.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+_TASK_FILE = re.compile(r"^qa(\d+)_.*_(train|test)\.txt$")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One question with the facts told before it (oldest first).
+
+    `supporting` are indices into `facts`; `answer` holds the answer's words in
+    order (one for most tasks; lists in task 8, paths in task 19).
+    """
+
+    task: int
+    facts: tuple[str, ...]
+    question: str
+    answer: tuple[str, ...]
+    supporting: tuple[int, ...]
+
+    @property
+    def answer_text(self) -> str:
+        """The answer as the model predicts it: one token, words joined by commas."""
+        return ",".join(self.answer)
+
+
+def parse_babi(path: str | Path, task: int | None = None) -> list[Example]:
+    """Every question of a bAbI file, with its story so far."""
+    path = Path(path)
+    task = task if task is not None else _task_of(path)
+    examples: list[Example] = []
+    facts: list[str] = []
+    fact_of_line: dict[int, int] = {}
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not raw.strip():
+            continue
+        line_id, _, text = raw.strip().partition(" ")
+        if not line_id.isdigit():
+            raise ValueError(f"{path}:{number}: expected 'ID text', got {raw[:60]!r}")
+        if int(line_id) == 1:
+            facts, fact_of_line = [], {}
+        if "\t" not in text:
+            fact_of_line[int(line_id)] = len(facts)
+            facts.append(text.strip())
+            continue
+        question, answer, *support = (part.strip() for part in text.split("\t"))
+        try:
+            supporting = tuple(fact_of_line[int(i)] for i in " ".join(support).split())
+        except (KeyError, ValueError) as e:
+            raise ValueError(f"{path}:{number}: supporting fact {e} is not a fact of "
+                             "this story") from e
+        examples.append(Example(task, tuple(facts), question, tuple(answer.split(",")),
+                                supporting))
+    return examples
+
+
+def _task_of(path: Path) -> int:
+    match = _TASK_FILE.match(path.name)
+    if not match:
+        raise ValueError(f"{path.name} is not named like a bAbI task file "
+                         "(qaN_<name>_train.txt / _test.txt); pass task= explicitly")
+    return int(match.group(1))
+
+
+def locate_babi(path: str | Path | None = None) -> Path:
+    """The folder of task files: an explicit path, `$TFSTACK_DATA_DIR/babi/en`, or the
+    shared data folder beside the project (`../shared/data/babi/en`)."""
+    candidates = [Path(path)] if path else []
+    if os.environ.get("TFSTACK_DATA_DIR"):
+        candidates.append(Path(os.environ["TFSTACK_DATA_DIR"]) / "babi" / "en")
+    candidates += [Path.cwd().parent / "shared" / "data" / "babi" / "en",
+                   Path(__file__).resolve().parents[3] / "shared" / "data" / "babi" / "en"]
+    for candidate in candidates:
+        if any(candidate.glob("qa*_train.txt")):
+            return candidate
+    raise FileNotFoundError(
+        "bAbI tasks not found in " + ", ".join(map(str, candidates))
+        + "; pass the folder holding qaN_*_train.txt files, or set TFSTACK_DATA_DIR")
+
+
+def load_tasks(tasks: list[int] | str, split: str, path: str | Path | None = None,
+               ) -> list[Example]:
+    """The examples of `tasks` (a list of numbers, or "all") for `split`."""
+    root = locate_babi(path)
+    files = {int(m.group(1)): root / name for name in sorted(os.listdir(root))
+             if (m := _TASK_FILE.match(name)) and m.group(2) == split}
+    wanted = sorted(files) if tasks == "all" else list(tasks)
+    missing = [t for t in wanted if t not in files]
+    if missing:
+        raise ValueError(f"no {split} file for task(s) {missing} in {root}")
+    return [example for task in wanted for example in parse_babi(files[task], task)]

@@ -1,0 +1,48 @@
+"""The Dynamic Memory Network (Kumar et al. 2016) with the DMN+ input fusion and
+memory of Xiong, Merity & Socher 2016, as one Keras functional model."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from models.qa.layers import EpisodicMemory, PositionalEncoder
+
+
+def build_dmn(vocab_size: int, answer_size: int, max_facts: int, max_words: int,
+              units: int = 80, passes: int = 3, dropout: float = 0.1) -> keras.Model:
+    """A DMN+ over word ids (0 = padding, 1 = unknown word).
+
+    Args:
+        vocab_size: int. Word ids go up to `vocab_size + 1`.
+        answer_size: int. Number of answers (multi-word answers are one answer each).
+        max_facts: int. Facts per story.
+        max_words: int. Words per fact and per question.
+        units: int. Size of embeddings, facts, question and memory.
+        passes: int. Episodic memory passes.
+        dropout: float. Dropout on the fused facts and before the answer.
+
+    Returns a model `{fact_ids, question_ids} -> {"answer": probabilities
+    (batch, answer_size), "gates": attention (batch, passes, max_facts)}`.
+    """
+    fact_ids = keras.Input((max_facts, max_words), dtype="int32", name="fact_ids")
+    question_ids = keras.Input((max_words,), dtype="int32", name="question_ids")
+    embedding = keras.layers.Embedding(vocab_size + 2, units, name="embedding")
+    word_mask = ops.not_equal(fact_ids, 0)  # (batch, F, W)
+    fact_mask = ops.any(word_mask, axis=-1)  # (batch, F)
+    facts = PositionalEncoder(name="sentence_encoder")(embedding(fact_ids), word_mask)
+    # (batch, F, units)
+    fused = keras.layers.Bidirectional(
+        keras.layers.GRU(units, return_sequences=True), merge_mode="sum",
+        name="input_fusion")(facts, mask=fact_mask)  # (batch, F, units)
+    fused = keras.layers.Dropout(dropout, name="fact_dropout")(fused)
+    question = keras.layers.GRU(units, name="question_gru")(
+        embedding(question_ids), mask=ops.not_equal(question_ids, 0))  # (batch, units)
+    memory, gates = EpisodicMemory(units, passes, name="episodic_memory")(
+        fused, fact_mask, question)  # (batch, units), (batch, passes, F)
+    final = keras.layers.Dropout(dropout, name="answer_dropout")(
+        ops.concatenate([memory, question], axis=-1))
+    answer = keras.layers.Dense(answer_size, activation="softmax", name="answer")(final)
+    gates = keras.layers.Identity(name="gates")(gates)
+    return keras.Model([fact_ids, question_ids], {"answer": answer, "gates": gates},
+                       name="dmn_plus")

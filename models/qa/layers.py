@@ -1,0 +1,109 @@
+"""The DMN+ building blocks: positional sentence encoding, the attention-based GRU
+and the episodic memory (Xiong, Merity & Socher 2016)."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="tfstack")
+class PositionalEncoder(keras.layers.Layer):
+    """Sums a fact's word embeddings weighted by position (DMN+ eq. 1), so word order
+    counts without a recurrent sentence reader.
+
+    Call: `(embedded [batch, facts, words, dim], word_mask [batch, facts, words])` ->
+    `[batch, facts, dim]`.
+    """
+
+    def call(self, embedded, word_mask):
+        words, dim = ops.shape(embedded)[-2], ops.shape(embedded)[-1]
+        j = ops.cast(ops.arange(1, words + 1), "float32")[:, None] / ops.cast(words, "float32")
+        d = ops.cast(ops.arange(1, dim + 1), "float32")[None, :] / ops.cast(dim, "float32")
+        weights = (1 - j) - d * (1 - 2 * j)  # (words, dim)
+        mask = ops.cast(word_mask, embedded.dtype)[..., None]
+        return ops.sum(embedded * weights * mask, axis=-2)  # (batch, facts, dim)
+
+
+@keras.saving.register_keras_serializable(package="tfstack")
+class AttentionGRUCell(keras.layers.Layer):
+    """A GRU whose update gate is the attention gate g of each fact (DMN+ eq. 10-12).
+
+    Args:
+        units: int. State size.
+
+    Input at each step: `[fact ; g]`, shape `(batch, dim + 1)`.
+    """
+
+    def __init__(self, units: int, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.state_size = units
+        self.reset = keras.layers.Dense(units, activation="sigmoid", name="reset")
+        self.candidate_input = keras.layers.Dense(units, name="candidate_input")
+        self.candidate_state = keras.layers.Dense(units, use_bias=False, name="candidate_state")
+
+    def build(self, input_shape):
+        dim = input_shape[-1] - 1
+        self.reset.build((None, dim + self.units))
+        self.candidate_input.build((None, dim))
+        self.candidate_state.build((None, self.units))
+
+    def call(self, inputs, states):
+        fact, gate = inputs[:, :-1], inputs[:, -1:]
+        state = states[0]
+        reset = self.reset(ops.concatenate([fact, state], axis=-1))
+        candidate = ops.tanh(self.candidate_input(fact) + reset * self.candidate_state(state))
+        new = gate * candidate + (1 - gate) * state  # (batch, units)
+        return new, [new]
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "units": self.units}
+
+
+@keras.saving.register_keras_serializable(package="tfstack")
+class EpisodicMemory(keras.layers.Layer):
+    """Several passes over the facts: attention gates from fact/question/memory
+    interactions (softmax over real facts), an attention GRU for the episode, and an
+    untied ReLU memory update per pass (DMN+ sections 3.3-3.4).
+
+    Args:
+        units: int. Size of facts, question and memory.
+        passes: int. Episodes computed.
+
+    Call: `(facts [batch, F, units], fact_mask [batch, F], question [batch, units])` ->
+    `(memory [batch, units], gates [batch, passes, F])`.
+    """
+
+    def __init__(self, units: int, passes: int = 3, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True  # facts arrive masked; fact_mask is passed explicitly
+        self.units, self.passes = units, passes
+        self.attend_hidden = keras.layers.Dense(units, activation="tanh", name="attend_hidden")
+        self.attend_score = keras.layers.Dense(1, name="attend_score")
+        self.episode = keras.layers.RNN(AttentionGRUCell(units), name="attention_gru")
+        self.updates = [keras.layers.Dense(units, activation="relu", name=f"memory_update_{t}")
+                        for t in range(passes)]
+
+    def call(self, facts, fact_mask, question):
+        memory = question
+        gates = []
+        mask = ops.cast(fact_mask, facts.dtype)
+        for update in self.updates:
+            q, m = question[:, None, :], memory[:, None, :]
+            z = ops.concatenate([facts * q, facts * m, ops.abs(facts - q),
+                                 ops.abs(facts - m)], axis=-1)  # (batch, F, 4*units)
+            scores = ops.squeeze(self.attend_score(self.attend_hidden(z)), -1)  # (batch, F)
+            scores = ops.where(fact_mask, scores, -1e9)
+            gate = ops.softmax(scores, axis=-1) * mask  # (batch, F), 0 on padding
+            episode = self.episode(ops.concatenate([facts, gate[..., None]], axis=-1),
+                                   mask=fact_mask)  # (batch, units)
+            memory = update(ops.concatenate([memory, episode, question], axis=-1))
+            gates.append(gate)
+        return memory, ops.stack(gates, axis=1)  # (batch, units), (batch, passes, F)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "units": self.units, "passes": self.passes}
