@@ -25,6 +25,14 @@ def register(commands: argparse._SubParsersAction) -> None:
                             help="TF Serving model config file to keep in step")
     classifier.set_defaults(handler=_export_classifier)
 
+    qa = models.add_parser("qa", help="question answering: story + question in, answer out")
+    qa.add_argument("--model-dir", default="artifacts/qa",
+                    help="where `tfstack train qa` saved the model")
+    qa.add_argument("--repository", default="model_repository")
+    qa.add_argument("--label", action="append", default=[], metavar="LABEL")
+    qa.add_argument("--config", default=DEFAULT_CONFIG_FILE)
+    qa.set_defaults(handler=_export_qa)
+
     label = commands.add_parser(
         "label", help="point a version label (stable, canary, ...) at a version",
         description="Edits the model config file; servers polling it apply the change.")
@@ -46,6 +54,16 @@ def _export_classifier(args: argparse.Namespace) -> int:
                    {label: version for label in args.label})
     print(f"exported classifier version {version} to {path}; listed in {args.config}"
           + (f" as {', '.join(args.label)}" if args.label else ""))
+    return 0
+
+
+def _export_qa(args: argparse.Namespace) -> int:
+    from export.model_config import register_model
+    from export.qa import export_qa
+
+    version, path = export_qa(args.model_dir, args.repository)
+    register_model(args.config, "qa", path.parent, {label: version for label in args.label})
+    print(f"exported qa version {version} to {path}; listed in {args.config}")
     return 0
 
 

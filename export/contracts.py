@@ -95,4 +95,26 @@ CLASSIFIER = Endpoint(
     ),
 )
 
-ENDPOINTS = {endpoint.model_name: endpoint for endpoint in (CLASSIFIER,)}
+QA = Endpoint(
+    model_name="qa",
+    signatures=(
+        Signature(
+            name=DEFAULT_SIGNATURE,
+            inputs=(
+                TensorSpec("story", "DT_STRING", (None,), "facts, one per line; the last "
+                           "max_facts are kept"),
+                TensorSpec("question", "DT_STRING", (None,), "the question"),
+            ),
+            outputs=(
+                TensorSpec("answer", "DT_STRING", (None,), "comma-joined for several words"),
+                TensorSpec("probability", "DT_FLOAT", (None,), "softmax probability"),
+                TensorSpec("gates", "DT_FLOAT", (None, None, None),
+                           "[batch, passes, facts] attention of each memory pass"),
+                TensorSpec("facts", "DT_STRING", (None, None), "the facts the gates refer to, "
+                           "'' for padding"),
+            ),
+        ),
+    ),
+)
+
+ENDPOINTS = {endpoint.model_name: endpoint for endpoint in (CLASSIFIER, QA)}

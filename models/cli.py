@@ -11,6 +11,47 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("train", help="train a model")
     models = parser.add_subparsers(dest="model", required=True, metavar="MODEL")
     _register_classifier(models)
+    _register_qa(models)
+
+
+def _register_qa(models: argparse._SubParsersAction) -> None:
+    from models.qa.config import PROFILES, QATrainConfig
+
+    defaults = QATrainConfig()
+    parser = models.add_parser(
+        "qa", help="Dynamic Memory Network (DMN+) on the bAbI tasks",
+        description="Train on bAbI tasks (answers only) and print per-task test accuracy.")
+    parser.add_argument("--tasks", help='comma-separated task numbers, or "all" '
+                                        "(default: the profile's)")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick",
+                        help="quick: task 1 (default); full: all 20 tasks jointly")
+    parser.add_argument("--data", help="folder of qaN_*_train.txt / _test.txt files")
+    parser.add_argument("--epochs", type=int, help="overrides the profile's epochs")
+    parser.add_argument("--units", type=int, default=defaults.units)
+    parser.add_argument("--passes", type=int, default=defaults.passes)
+    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--output-dir", default=defaults.output_dir)
+    parser.set_defaults(handler=_train_qa)
+
+
+def _train_qa(args: argparse.Namespace) -> int:
+    from models.qa.config import PROFILES, QATrainConfig
+    from models.qa.trainer import train_qa
+
+    settings = {**vars(args), **PROFILES[args.profile]}
+    for name in ("tasks", "epochs"):
+        if getattr(args, name):
+            settings[name] = getattr(args, name)
+    fields = {f.name for f in dataclasses.fields(QATrainConfig)}
+    result = train_qa(QATrainConfig(**{k: v for k, v in settings.items() if k in fields}))
+    for task, accuracy in result.task_accuracy.items():
+        print(f"task {task:2d}  test accuracy {accuracy:.3f}  error {100 * (1 - accuracy):5.1f}%")
+    errors = [1 - a for a in result.task_accuracy.values()]
+    print(f"mean error {100 * sum(errors) / len(errors):.1f}%, "
+          f"{sum(e <= 0.05 for e in errors)} tasks >= 95%, {result.epochs_run} epochs "
+          f"in {result.seconds:.0f} s; saved to {result.model_dir}")
+    return 0
 
 
 def _register_classifier(models: argparse._SubParsersAction) -> None:

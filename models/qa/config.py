@@ -1,0 +1,36 @@
+"""Training settings of the question-answering model as plain data (no TensorFlow)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# `quick` is what `make up` trains on a first run (task 1, about a minute on 2 cores);
+# `full` trains all 20 tasks jointly.
+PROFILES: dict[str, dict] = {
+    "quick": dict(tasks="1", epochs=25),
+    "full": dict(tasks="all", epochs=60),
+}
+
+
+@dataclass(frozen=True)
+class QATrainConfig:
+    """Settings of a DMN+ training run on bAbI (answers-only supervision)."""
+
+    tasks: str = "1"  # "1,2,3" or "all"
+    data: str | None = None  # folder of qaN_*_{train,test}.txt; default: shared data
+    output_dir: str = "artifacts/qa"
+    epochs: int = 25
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    units: int = 64
+    passes: int = 3
+    dropout: float = 0.1
+    max_facts: int = 70  # longer stories keep their most recent facts
+    max_words: int = 16
+    validation_fraction: float = 0.1
+    patience: int = 8
+    seed: int = 1337
+    verbose: int = 1
+
+    def task_list(self) -> list[int] | str:
+        return "all" if self.tasks == "all" else [int(t) for t in self.tasks.split(",")]

@@ -1,0 +1,114 @@
+"""Training the DMN+ on bAbI: `tfstack train qa`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from models.qa.babi import Example, load_tasks
+from models.qa.config import QATrainConfig
+from models.qa.dmn import build_dmn
+from models.qa.preprocessor import BabiPreprocessor, vocabulary
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE, PREPROCESSOR_FILE, ANSWERS_FILE = "model.keras", "preprocessor.json", "answers.txt"
+
+
+@dataclass(frozen=True)
+class QAResult:
+    """Where the model went and its held-out accuracy, overall and per task."""
+
+    model_dir: Path
+    test_accuracy: float
+    task_accuracy: dict[int, float]
+    epochs_run: int
+    seconds: float
+
+
+def encode(preprocessor: BabiPreprocessor, examples: list[Example],
+           answers: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Model inputs and answer ids (-1 for an answer never seen in training)."""
+    fact_ids, question_ids, _ = preprocessor(
+        tf.constant(["\n".join(e.facts) for e in examples]),
+        tf.constant([e.question for e in examples]))
+    index = {answer: i for i, answer in enumerate(answers)}
+    labels = np.array([index.get(e.answer_text, -1) for e in examples])
+    return {"fact_ids": fact_ids.numpy(), "question_ids": question_ids.numpy()}, labels
+
+
+def train_qa(config: QATrainConfig) -> QAResult:
+    """Trains on the chosen tasks (validation carved from train), reports test
+    accuracy per task, and saves the model, the tokenizer settings and the answers."""
+    keras.utils.set_random_seed(config.seed)
+    started = time.monotonic()
+    train = load_tasks(config.task_list(), "train", config.data)
+    test = load_tasks(config.task_list(), "test", config.data)
+    random.Random(config.seed).shuffle(train)
+    cut = int(len(train) * (1 - config.validation_fraction))
+    train, validation = train[:cut], train[cut:]
+    words, answers = vocabulary(train)
+    preprocessor = BabiPreprocessor(
+        words, min(config.max_facts, max(len(e.facts) for e in train)), config.max_words)
+    model = build_dmn(len(words), len(answers), preprocessor.max_facts, config.max_words,
+                      config.units, config.passes, config.dropout)
+    trainable = keras.Model(model.inputs, model.get_layer("answer").output)
+    trainable.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, y = encode(preprocessor, train, answers)
+    kept = y >= 0
+    history = trainable.fit(
+        {k: v[kept] for k, v in x.items()}, y[kept], epochs=config.epochs,
+        batch_size=config.batch_size, verbose=config.verbose,
+        validation_data=_known(encode(preprocessor, validation, answers)),
+        callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
+                                                 restore_best_weights=True)])
+    task_accuracy = evaluate(model, preprocessor, answers, test)
+    out = _save(config, model, preprocessor, answers)
+    result = QAResult(out, float(np.mean(list(task_accuracy.values()))), task_accuracy,
+                      len(history.epoch), time.monotonic() - started)
+    (out / "metrics.json").write_text(json.dumps(
+        {**asdict(result), "model_dir": str(out), "config": asdict(config)}, indent=2) + "\n")
+    return result
+
+
+def evaluate(model: keras.Model, preprocessor: BabiPreprocessor, answers: list[str],
+             examples: list[Example]) -> dict[int, float]:
+    """Held-out accuracy per task."""
+    x, y = encode(preprocessor, examples, answers)
+    predicted = model.predict(x, verbose=0, batch_size=256)["answer"].argmax(-1)
+    tasks = np.array([e.task for e in examples])
+    return {int(t): float(np.mean(predicted[tasks == t] == y[tasks == t]))
+            for t in sorted(set(tasks))}
+
+
+def load_trained(model_dir: str | Path) -> tuple[keras.Model, BabiPreprocessor, list[str]]:
+    """The model, tokenizer and answer list saved by `train_qa`."""
+    model_dir = Path(model_dir)
+    model = keras.models.load_model(model_dir / MODEL_FILE)
+    preprocessor = BabiPreprocessor(**json.loads((model_dir / PREPROCESSOR_FILE).read_text()))
+    return model, preprocessor, (model_dir / ANSWERS_FILE).read_text().splitlines()
+
+
+def _known(data):
+    x, y = data
+    kept = y >= 0
+    return {k: v[kept] for k, v in x.items()}, y[kept]
+
+
+def _save(config: QATrainConfig, model, preprocessor, answers) -> Path:
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / MODEL_FILE)
+    settings = {k: preprocessor.get_config()[k] for k in ("words", "max_facts", "max_words")}
+    (out / PREPROCESSOR_FILE).write_text(json.dumps(settings) + "\n")
+    (out / ANSWERS_FILE).write_text("\n".join(answers) + "\n")
+    return out
