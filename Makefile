@@ -33,12 +33,20 @@ models: $(STAMP)
 	    $(BIN)/tfstack train classifier --profile $(PROFILE) || exit 1; \
 	  $(BIN)/tfstack export classifier --repository $(REPOSITORY) || exit 1; \
 	fi
+	@if ls $(REPOSITORY)/qa/*/saved_model.pb >/dev/null 2>&1; then \
+	  echo "qa: serving the exported versions in $(REPOSITORY)/qa"; \
+	else \
+	  [ -f artifacts/qa/model.keras ] || \
+	    $(BIN)/tfstack train qa --profile $(PROFILE) || exit 1; \
+	  $(BIN)/tfstack export qa --repository $(REPOSITORY) || exit 1; \
+	fi
 
 up: models
 	@echo ""
 	@echo "Serving gRPC on 127.0.0.1:$(PORT), REST on :$(REST_PORT) (Ctrl-C stops). Try:"
 	@echo "  $(BIN)/tfstack classify IMAGE.png [--top-k 3] [--json]"
-	@echo "  $(BIN)/tfstack status classifier"
+	@echo "  $(BIN)/tfstack ask --story STORY.txt \"Where is Mary?\" [--gates gates.png]"
+	@echo "  $(BIN)/tfstack status"
 	@echo "  $(BIN)/python -c 'from clients.client import ServingClient; \
 	print(ServingClient(\"127.0.0.1:$(PORT)\").classify([\"IMAGE.png\"]))'"
 	@echo "  curl -s localhost:$(REST_PORT)/v1/models/classifier"

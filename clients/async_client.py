@@ -13,8 +13,8 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 from clients import messages
 from clients.client import DEFAULT_DEADLINE, DEFAULT_TARGET
 from clients.errors import ClientError
-from clients.results import Classification, VersionStatus
-from export.contracts import CLASSIFIER, DEFAULT_SIGNATURE
+from clients.results import Answer, Classification, VersionStatus
+from export.contracts import CLASSIFIER, DEFAULT_SIGNATURE, QA
 
 
 class AsyncServingClient:
@@ -85,3 +85,11 @@ class AsyncServingClient:
         request = messages.classify_request(images, model, version, label)
         outputs = messages.predict_outputs(await self._call(self._predict.Predict, request))
         return messages.classifications(outputs, top_k)
+
+    async def ask(self, story: str, question: str, model: str = QA.model_name,
+                  version: int | None = None, label: str | None = None) -> Answer:
+        """The answer to `question` about `story` (one fact a line), with the attention
+        of each memory pass over the facts."""
+        request = messages.qa_request([story], [question], model, version, label)
+        outputs = messages.predict_outputs(await self._call(self._predict.Predict, request))
+        return messages.answers(outputs)[0]

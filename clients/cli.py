@@ -25,11 +25,48 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     _register_score(commands)
 
+    ask = commands.add_parser("ask", help="ask the QA model a question about a story")
+    ask.add_argument("question")
+    ask.add_argument("--story", type=Path, required=True, help="text file, one fact a line")
+    ask.add_argument("--gates", type=Path, metavar="PNG",
+                     help="save a heatmap of the memory passes' attention over the facts")
+    ask.add_argument("--model", default="qa")
+    ask.add_argument("--json", action="store_true", help="print everything as JSON")
+    _add_server_flags(ask)
+    ask.set_defaults(handler=_ask)
+
     status = commands.add_parser("status", help="versions and states of served models")
     status.add_argument("model", nargs="?", metavar="MODEL",
                         help="one model (default: every tfstack endpoint)")
     _add_server_flags(status)
     status.set_defaults(handler=_status)
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from clients.client import ServingClient
+    from clients.errors import ClientError
+
+    if not args.story.is_file():
+        print(f"error: no such file: {args.story}", file=sys.stderr)
+        return 2
+    try:
+        with ServingClient(args.server, args.deadline) as client:
+            answer = client.ask(args.story.read_text(encoding="utf-8"), args.question,
+                                model=args.model)
+    except ClientError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if args.gates:
+        from clients.plots import plot_gates
+
+        plot_gates(answer, args.question, args.gates)
+    if args.json:
+        print(json.dumps(asdict(answer)))
+        return 0
+    print(f"{answer.answer}  (probability {answer.probability:.3f})")
+    for fact, gate in answer.supporting():
+        print(f"  {gate:.2f}  {fact}")
+    return 0
 
 
 def _register_score(commands: argparse._SubParsersAction) -> None:

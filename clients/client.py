@@ -12,8 +12,8 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 
 from clients import messages
 from clients.errors import ClientError
-from clients.results import Classification, VersionStatus
-from export.contracts import CLASSIFIER, DEFAULT_SIGNATURE
+from clients.results import Answer, Classification, VersionStatus
+from export.contracts import CLASSIFIER, DEFAULT_SIGNATURE, QA
 
 DEFAULT_TARGET = "127.0.0.1:8500"
 DEFAULT_DEADLINE = 10.0
@@ -88,3 +88,11 @@ class ServingClient:
         request = messages.classify_request(images, model, version, label)
         outputs = messages.predict_outputs(self._call(self._predict.Predict, request))
         return messages.classifications(outputs, top_k)
+
+    def ask(self, story: str, question: str, model: str = QA.model_name,
+            version: int | None = None, label: str | None = None) -> Answer:
+        """The answer to `question` about `story` (one fact a line), with the attention
+        of each memory pass over the facts."""
+        request = messages.qa_request([story], [question], model, version, label)
+        outputs = messages.predict_outputs(self._call(self._predict.Predict, request))
+        return messages.answers(outputs)[0]

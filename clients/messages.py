@@ -19,8 +19,8 @@ from tensorflow_serving.apis import (
     predict_pb2,
 )
 
-from clients.results import Classification, Label, VersionStatus
-from export.contracts import CLASSIFIER, DEFAULT_SIGNATURE, Signature
+from clients.results import Answer, Classification, Label, VersionStatus
+from export.contracts import CLASSIFIER, DEFAULT_SIGNATURE, QA, Signature
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 CHANNEL_OPTIONS = [
@@ -135,6 +135,27 @@ def classifications(outputs: Mapping[str, np.ndarray], top_k: int) -> list[Class
         ))
         for row in rows
     ]
+
+
+def qa_request(stories: Sequence[str], questions: Sequence[str], model: str = QA.model_name,
+               version: int | None = None, label: str | None = None):
+    """A Predict request for the QA endpoint: stories (one fact a line) and questions."""
+    signature = QA.signature(DEFAULT_SIGNATURE)
+    inputs = {key: contract_tensor(signature, key, [t.encode("utf-8") for t in texts])
+              for key, texts in (("story", stories), ("question", questions))}
+    return predict_request(model, inputs, DEFAULT_SIGNATURE, version, label)
+
+
+def answers(outputs: Mapping[str, np.ndarray]) -> list[Answer]:
+    """The QA endpoint's outputs as typed answers, padding facts dropped."""
+    results = []
+    for i, answer in enumerate(outputs["answer"]):
+        real = [j for j, fact in enumerate(outputs["facts"][i]) if fact]
+        results.append(Answer(
+            answer.decode("utf-8"), float(outputs["probability"][i]),
+            tuple(outputs["facts"][i][j].decode("utf-8") for j in real),
+            tuple(tuple(float(g[j]) for j in real) for g in outputs["gates"][i])))
+    return results
 
 
 def _code(value: int) -> tuple:

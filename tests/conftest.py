@@ -67,3 +67,23 @@ def fashion_test_images():
 
     _, (images, labels) = fashion_mnist.load()
     return images[:200], labels[:200]
+
+
+@pytest.fixture(scope="session")
+def trained_qa(tmp_path_factory):
+    """A DMN+ trained briefly (seeded) on bAbI task 1's real training file."""
+    from models.qa.config import QATrainConfig
+    from models.qa.trainer import train_qa
+
+    return train_qa(QATrainConfig(tasks="1", epochs=25, verbose=0,
+                                  output_dir=str(tmp_path_factory.mktemp("qa"))))
+
+
+@pytest.fixture(scope="session")
+def qa_repository(trained_qa, tmp_path_factory):
+    """A model repository holding the trained QA model as version 1."""
+    from export.qa import export_qa
+
+    repository = tmp_path_factory.mktemp("qa_repository")
+    export_qa(trained_qa.model_dir, repository)
+    return repository
