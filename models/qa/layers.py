@@ -85,6 +85,15 @@ class EpisodicMemory(keras.layers.Layer):
         self.updates = [keras.layers.Dense(units, activation="relu", name=f"memory_update_{t}")
                         for t in range(passes)]
 
+    def build(self, facts_shape, fact_mask_shape=None, question_shape=None):
+        units = self.units
+        self.attend_hidden.build((None, None, 4 * units))
+        self.attend_score.build((None, None, units))
+        self.episode.build((None, facts_shape[1], units + 1))
+        for update in self.updates:
+            update.build((None, 3 * units))
+        self.built = True
+
     def call(self, facts, fact_mask, question):
         memory = question
         gates = []

@@ -1,0 +1,60 @@
+"""`tfstack ask` and `ServingClient.ask` against the real server serving the QA model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import grpc
+import pytest
+
+from clients.client import ServingClient
+from clients.errors import ClientError
+from serving.launcher import ServerProcess
+
+STORY = "Mary moved to the bathroom.\nJohn went to the hallway.\nMary travelled to the office.\n"
+
+
+@pytest.fixture(scope="module")
+def qa_server(qa_repository):
+    with ServerProcess("--model_name=qa", f"--model_base_path={qa_repository / 'qa'}") as server:
+        yield server
+
+
+def test_ask_returns_answer_probability_and_attention(qa_server):
+    with ServingClient(qa_server.target, deadline=30) as client:
+        answer = client.ask(STORY, "Where is Mary?")
+    assert answer.answer == "office" and answer.probability > 0.5
+    assert answer.facts == tuple(STORY.strip().splitlines())
+    assert len(answer.gates) == 3 and all(len(g) == 3 for g in answer.gates)
+    assert answer.supporting(1)[0][0] == "Mary travelled to the office."
+
+
+def test_bad_inputs_are_answered_or_refused_clearly(qa_server):
+    with ServingClient(qa_server.target, deadline=60) as client:
+        empty = client.ask("", "Where is Mary?")
+        assert empty.facts == () and 0 <= empty.probability <= 1
+        unknown = client.ask(STORY, "Où est le zorblax?")
+        assert unknown.answer and 0 <= unknown.probability <= 1
+        huge = client.ask("Sandra went to the garden.\n" * 5000 + "Mary went home.",
+                          "Where is Sandra?")
+        assert huge.answer == "garden"
+        with pytest.raises(ClientError) as info:
+            client.classify([b"x"], model="qa")
+        assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_cli_prints_answer_and_saves_the_gate_heatmap(qa_server, tmp_path):
+    story = tmp_path / "story.txt"
+    story.write_text(STORY)
+    run = [sys.executable, "-m", "clients.command", "ask", "--story", str(story),
+           "Where is John?", "--server", qa_server.target]
+    result = subprocess.run([*run, "--gates", str(tmp_path / "gates.png")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("hallway")
+    assert "John went to the hallway." in result.stdout
+    assert (tmp_path / "gates.png").read_bytes()[:4] == b"\x89PNG"
+    as_json = subprocess.run([*run, "--json"], capture_output=True, text=True, timeout=120)
+    assert json.loads(as_json.stdout)["answer"] == "hallway"

@@ -1,0 +1,75 @@
+"""The exported QA model: the wire contract, the same answers as the Keras model, and
+inputs a person might send (empty, unknown words, very long stories)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.core.framework import types_pb2
+from tensorflow.core.protobuf import saved_model_pb2
+
+from export.contracts import QA
+from models.qa.babi import load_tasks
+from models.qa.trainer import encode, load_trained
+
+
+@pytest.fixture(scope="module")
+def version_dir(qa_repository):
+    return qa_repository / "qa" / "1"
+
+
+@pytest.fixture(scope="module")
+def serve(version_dir):
+    return tf.saved_model.load(str(version_dir)).signatures["serving_default"]
+
+
+def ask(serve, stories, questions):
+    return {k: v.numpy() for k, v in serve(story=tf.constant(stories),
+                                           question=tf.constant(questions)).items()}
+
+
+def test_signature_matches_the_wire_contract(version_dir):
+    meta_graph = saved_model_pb2.SavedModel.FromString(
+        (version_dir / "saved_model.pb").read_bytes()).meta_graphs[0]
+    exported = meta_graph.signature_def["serving_default"]
+    contract = QA.signature("serving_default")
+    for specs, tensors in ((contract.inputs, exported.inputs),
+                           (contract.outputs, exported.outputs)):
+        assert {s.key: s.dtype for s in specs} == {
+            k: types_pb2.DataType.Name(v.dtype) for k, v in tensors.items()}
+    ops = {node.op for f in meta_graph.graph_def.library.function for node in f.node_def}
+    ops -= {f.signature.name for f in meta_graph.graph_def.library.function}
+    assert sorted(op for op in ops if not hasattr(tf.raw_ops, op)) == []
+
+
+def test_exported_answers_equal_the_keras_model(serve, trained_qa):
+    model, preprocessor, answers = load_trained(trained_qa.model_dir)
+    test = load_tasks([1], "test")[:64]
+    x, _ = encode(preprocessor, test, answers)
+    expected = model.predict(x, verbose=0)
+    out = ask(serve, ["\n".join(e.facts) for e in test], [e.question for e in test])
+    names = np.array(answers)[expected["answer"].argmax(-1)]
+    assert [a.decode() for a in out["answer"]] == names.tolist()
+    np.testing.assert_allclose(out["gates"], expected["gates"], atol=1e-5)
+    np.testing.assert_allclose(out["probability"], expected["answer"].max(-1), rtol=1e-5)
+
+
+def test_facts_label_the_gates(serve):
+    out = ask(serve, ["Mary moved to the bathroom.\nJohn went to the hallway."],
+              ["Where is Mary?"])
+    assert out["answer"][0] == b"bathroom"
+    assert out["facts"][0][:2].tolist() == [b"Mary moved to the bathroom.",
+                                            b"John went to the hallway."]
+    assert set(out["facts"][0][2:].tolist()) <= {b""}
+    assert out["gates"][0, -1].argmax() == 0
+
+
+def test_empty_unknown_and_over_long_inputs_get_answers(serve):
+    long_story = "\n".join(["John went to the kitchen."] * 3000 + ["Mary moved to the garden."])
+    out = ask(serve, ["", "Zorg blipped to the quasar.", long_story],
+              ["Where is Mary?", "Whither zorg?", "Where is Mary?"])
+    assert out["answer"].shape == (3,) and np.all(np.isfinite(out["probability"]))
+    assert out["facts"][0].tolist() == [b""] * out["facts"].shape[1]
+    assert out["answer"][2] == b"garden"  # the most recent facts are kept
+    assert out["facts"][2][-1] == b"Mary moved to the garden."
