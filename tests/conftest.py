@@ -15,16 +15,30 @@ from serving.launcher import ServerProcess  # noqa: E402
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 
 
+def _has_babi() -> bool:
+    from models.qa.babi import locate_babi
+
+    try:
+        return bool(locate_babi())
+    except FileNotFoundError:
+        return False
+
+
 def pytest_collection_modifyitems(config, items):
-    if not os.path.isdir(FASHION_DIR):
-        skip = pytest.mark.skip(reason="needs `apt-get install dataset-fashion-mnist`")
-        for item in items:
-            if "fashion" in item.keywords:
-                item.add_marker(skip)
+    missing = {
+        "fashion": None if os.path.isdir(FASHION_DIR)
+        else "needs `apt-get install dataset-fashion-mnist`",
+        "babi": None if _has_babi() else "needs the bAbI tasks in ../shared/data/babi/en",
+    }
+    for item in items:
+        for marker, reason in missing.items():
+            if reason and marker in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "fashion: reads the real Fashion-MNIST files")
+    config.addinivalue_line("markers", "babi: reads the real bAbI task files")
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,8 @@ from clients.client import ServingClient
 from clients.errors import ClientError
 from serving.launcher import ServerProcess
 
+pytestmark = pytest.mark.babi
+
 STORY = "Mary moved to the bathroom.\nJohn went to the hallway.\nMary travelled to the office.\n"
 
 

@@ -13,6 +13,8 @@ from export.contracts import QA
 from models.qa.babi import load_tasks
 from models.qa.trainer import encode, load_trained
 
+pytestmark = pytest.mark.babi
+
 
 @pytest.fixture(scope="module")
 def version_dir(qa_repository):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 
 from models.qa.babi import load_tasks
 from models.qa.dmn import build_dmn
@@ -40,6 +41,7 @@ def test_save_load_gives_same_outputs(tmp_path):
                                    model.predict(inputs, verbose=0)[key], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.babi
 def test_task_1_is_learned_with_attention_on_the_supporting_fact(trained_qa):
     assert trained_qa.task_accuracy[1] >= 0.95  # held-out test file
     model, preprocessor, answers = load_trained(trained_qa.model_dir)
