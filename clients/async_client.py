@@ -58,6 +58,10 @@ class AsyncServingClient:
         except grpc.RpcError as e:
             raise ClientError.from_rpc_error(e, self.target) from e
 
+    async def call_predict(self, request) -> object:
+        """Sends a ready-made PredictRequest (see `clients.messages`); returns the response."""
+        return await self._call(self._predict.Predict, request)
+
     async def predict(self, model: str, inputs: Mapping[str, object],
                       signature: str = DEFAULT_SIGNATURE, version: int | None = None,
                       label: str | None = None,

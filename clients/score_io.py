@@ -8,7 +8,7 @@ import io
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -18,12 +18,13 @@ OUTPUT_FORMATS = ("jsonl", "csv")
 
 @dataclass(frozen=True)
 class Item:
-    """One input: its position, the id its result carries, and its value (a file
-    path or a text)."""
+    """One input: its position, the id its result carries, its value (a file path or
+    a text) and, for endpoints with several inputs, the record's fields."""
 
     index: int
     id: str
     value: str
+    fields: dict = field(default_factory=dict, compare=False)
 
 
 def input_format(path: Path, given: str | None = None) -> str:
@@ -73,7 +74,7 @@ def _item(index: int, record: dict, column: str | None, id_column: str, path: Pa
     if key not in record:
         raise ValueError(f"{path}: record {index + 1} has no column {key!r} "
                          f"(columns: {', '.join(record)}); choose one with --column")
-    return Item(index, str(record.get(id_column, index + 1)), str(record[key]))
+    return Item(index, str(record.get(id_column, index + 1)), str(record[key]), record)
 
 
 class ResultWriter:

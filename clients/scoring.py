@@ -19,6 +19,7 @@ import grpc
 import numpy as np
 from tqdm import tqdm
 
+from clients import messages
 from clients.async_client import AsyncServingClient
 from clients.errors import ClientError
 from clients.score_io import Item, ResultWriter, read_items
@@ -48,7 +49,35 @@ class ClassifierEndpoint:
                  "class_ids": [x.class_id for x in r.labels]} for r in results]
 
 
-ENDPOINTS = {"classifier": ClassifierEndpoint}
+class QAEndpoint:
+    """Items are JSONL/CSV records with `story` (text, or a list of facts) and
+    `question` fields; results are the answer and the facts the model attended to."""
+
+    model = "qa"
+    fields = ("answer", "probability", "supporting")
+
+    def __init__(self, top_k: int = 2):
+        self.top_k = top_k
+
+    def payload(self, item: Item) -> tuple[str, str]:
+        missing = [name for name in ("story", "question") if name not in item.fields]
+        if missing:
+            raise ValueError(f"record has no {' or '.join(missing)} field")
+        story = item.fields["story"]
+        return ("\n".join(story) if isinstance(story, list) else str(story),
+                str(item.fields["question"]))
+
+    async def call(self, client: AsyncServingClient, payloads: list[tuple[str, str]]
+                   ) -> list[dict]:
+        request = messages.qa_request([s for s, _ in payloads], [q for _, q in payloads],
+                                      self.model)
+        outputs = messages.predict_outputs(await client.call_predict(request))
+        return [{"answer": a.answer, "probability": a.probability,
+                 "supporting": [fact for fact, _ in a.supporting(self.top_k)]}
+                for a in messages.answers(outputs)]
+
+
+ENDPOINTS = {"classifier": ClassifierEndpoint, "qa": QAEndpoint}
 
 
 @dataclass(frozen=True)
@@ -111,7 +140,8 @@ async def score_async(config: ScoreConfig) -> ScoreSummary:
     if config.model not in ENDPOINTS:
         raise ValueError(f"no scorer for model {config.model!r}; known: {sorted(ENDPOINTS)}")
     endpoint = ENDPOINTS[config.model](top_k=config.top_k)
-    items = read_items(config.input, config.input_format, config.column, config.id_column)
+    column = config.column or ("question" if config.model == "qa" else None)
+    items = read_items(config.input, config.input_format, column, config.id_column)
     writer = ResultWriter(config.output, endpoint.fields, config.output_format, config.resume)
     summary = ScoreSummary(items=len(items), skipped=len(writer.written_ids))
     _check_resumable(writer.written_ids, items)

@@ -60,3 +60,21 @@ def test_cli_prints_answer_and_saves_the_gate_heatmap(qa_server, tmp_path):
     assert (tmp_path / "gates.png").read_bytes()[:4] == b"\x89PNG"
     as_json = subprocess.run([*run, "--json"], capture_output=True, text=True, timeout=120)
     assert json.loads(as_json.stdout)["answer"] == "hallway"
+
+
+def test_batch_scoring_questions_from_jsonl(qa_server, tmp_path):
+    from clients.scoring import ScoreConfig, score
+
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text("\n".join(json.dumps(record) for record in [
+        {"id": "q1", "story": STORY, "question": "Where is Mary?"},
+        {"id": "q2", "story": STORY.strip().splitlines(), "question": "Where is John?"},
+        {"id": "q3", "question": "Where is Sandra?"},
+    ]) + "\n")
+    summary = score(ScoreConfig("qa", str(questions), str(tmp_path / "answers.jsonl"),
+                                server=qa_server.target, progress=False))
+    rows = [json.loads(line) for line in (tmp_path / "answers.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["q1", "q2", "q3"]
+    assert rows[0]["answer"] == "office" and rows[1]["answer"] == "hallway"
+    assert rows[0]["supporting"][0] == "Mary travelled to the office."
+    assert "no story field" in rows[2]["error"] and summary.errors == 1
