@@ -25,21 +25,19 @@ $(STAMP): pyproject.toml
 
 # Train (PROFILE=quick by default, PROFILE=full to converge) and export each model
 # whose repository folder has no version; a model already trained is only exported.
+define up_model
+	@if ls $(REPOSITORY)/$(1)/*/saved_model.pb >/dev/null 2>&1; then \
+	  echo "$(1): serving the exported versions in $(REPOSITORY)/$(1)"; \
+	else \
+	  [ -f artifacts/$(1)/model.keras ] || \
+	    $(BIN)/tfstack train $(1) --profile $(PROFILE) || exit 1; \
+	  $(BIN)/tfstack export $(1) --repository $(REPOSITORY) || exit 1; \
+	fi
+endef
+
 models: $(STAMP)
-	@if ls $(REPOSITORY)/classifier/*/saved_model.pb >/dev/null 2>&1; then \
-	  echo "classifier: serving the exported versions in $(REPOSITORY)/classifier"; \
-	else \
-	  [ -f artifacts/classifier/model.keras ] || \
-	    $(BIN)/tfstack train classifier --profile $(PROFILE) || exit 1; \
-	  $(BIN)/tfstack export classifier --repository $(REPOSITORY) || exit 1; \
-	fi
-	@if ls $(REPOSITORY)/qa/*/saved_model.pb >/dev/null 2>&1; then \
-	  echo "qa: serving the exported versions in $(REPOSITORY)/qa"; \
-	else \
-	  [ -f artifacts/qa/model.keras ] || \
-	    $(BIN)/tfstack train qa --profile $(PROFILE) || exit 1; \
-	  $(BIN)/tfstack export qa --repository $(REPOSITORY) || exit 1; \
-	fi
+	$(call up_model,classifier)
+	$(call up_model,qa)
 
 up: models
 	@echo ""
