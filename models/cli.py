@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -44,7 +45,11 @@ def _train_qa(args: argparse.Namespace) -> int:
         if getattr(args, name):
             settings[name] = getattr(args, name)
     fields = {f.name for f in dataclasses.fields(QATrainConfig)}
-    result = train_qa(QATrainConfig(**{k: v for k, v in settings.items() if k in fields}))
+    try:
+        result = train_qa(QATrainConfig(**{k: v for k, v in settings.items() if k in fields}))
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     for task, accuracy in result.task_accuracy.items():
         print(f"task {task:2d}  test accuracy {accuracy:.3f}  error {100 * (1 - accuracy):5.1f}%")
     errors = [1 - a for a in result.task_accuracy.values()]
