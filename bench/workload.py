@@ -12,6 +12,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import tensorflow as tf  # noqa: E402
 
+from export.repository import versions  # noqa: E402
+
 
 def sample_pngs(count: int) -> list[bytes]:
     """The first `count` official Fashion-MNIST test images, PNG-encoded."""
@@ -24,10 +26,10 @@ def sample_pngs(count: int) -> list[bytes]:
 def classifier_root(repository: str) -> tuple[Path, int]:
     """The classifier's folder and newest version; exits with advice if there is none."""
     root = Path(repository) / "classifier"
-    versions = sorted(int(p.name) for p in root.glob("[0-9]*"))
-    if not versions:
+    found = versions(root)
+    if not found:
         sys.exit(f"no classifier version in {root}; run `make up` first")
-    return root, versions[-1]
+    return root, found[-1]
 
 
 def in_process_signature(root: Path, version: int):

@@ -92,8 +92,8 @@ class Batcher:
         rows = _batch_rows(inputs)
         if rows is None:  # not batchable along dimension 0: run alone
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
-                self._executor, servable.predict, signature, inputs, output_filter)
+            outputs = await loop.run_in_executor(self._executor, servable.run, signature, inputs)
+            return {k: outputs[k] for k in output_filter or outputs}
         if rows > self.options.max_batch_size:
             raise InvalidArgument(
                 f"Task size {rows} is larger than maximum batch size "

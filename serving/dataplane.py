@@ -55,17 +55,34 @@ class DataPlane:
                       ) -> tuple[Servable, dict[str, np.ndarray]]:
         """Runs `signature` of the chosen servable; returns it with the outputs.
         Counts the request and its latency under `api` whatever the outcome."""
-        started, status, served = time.monotonic(), "OK", ""
+        started = time.monotonic()
         try:
             servable = self.repository.servable(model, version, label)
-            served = str(servable.version)
-            return servable, await self._predict(servable, signature, inputs, output_filter)
+        except ServingError as e:
+            self._observe(model, "", signature, api, e.code.name, started)
+            raise
+        return servable, await self.run(servable, signature, inputs, output_filter, api,
+                                        started)
+
+    async def run(self, servable: Servable, signature: str, inputs: Mapping[str, np.ndarray],
+                  output_filter: list[str] | None = None, api: str = "predict",
+                  started: float | None = None) -> dict[str, np.ndarray]:
+        """Runs `signature` of a servable the caller already holds; counted like
+        `predict`."""
+        started = time.monotonic() if started is None else started
+        status = "OK"
+        try:
+            return await self._predict(servable, signature, inputs, output_filter)
         except ServingError as e:
             status = e.code.name
             raise
         finally:
-            self.metrics.observe_request(model, served, signature or "serving_default", api,
-                                         status, time.monotonic() - started)
+            self._observe(servable.name, str(servable.version), signature, api, status, started)
+
+    def _observe(self, model: str, version: str, signature: str, api: str, status: str,
+                 started: float) -> None:
+        self.metrics.observe_request(model, version, signature or "serving_default", api,
+                                     status, time.monotonic() - started)
 
     async def _predict(self, servable: Servable, signature: str,
                        inputs: Mapping[str, np.ndarray],
@@ -98,8 +115,7 @@ class DataPlane:
         key = example_input_key(servable, signature, method)
         examples = serialized_examples(request_input)
         api = "classify" if method == CLASSIFY_METHOD else "regress"
-        _, outputs = await self.predict(model, servable.version, None, signature,
-                                        {key: examples}, api=api)
+        outputs = await self.run(servable, signature, {key: examples}, api=api)
         to_result = classification_result if method == CLASSIFY_METHOD else regression_result
         return servable, to_result(outputs, len(examples))
 

@@ -144,8 +144,7 @@ class RestApi:
         servable = self._dataplane.repository.servable(route["name"], route["version"],
                                                        route["label"])
         inputs, fmt = predict_inputs(body, servable.signature(signature))
-        _, outputs = await self._dataplane.predict(
-            route["name"], servable.version, None, signature, inputs)
+        outputs = await self._dataplane.run(servable, signature, inputs)
         return _json(predict_response(outputs, fmt))
 
 
