@@ -1,0 +1,1 @@
+"""Translation: seq2seq with Bahdanau attention on German-English sentence pairs."""

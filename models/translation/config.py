@@ -1,0 +1,41 @@
+"""Training settings of the translation model as plain data (no TensorFlow)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# `quick` is what `make up` trains on a first run (a few minutes on 2 cores);
+# `full` trains a larger model until validation loss stops improving.
+PROFILES: dict[str, dict] = {
+    "quick": dict(epochs=6, units=128, embedding_dim=96),
+    "full": dict(epochs=40, units=256, embedding_dim=128),
+}
+
+
+@dataclass(frozen=True)
+class TranslatorTrainConfig:
+    """Settings of a seq2seq training run (teacher forcing, masked loss)."""
+
+    data: str | None = None  # Ding dictionary or TSV file; default: Debian trans-de-en
+    direction: str = "de-en"
+    tsv_languages: str = "en-de"  # column order of a TSV file (manythings' deu.txt)
+    output_dir: str = "artifacts/translator"
+    attention: bool = True  # False: the plain seq2seq baseline
+    cell: str = "gru"  # encoder cell: gru | lstm
+    reverse_source: bool = False
+    embedding_dim: int = 128
+    units: int = 256
+    dropout: float = 0.2
+    max_vocabulary: int = 10000  # words per language; rarer ones become [UNK]
+    max_train_words: int = 20  # longer training pairs are left out
+    max_source_length: int = 50  # served sentences are truncated to this many positions
+    max_target_length: int = 60
+    epochs: int = 40
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    patience: int = 3
+    beam_width: int = 4
+    alpha: float = 1.0
+    limit: int | None = None  # use at most this many pairs (tests, quick looks)
+    seed: int = 1337
+    verbose: int = 1

@@ -1,0 +1,164 @@
+"""Sentence pairs for translation: the Ding dictionary (Debian `trans-de-en`) and
+tab-separated parallel files (Tatoeba/manythings format).
+
+Ding lines read `German :: English`; ` | ` separates parallel entries on both sides,
+`; ` synonyms within an entry, and `{..}` `[..]` `(..)` `<..>` are annotations. Only
+entries that are whole sentences on both sides are kept (a capital first letter and a
+final `.`, `!`, `?` or `…`); word alternatives written `a/b` keep the first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+DING_FILE = Path("/usr/share/trans/de-en")
+DING_LANGUAGES = "de-en"
+SPLITS = ("train", "validation", "test")
+
+_ANNOTATION = re.compile(r"\s*(\{[^}]*\}|\[[^\]]*\]|\([^)]*\)|<[^>]*>)")
+_ALTERNATIVE = re.compile(r"(\w+)(?:/\w+)+")
+_SENTENCE = re.compile(r"^[\"'„“‚‘(¿¡]*[A-ZÄÖÜ0-9].*[.!?…][\"'“”’‘)]*$")
+
+
+@dataclass(frozen=True)
+class SentencePair:
+    """A source sentence and its translation."""
+
+    source: str
+    target: str
+
+
+def parse_ding_line(line: str) -> list[tuple[str, str]]:
+    """The (German, English) sentence pairs of one dictionary line, all synonym
+    combinations of each parallel entry; [] for words, phrases and comments."""
+    if line.startswith("#") or " :: " not in line:
+        return []
+    german, english = line.rstrip("\n").split(" :: ", 1)
+    entries_de, entries_en = german.split(" | "), english.split(" | ")
+    if len(entries_de) != len(entries_en):
+        return []
+    pairs = []
+    for entry_de, entry_en in zip(entries_de, entries_en):
+        pairs += itertools.product(_sentences(entry_de), _sentences(entry_en))
+    return pairs
+
+
+def _sentences(entry: str) -> list[str]:
+    kept = []
+    for synonym in entry.split("; "):
+        if " / " in synonym:  # two alternative sentences in one: ambiguous, skip
+            continue
+        text = _ALTERNATIVE.sub(r"\1", _ANNOTATION.sub("", synonym))
+        text = " ".join(text.split())
+        if _SENTENCE.match(text):
+            kept.append(text)
+    return kept
+
+
+def read_ding(path: str | Path, direction: str = "de-en") -> list[SentencePair]:
+    """Every sentence pair of a Ding dictionary file, in file order, without repeats."""
+    flip = _flip(direction, DING_LANGUAGES)
+    pairs = dict.fromkeys(
+        pair[::-1] if flip else pair
+        for line in Path(path).read_text(encoding="utf-8").splitlines()
+        for pair in parse_ding_line(line))
+    return [SentencePair(*pair) for pair in pairs]
+
+
+def read_tsv(path: str | Path, direction: str = "de-en",
+             languages: str = "en-de") -> list[SentencePair]:
+    """Pairs of a tab-separated file `first<TAB>second[<TAB>attribution]` whose columns
+    are in `languages` order (manythings' `deu.txt` is en-de)."""
+    flip = _flip(direction, languages)
+    pairs = {}
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        columns = line.split("\t")
+        if len(columns) < 2:
+            raise ValueError(f"{path}:{number}: expected 'source<TAB>target', got "
+                             f"{line[:60]!r}")
+        pair = (columns[0].strip(), columns[1].strip())
+        pairs[pair[::-1] if flip else pair] = None
+    return [SentencePair(*pair) for pair in pairs]
+
+
+def _flip(direction: str, languages: str) -> bool:
+    if direction == languages:
+        return False
+    if direction == "-".join(reversed(languages.split("-"))):
+        return True
+    raise ValueError(f"direction {direction!r} does not match the data's languages "
+                     f"{languages!r}; use {languages!r} or its reverse")
+
+
+def locate_ding(path: str | Path | None = None) -> Path:
+    """The pairs file: an explicit path, `$TFSTACK_DATA_DIR/trans/de-en`, or the file
+    of the Debian package `trans-de-en`."""
+    candidates = [Path(path)] if path else []
+    if os.environ.get("TFSTACK_DATA_DIR"):
+        candidates.append(Path(os.environ["TFSTACK_DATA_DIR"]) / "trans" / "de-en")
+    candidates.append(DING_FILE)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        "no sentence pairs found at " + ", ".join(map(str, candidates))
+        + "; `apt-get install trans-de-en`, or pass a Ding or tab-separated file")
+
+
+def load_pairs(path: str | Path | None = None, direction: str = "de-en",
+               tsv_languages: str = "en-de") -> list[SentencePair]:
+    """Pairs from a Ding file, or from a tab-separated file (`.tsv`/`.txt` with tabs)."""
+    found = locate_ding(path)
+    with open(found, encoding="utf-8") as stream:
+        head = stream.readline()
+    if " :: " in head or head.startswith("#"):
+        return read_ding(found, direction)
+    return read_tsv(found, direction, tsv_languages)
+
+
+def split_pairs(pairs: list[SentencePair], validation: float = 0.05,
+                test: float = 0.05) -> dict[str, list[SentencePair]]:
+    """A deterministic train/validation/test split in which sentences that share a
+    source or a target (ignoring case and spacing) always land in the same split."""
+    groups = _groups(pairs)
+    splits: dict[str, list[SentencePair]] = {name: [] for name in SPLITS}
+    for pair in pairs:
+        bucket = _bucket(groups[_key(pair.source)])
+        name = "test" if bucket < test else "validation" if bucket < test + validation \
+            else "train"
+        splits[name].append(pair)
+    return splits
+
+
+def _key(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def _groups(pairs: list[SentencePair]) -> dict[str, str]:
+    """Connected sentences (union-find over shared sources and targets), each mapped
+    to the smallest sentence of its group, so the grouping ignores file order."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for pair in pairs:
+        a, b = find("s:" + _key(pair.source)), find("t:" + _key(pair.target))
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    return {key[2:]: find(key) for key in list(parent) if key.startswith("s:")}
+
+
+def _bucket(group: str) -> float:
+    return int(hashlib.sha256(group.encode()).hexdigest()[:8], 16) / 0x100000000

@@ -1,0 +1,118 @@
+"""Sentences to token ids and back, in the graph: the same ops in training and serving.
+
+Text is normalised by `TextNormalizer` and split on spaces; words outside the
+training vocabulary map to the OOV token `[UNK]`. Source sentences keep their first
+`max_source_length - 1` words and end with `</s>`, so even an empty string has one
+position to attend to. Ids: 0 padding, 1 `[UNK]`, then the special tokens, then words.
+"""
+
+from __future__ import annotations
+
+import collections
+
+import keras
+import tensorflow as tf
+
+from models.translation.normalization import TextNormalizer
+
+PAD, UNK, BOS, EOS = "", "[UNK]", "<s>", "</s>"
+SOURCE_SPECIALS, TARGET_SPECIALS = (EOS,), (BOS, EOS)
+
+
+def build_vocabulary(tokenized: list[list[str]], max_size: int, min_count: int = 1,
+                     ) -> list[str]:
+    """The `max_size` most frequent words (ties alphabetical) seen `min_count` times."""
+    counts = collections.Counter(word for words in tokenized for word in words)
+    ranked = sorted((w for w, c in counts.items() if c >= min_count),
+                    key=lambda w: (-counts[w], w))
+    return ranked[:max_size]
+
+
+@keras.saving.register_keras_serializable(package="tfstack")
+class TranslationPreprocessor(keras.layers.Layer):
+    """Both languages' tokenizers, vocabularies and the detokenizer.
+
+    Args:
+        source_words: list of str. Source vocabulary, without special tokens.
+        target_words: list of str. Target vocabulary, without special tokens.
+        max_source_length: int. Source positions kept, `</s>` included; longer
+            sentences are truncated.
+        max_target_length: int. Most target words decoded per sentence.
+    """
+
+    def __init__(self, source_words: list[str], target_words: list[str],
+                 max_source_length: int = 50, max_target_length: int = 60, **kwargs):
+        super().__init__(trainable=False, **kwargs)
+        self.source_words, self.target_words = list(source_words), list(target_words)
+        self.max_source_length, self.max_target_length = max_source_length, max_target_length
+        self.normalizer = TextNormalizer(name="normalizer")
+        self.source_lookup = self._lookup([*SOURCE_SPECIALS, *self.source_words], "source")
+        self.target_lookup = self._lookup([*TARGET_SPECIALS, *self.target_words], "target")
+        self.target_vocabulary = tf.constant(self.target_lookup.get_vocabulary())
+
+    @staticmethod
+    def _lookup(vocabulary: list[str], name: str) -> keras.layers.StringLookup:
+        return keras.layers.StringLookup(vocabulary=vocabulary, mask_token=PAD,
+                                         oov_token=UNK, num_oov_indices=1, name=name)
+
+    @property
+    def source_size(self) -> int:
+        return len(self.source_words) + len(SOURCE_SPECIALS) + 2
+
+    @property
+    def target_size(self) -> int:
+        return len(self.target_words) + len(TARGET_SPECIALS) + 2
+
+    @property
+    def bos_id(self) -> int:
+        return 2
+
+    @property
+    def eos_id(self) -> int:
+        return 3
+
+    def build(self, input_shape=None):
+        self.built = True  # tables only, nothing to build
+
+    def tokenize(self, text: tf.Tensor) -> tf.RaggedTensor:
+        """Normalised words, `(batch, words)` ragged."""
+        return tf.strings.split(self.normalizer(text))
+
+    def call(self, text: tf.Tensor):
+        """`text [batch]` -> `(source_ids [batch, positions], source_tokens [batch,
+        positions])`, `</s>` last, padded with 0 and ""."""
+        words = self.tokenize(text)[:, : self.max_source_length - 1]
+        tokens = tf.concat([words, tf.fill([tf.shape(text)[0], 1], EOS)], axis=1)
+        return self.source_lookup(tokens).to_tensor(0), tokens.to_tensor(PAD)
+
+    def target_ids(self, text: tf.Tensor) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
+        """Teacher forcing: `(<s> w1 .. wn, w1 .. wn </s>)` ids, ragged."""
+        ids = self.target_lookup(self.tokenize(text)[:, : self.max_target_length])
+        batch = tf.shape(text)[0]
+        bos = tf.fill([batch, 1], tf.constant(self.bos_id, ids.dtype))
+        eos = tf.fill([batch, 1], tf.constant(self.eos_id, ids.dtype))
+        return tf.concat([bos, ids], axis=1), tf.concat([ids, eos], axis=1)
+
+    def detokenize(self, ids: tf.Tensor, lengths: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """`ids [batch, steps]` and word counts -> `(sentences [batch], tokens [batch,
+        steps])`: words joined, no space before closing punctuation, first letter
+        upper-cased."""
+        tokens = tf.gather(self.target_vocabulary, ids)
+        kept = tf.sequence_mask(lengths, tf.shape(ids)[1])
+        tokens = tf.where(kept, tokens, PAD)
+        text = tf.strings.reduce_join(tf.ragged.boolean_mask(tokens, kept), axis=1,
+                                      separator=" ")
+        text = tf.strings.regex_replace(text, r" ([.,!?;:…)\]])", r"\1")
+        text = tf.strings.regex_replace(text, r"([(\[¿¡]) ", r"\1")
+        text = text + " "  # so that "" has a first character too
+        length = tf.strings.length(text, unit="UTF8_CHAR")
+        first = tf.strings.upper(tf.strings.substr(text, 0, 1, unit="UTF8_CHAR"),
+                                 encoding="utf-8")
+        rest = tf.strings.substr(text, tf.ones_like(length), length, unit="UTF8_CHAR")
+        return tf.strings.strip(first + rest), tokens
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "source_words": self.source_words,
+                "target_words": self.target_words,
+                "max_source_length": self.max_source_length,
+                "max_target_length": self.max_target_length}
