@@ -33,6 +33,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     qa.add_argument("--config", default=DEFAULT_CONFIG_FILE)
     qa.set_defaults(handler=_export_qa)
 
+    translator = models.add_parser(
+        "translator", help="translation: sentences in, translation + attention out")
+    translator.add_argument("--model-dir", default="artifacts/translator",
+                            help="where `tfstack train translator` saved the model")
+    translator.add_argument("--repository", default="model_repository")
+    translator.add_argument("--beam-width", type=int, default=4,
+                            help="hypotheses kept by serving_default's beam search")
+    translator.add_argument("--alpha", type=float, default=1.0,
+                            help="length normalisation: score = log-prob / length ** alpha")
+    translator.add_argument("--label", action="append", default=[], metavar="LABEL")
+    translator.add_argument("--config", default=DEFAULT_CONFIG_FILE)
+    translator.set_defaults(handler=_export_translator)
+
     label = commands.add_parser(
         "label", help="point a version label (stable, canary, ...) at a version",
         description="Edits the model config file; servers polling it apply the change.")
@@ -64,6 +77,18 @@ def _export_qa(args: argparse.Namespace) -> int:
     version, path = export_qa(args.model_dir, args.repository)
     register_model(args.config, "qa", path.parent, {label: version for label in args.label})
     print(f"exported qa version {version} to {path}; listed in {args.config}")
+    return 0
+
+
+def _export_translator(args: argparse.Namespace) -> int:
+    from export.model_config import register_model
+    from export.translator import export_translator
+
+    version, path = export_translator(args.model_dir, args.repository, args.beam_width,
+                                      args.alpha)
+    register_model(args.config, "translator", path.parent,
+                   {label: version for label in args.label})
+    print(f"exported translator version {version} to {path}; listed in {args.config}")
     return 0
 
 

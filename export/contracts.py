@@ -117,4 +117,30 @@ QA = Endpoint(
     ),
 )
 
-ENDPOINTS = {endpoint.model_name: endpoint for endpoint in (CLASSIFIER, QA)}
+GREEDY_SIGNATURE = "greedy"
+
+_TRANSLATION_INPUTS = (
+    TensorSpec("text", "DT_STRING", (None,), "raw source sentences; longer ones are "
+               "truncated to the model's max_source_length positions"),
+)
+_TRANSLATION_OUTPUTS = (
+    TensorSpec("translation", "DT_STRING", (None,), "the best translation"),
+    TensorSpec("score", "DT_FLOAT", (None,), "log-probability / length (</s> counted)"),
+    TensorSpec("attention", "DT_FLOAT", (None, None, None),
+               "[batch, target words, source positions]; rows sum to 1, 0 beyond the "
+               "sentence's own lengths"),
+    TensorSpec("source_tokens", "DT_STRING", (None, None), "normalised source words then "
+               "'</s>'; '' for padding"),
+    TensorSpec("target_tokens", "DT_STRING", (None, None), "the translation's words; '' "
+               "for padding"),
+)
+
+TRANSLATOR = Endpoint(
+    model_name="translator",
+    signatures=(
+        Signature(DEFAULT_SIGNATURE, _TRANSLATION_INPUTS, _TRANSLATION_OUTPUTS),
+        Signature(GREEDY_SIGNATURE, _TRANSLATION_INPUTS, _TRANSLATION_OUTPUTS),
+    ),
+)
+
+ENDPOINTS = {endpoint.model_name: endpoint for endpoint in (CLASSIFIER, QA, TRANSLATOR)}

@@ -13,6 +13,59 @@ def register(commands: argparse._SubParsersAction) -> None:
     models = parser.add_subparsers(dest="model", required=True, metavar="MODEL")
     _register_classifier(models)
     _register_qa(models)
+    _register_translator(models)
+
+
+def _register_translator(models: argparse._SubParsersAction) -> None:
+    from models.translation.config import PROFILES, TranslatorTrainConfig
+
+    defaults = TranslatorTrainConfig()
+    parser = models.add_parser(
+        "translator", help="seq2seq with Bahdanau attention (default: German -> English)",
+        description="Train on sentence pairs and print sacreBLEU on the held-out test split.")
+    parser.add_argument("--data", help="Ding dictionary file (default: the Debian package "
+                                       "trans-de-en) or a tab-separated parallel file")
+    parser.add_argument("--direction", default=defaults.direction, help="de-en or en-de")
+    parser.add_argument("--tsv-languages", default=defaults.tsv_languages,
+                        help="column order of a tab-separated file")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="full",
+                        help="full: larger model, to convergence (default); quick: minutes")
+    parser.add_argument("--no-attention", dest="attention", action="store_false",
+                        help="the plain seq2seq baseline: no attention")
+    parser.add_argument("--cell", choices=("gru", "lstm"), default=defaults.cell,
+                        help="encoder cell")
+    parser.add_argument("--reverse-source", action="store_true",
+                        help="read source sentences backwards")
+    parser.add_argument("--epochs", type=int, help="overrides the profile's epochs")
+    parser.add_argument("--units", type=int, help="overrides the profile's hidden size")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--patience", type=int, default=defaults.patience)
+    parser.add_argument("--limit", type=int, help="use at most this many sentence pairs")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--output-dir", default=defaults.output_dir)
+    parser.set_defaults(handler=_train_translator)
+
+
+def _train_translator(args: argparse.Namespace) -> int:
+    from models.translation.config import PROFILES, TranslatorTrainConfig
+    from models.translation.trainer import train_translator
+
+    settings = {**vars(args), **PROFILES[args.profile]}
+    for name in ("epochs", "units"):
+        if getattr(args, name):
+            settings[name] = getattr(args, name)
+    fields = {f.name for f in dataclasses.fields(TranslatorTrainConfig)}
+    try:
+        result = train_translator(
+            TranslatorTrainConfig(**{k: v for k, v in settings.items() if k in fields}))
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"test BLEU {result.bleu_beam:.1f} (beam), {result.bleu_greedy:.1f} (greedy) on "
+          f"{result.pairs['test']} held-out pairs; {result.epochs_run} epochs in "
+          f"{result.seconds:.0f} s; saved to {result.model_dir}")
+    return 0
 
 
 def _register_qa(models: argparse._SubParsersAction) -> None:

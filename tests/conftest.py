@@ -13,6 +13,7 @@ import pytest  # noqa: E402
 from serving.launcher import ServerProcess  # noqa: E402
 
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+TRANS_FILE = "/usr/share/trans/de-en"
 
 
 def _has_babi() -> bool:
@@ -29,6 +30,7 @@ def pytest_collection_modifyitems(config, items):
         "fashion": None if os.path.isdir(FASHION_DIR)
         else "needs `apt-get install dataset-fashion-mnist`",
         "babi": None if _has_babi() else "needs the bAbI tasks in ../shared/data/babi/en",
+        "trans": None if os.path.isfile(TRANS_FILE) else "needs `apt-get install trans-de-en`",
     }
     for item in items:
         for marker, reason in missing.items():
@@ -39,6 +41,7 @@ def pytest_collection_modifyitems(config, items):
 def pytest_configure(config):
     config.addinivalue_line("markers", "fashion: reads the real Fashion-MNIST files")
     config.addinivalue_line("markers", "babi: reads the real bAbI task files")
+    config.addinivalue_line("markers", "trans: reads the real Ding de-en dictionary")
 
 
 @pytest.fixture(scope="session")
@@ -100,4 +103,42 @@ def qa_repository(trained_qa, tmp_path_factory):
 
     repository = tmp_path_factory.mktemp("qa_repository")
     export_qa(trained_qa.model_dir, repository)
+    return repository
+
+
+TINY_TRANSLATOR = dict(limit=400, max_train_words=6, units=96, embedding_dim=64, dropout=0.0,
+                       epochs=100, patience=0, learning_rate=3e-3, batch_size=8, verbose=0)
+
+
+@pytest.fixture(scope="session")
+def trained_translator(tmp_path_factory):
+    """A tiny translator trained (seeded) on the short pairs among the first 400
+    sentence pairs of the real Ding dictionary: enough to memorise them."""
+    from models.translation.config import TranslatorTrainConfig
+    from models.translation.trainer import train_translator
+
+    return train_translator(TranslatorTrainConfig(
+        **TINY_TRANSLATOR, output_dir=str(tmp_path_factory.mktemp("translator"))))
+
+
+@pytest.fixture(scope="session")
+def translator_training_pairs():
+    """Short training pairs of the tiny translator whose source has one translation."""
+    from collections import Counter
+
+    from models.translation.corpus import load_pairs, split_pairs
+
+    train = split_pairs(load_pairs()[: TINY_TRANSLATOR["limit"]])["train"]
+    sources = Counter(p.source for p in train)
+    return [p for p in train if sources[p.source] == 1
+            and max(len(p.source.split()), len(p.target.split())) <= 4]
+
+
+@pytest.fixture(scope="session")
+def translator_repository(trained_translator, tmp_path_factory):
+    """A model repository holding the tiny translator as version 1."""
+    from export.translator import export_translator
+
+    repository = tmp_path_factory.mktemp("translator_repository")
+    export_translator(trained_translator.model_dir, repository)
     return repository

@@ -33,7 +33,7 @@ class TranslatorTrainConfig:
     epochs: int = 40
     batch_size: int = 64
     learning_rate: float = 2e-3
-    patience: int = 3
+    patience: int = 3  # epochs without a better validation loss; 0: train all epochs
     beam_width: int = 4
     alpha: float = 1.0
     limit: int | None = None  # use at most this many pairs (tests, quick looks)

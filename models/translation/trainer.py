@@ -7,6 +7,7 @@ beam search.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
@@ -66,10 +67,7 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
     history = trainable.fit(
         teacher_forcing(preprocessor, train, config.batch_size, shuffle=True, seed=config.seed),
         validation_data=teacher_forcing(preprocessor, validation, config.batch_size),
-        epochs=config.epochs, verbose=config.verbose, callbacks=[
-            keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=True),
-            keras.callbacks.ModelCheckpoint(out / CHECKPOINT_FILE, save_best_only=True,
-                                            save_weights_only=True)])
+        epochs=config.epochs, verbose=config.verbose, callbacks=_callbacks(config, out))
     translator = Translator(model, preprocessor, config.beam_width, config.alpha)
     test = splits["test"]
     result = TranslatorResult(
@@ -80,6 +78,16 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
     (out / "metrics.json").write_text(json.dumps(
         {**asdict(result), "model_dir": str(out), "config": asdict(config)}, indent=2) + "\n")
     return result
+
+
+def _callbacks(config: TranslatorTrainConfig, out: Path) -> list[keras.callbacks.Callback]:
+    """Best-on-validation checkpoints; early stopping unless `patience` is 0."""
+    callbacks = [keras.callbacks.ModelCheckpoint(out / CHECKPOINT_FILE, save_best_only=True,
+                                                 save_weights_only=True)]
+    if config.patience:
+        callbacks.append(keras.callbacks.EarlyStopping(patience=config.patience,
+                                                       restore_best_weights=True))
+    return callbacks
 
 
 def fit_preprocessor(train: list[SentencePair],
@@ -142,12 +150,16 @@ def translate_all(translator: Translator, texts: list[str], greedy: bool = False
 
 
 def bleu(translator: Translator, pairs: list[SentencePair], greedy: bool = False) -> float:
-    """Case-insensitive corpus BLEU of the translations of `pairs` (sacreBLEU 13a)."""
-    if not pairs:
+    """Case-insensitive corpus BLEU (sacreBLEU, 13a tokenization) of the translations of
+    the distinct sources of `pairs`, every target of a source being a reference."""
+    references: dict[str, list[str]] = {}
+    for pair in pairs:
+        references.setdefault(pair.source, []).append(pair.target)
+    if not references:
         return 0.0
-    hypotheses = translate_all(translator, [p.source for p in pairs], greedy)
-    return sacrebleu.corpus_bleu(hypotheses, [[p.target for p in pairs]],
-                                 lowercase=True).score
+    hypotheses = translate_all(translator, list(references), greedy)
+    streams = itertools.zip_longest(*references.values(), fillvalue=None)
+    return sacrebleu.corpus_bleu(hypotheses, [list(s) for s in streams], lowercase=True).score
 
 
 def save(out: Path, model: keras.Model, preprocessor: TranslationPreprocessor) -> None:
