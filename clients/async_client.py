@@ -13,8 +13,8 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 from clients import messages
 from clients.client import DEFAULT_DEADLINE, DEFAULT_TARGET
 from clients.errors import ClientError
-from clients.results import Answer, Classification, VersionStatus
-from export.contracts import CLASSIFIER, DEFAULT_SIGNATURE, QA
+from clients.results import Answer, Classification, Translation, VersionStatus
+from export.contracts import CLASSIFIER, DEFAULT_SIGNATURE, QA, TRANSLATOR
 
 
 class AsyncServingClient:
@@ -97,3 +97,15 @@ class AsyncServingClient:
         request = messages.qa_request([story], [question], model, version, label)
         outputs = messages.predict_outputs(await self._call(self._predict.Predict, request))
         return messages.answers(outputs)[0]
+
+    async def translate(self, sentences: Sequence[str] | str, greedy: bool = False,
+                        model: str = TRANSLATOR.model_name, version: int | None = None,
+                        label: str | None = None) -> list[Translation]:
+        """Translations of `sentences` (one call for all), by beam search or, with
+        `greedy`, greedy decoding; each with its score and attention matrix."""
+        sentences = [sentences] if isinstance(sentences, str) else list(sentences)
+        if not sentences:
+            return []  # nothing to send: the graph needs a batch of at least one
+        request = messages.translate_request(sentences, model, version, label, greedy)
+        outputs = messages.predict_outputs(await self._call(self._predict.Predict, request))
+        return messages.translations(outputs)

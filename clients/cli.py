@@ -1,4 +1,4 @@
-"""Client sub-commands of `tfstack`: `classify` and `status`."""
+"""Client sub-commands of `tfstack`: `classify`, `score`, `ask`, `translate` and `status`."""
 
 from __future__ import annotations
 
@@ -35,6 +35,23 @@ def register(commands: argparse._SubParsersAction) -> None:
     _add_server_flags(ask)
     ask.set_defaults(handler=_ask)
 
+    translate = commands.add_parser(
+        "translate", help="translate sentences with the translator model",
+        description="Prints one translation per sentence, in order, with its score "
+                    "(length-normalised log-probability, 0 is best).")
+    translate.add_argument("sentences", nargs="+", metavar="SENTENCE",
+                           help="source sentences, each quoted")
+    translate.add_argument("--greedy", action="store_true",
+                           help="greedy decoding instead of beam search (faster)")
+    translate.add_argument("--attention", type=Path, metavar="PNG",
+                           help="save a heatmap of the attention; with several sentences, "
+                                "one file each: out.png becomes out-1.png, out-2.png, ...")
+    translate.add_argument("--model", default="translator")
+    translate.add_argument("--json", action="store_true",
+                           help="print one JSON object per sentence, attention included")
+    _add_server_flags(translate)
+    translate.set_defaults(handler=_translate)
+
     status = commands.add_parser("status", help="versions and states of served models")
     status.add_argument("model", nargs="?", metavar="MODEL",
                         help="one model (default: every tfstack endpoint)")
@@ -67,6 +84,36 @@ def _ask(args: argparse.Namespace) -> int:
     for fact, gate in answer.supporting():
         print(f"  {gate:.2f}  {fact}")
     return 0
+
+
+def _translate(args: argparse.Namespace) -> int:
+    from clients.client import ServingClient
+    from clients.errors import ClientError
+
+    try:
+        with ServingClient(args.server, args.deadline) as client:
+            results = client.translate(args.sentences, greedy=args.greedy, model=args.model)
+    except ClientError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if args.attention:
+        from clients.plots import plot_attention
+
+        for path, result in zip(_numbered(args.attention, len(results)), results, strict=True):
+            plot_attention(result, path)
+    for sentence, result in zip(args.sentences, results, strict=True):
+        if args.json:
+            print(json.dumps({"source": sentence, **asdict(result)}, ensure_ascii=False))
+        else:
+            print(f"{result.translation}  (score {result.score:.3f})")
+    return 0
+
+
+def _numbered(path: Path, count: int) -> list[Path]:
+    """`path` itself for one file, else `stem-1.suffix`, `stem-2.suffix`, ..."""
+    if count == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}-{i}{path.suffix}") for i in range(1, count + 1)]
 
 
 def _register_score(commands: argparse._SubParsersAction) -> None:

@@ -19,8 +19,15 @@ from tensorflow_serving.apis import (
     predict_pb2,
 )
 
-from clients.results import Answer, Classification, Label, VersionStatus
-from export.contracts import CLASSIFIER, DEFAULT_SIGNATURE, QA, Signature
+from clients.results import Answer, Classification, Label, Translation, VersionStatus
+from export.contracts import (
+    CLASSIFIER,
+    DEFAULT_SIGNATURE,
+    GREEDY_SIGNATURE,
+    QA,
+    TRANSLATOR,
+    Signature,
+)
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 CHANNEL_OPTIONS = [
@@ -156,6 +163,37 @@ def answers(outputs: Mapping[str, np.ndarray]) -> list[Answer]:
             tuple(outputs["facts"][i][j].decode("utf-8") for j in real),
             tuple(tuple(float(g[j]) for j in real) for g in outputs["gates"][i])))
     return results
+
+
+def translate_request(sentences: Sequence[str], model: str = TRANSLATOR.model_name,
+                      version: int | None = None, label: str | None = None,
+                      greedy: bool = False):
+    """A Predict request for the translator: beam search (`serving_default`), or the
+    faster greedy decoding with `greedy`."""
+    name = GREEDY_SIGNATURE if greedy else DEFAULT_SIGNATURE
+    signature = TRANSLATOR.signature(name)
+    key = signature.inputs[0].key
+    data = [sentence.encode("utf-8") for sentence in sentences]
+    return predict_request(model, {key: contract_tensor(signature, key, data)},
+                           name, version, label)
+
+
+def translations(outputs: Mapping[str, np.ndarray]) -> list[Translation]:
+    """The translator's outputs as typed results, padding tokens and attention dropped."""
+    results = []
+    for i, text in enumerate(outputs["translation"]):
+        source = _tokens(outputs["source_tokens"][i])
+        target = _tokens(outputs["target_tokens"][i])
+        weights = outputs["attention"][i][:len(target), :len(source)]
+        results.append(Translation(
+            text.decode("utf-8"), float(outputs["score"][i]), source, target,
+            tuple(tuple(float(w) for w in row) for row in weights)))
+    return results
+
+
+def _tokens(row: np.ndarray) -> tuple[str, ...]:
+    """The non-empty tokens of a padded row ('' pads the end)."""
+    return tuple(token.decode("utf-8") for token in row if token)
 
 
 def _code(value: int) -> tuple:

@@ -50,3 +50,25 @@ class Answer:
         last = self.gates[-1] if self.gates else ()
         order = sorted(range(len(last)), key=lambda i: -last[i])[:count]
         return [(self.facts[i], last[i]) for i in order]
+
+
+@dataclass(frozen=True)
+class Translation:
+    """A translation with its score (length-normalised log-probability, ≤ 0) and the
+    decoder's attention: `attention[target][source]`, trimmed to the real tokens
+    (the source ends with '</s>', a position attention can point at)."""
+
+    translation: str
+    score: float
+    source_tokens: tuple[str, ...]
+    target_tokens: tuple[str, ...]
+    attention: tuple[tuple[float, ...], ...]
+
+    def alignment(self) -> list[tuple[str, str, float]]:
+        """For each target token, the source token it attended to most, with the weight."""
+        pairs = []
+        for token, row in zip(self.target_tokens, self.attention, strict=True):
+            best = max(range(len(row)), key=row.__getitem__) if row else None
+            pairs.append((token, self.source_tokens[best] if best is not None else "",
+                          row[best] if best is not None else 0.0))
+        return pairs

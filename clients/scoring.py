@@ -33,6 +33,7 @@ class ClassifierEndpoint:
 
     model = "classifier"
     fields = ("labels", "scores", "class_ids")
+    column = None
 
     def __init__(self, top_k: int = 5):
         self.top_k = top_k
@@ -55,6 +56,7 @@ class QAEndpoint:
 
     model = "qa"
     fields = ("answer", "probability", "supporting")
+    column = "question"
 
     def __init__(self, top_k: int = 2):
         self.top_k = top_k
@@ -77,7 +79,28 @@ class QAEndpoint:
                 for a in messages.answers(outputs)]
 
 
-ENDPOINTS = {"classifier": ClassifierEndpoint, "qa": QAEndpoint}
+class TranslatorEndpoint:
+    """Items are sentences (text lines, or a JSONL/CSV column); results are the
+    beam-search translation and its score (the attention matrix is left out: it is
+    large, and `tfstack translate --json` gives it for a sentence)."""
+
+    model = "translator"
+    fields = ("translation", "score")
+    column = None
+
+    def __init__(self, top_k: int = 1):
+        self.top_k = top_k  # unused: one translation per sentence
+
+    def payload(self, item: Item) -> str:
+        return item.value
+
+    async def call(self, client: AsyncServingClient, payloads: list[str]) -> list[dict]:
+        results = await client.translate(payloads, model=self.model)
+        return [{"translation": r.translation, "score": r.score} for r in results]
+
+
+ENDPOINTS = {"classifier": ClassifierEndpoint, "qa": QAEndpoint,
+             "translator": TranslatorEndpoint}
 
 
 @dataclass(frozen=True)
@@ -140,7 +163,7 @@ async def score_async(config: ScoreConfig) -> ScoreSummary:
     if config.model not in ENDPOINTS:
         raise ValueError(f"no scorer for model {config.model!r}; known: {sorted(ENDPOINTS)}")
     endpoint = ENDPOINTS[config.model](top_k=config.top_k)
-    column = config.column or ("question" if config.model == "qa" else None)
+    column = config.column or endpoint.column
     items = read_items(config.input, config.input_format, column, config.id_column)
     writer = ResultWriter(config.output, endpoint.fields, config.output_format, config.resume)
     summary = ScoreSummary(items=len(items), skipped=len(writer.written_ids))

@@ -25,7 +25,7 @@ _ALTERNATIVE = re.compile(r"(\w+)(?:/\w+)+")
 _SENTENCE = re.compile(r"^[\"'„“‚‘(¿¡]*[A-ZÄÖÜ0-9].*[.!?…][\"'“”’‘)]*$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class SentencePair:
     """A source sentence and its translation."""
 
@@ -43,7 +43,7 @@ def parse_ding_line(line: str) -> list[tuple[str, str]]:
     if len(entries_de) != len(entries_en):
         return []
     pairs = []
-    for entry_de, entry_en in zip(entries_de, entries_en):
+    for entry_de, entry_en in zip(entries_de, entries_en, strict=True):
         pairs += itertools.product(_sentences(entry_de), _sentences(entry_en))
     return pairs
 

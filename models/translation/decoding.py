@@ -111,7 +111,7 @@ def _loop(steps: tf.Tensor, body, loop_vars: tuple) -> tuple:
 
     def step(*current):
         updated = body(*current)
-        for old, new in zip(current, updated):
+        for old, new in zip(current, updated, strict=True):
             new.set_shape(old.shape)
         return updated
 

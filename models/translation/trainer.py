@@ -113,7 +113,7 @@ def _short(preprocessor, pairs: list[SentencePair], max_words: int) -> list[Sent
         return []
     lengths = [preprocessor.tokenize(tf.constant([getattr(p, side) for p in pairs]))
                .row_lengths().numpy() for side in ("source", "target")]
-    return [p for p, a, b in zip(pairs, *lengths) if a <= max_words and b <= max_words]
+    return [p for p, a, b in zip(pairs, *lengths, strict=True) if a <= max_words and b <= max_words]
 
 
 def teacher_forcing(preprocessor: TranslationPreprocessor, pairs: list[SentencePair],
@@ -123,7 +123,7 @@ def teacher_forcing(preprocessor: TranslationPreprocessor, pairs: list[SentenceP
     source_ids, _ = preprocessor(tf.constant([p.source for p in pairs]))
     target_in, target_out = preprocessor.target_ids(tf.constant([p.target for p in pairs]))
     rows = [(s[s != 0], i, o) for s, i, o in zip(
-        source_ids.numpy().astype(np.int32), target_in.numpy(), target_out.numpy())]
+        source_ids.numpy().astype(np.int32), target_in.numpy(), target_out.numpy(), strict=True)]
 
     def generate():
         for source, target, following in rows:

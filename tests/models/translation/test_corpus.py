@@ -1,0 +1,96 @@
+"""Sentence pairs from the real Ding dictionary and tab-separated files."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.translation.corpus import (
+    SentencePair,
+    load_pairs,
+    parse_ding_line,
+    read_tsv,
+    split_pairs,
+)
+from tests.conftest import TRANS_FILE
+
+
+def _line(prefix: str) -> str:
+    with open(TRANS_FILE, encoding="utf-8") as stream:
+        return next(line for line in stream if line.startswith(prefix))
+
+
+@pytest.mark.trans
+def test_synonyms_of_a_sentence_entry_pair_up():
+    pairs = parse_ding_line(_line("Guten Appetit!; Mahlzeit! ::"))
+    assert sorted(pairs) == sorted([
+        ("Guten Appetit!", "Enjoy your meal!"), ("Guten Appetit!", "Bon appétit!"),
+        ("Mahlzeit!", "Enjoy your meal!"), ("Mahlzeit!", "Bon appétit!")])
+
+
+@pytest.mark.trans
+def test_parallel_entries_keep_only_the_sentences_and_drop_annotations():
+    pairs = parse_ding_line(_line("sich (in etw.) verfangen;"))
+    assert ("Das Tier verfing sich im Netz.", "The animal got entangled in the net.") in pairs
+    assert ("Sie verfing sich in ihrem eigenen Lügengespinst.",
+            "She was entangled in her own web of lies.") in pairs  # a/b keeps a
+    assert ("Der Drachen verhedderte sich im Baum.",
+            "The kite got entangled in the tree.") in pairs
+    assert len(pairs) == 4  # the word entries and phrases are not sentences
+    assert not any("{" in s or "(" in s or "/" in s for pair in pairs for s in pair)
+
+
+@pytest.mark.trans
+def test_word_entries_and_comments_give_nothing():
+    assert parse_ding_line(_line("Aal {m} (auf der Speisekarte)")) == []
+    assert parse_ding_line(_line("# Version ::")) == []
+
+
+def test_entry_counts_that_differ_skip_the_line():
+    assert parse_ding_line("Ja. | Nein. :: Yes.\n") == []
+
+
+@pytest.mark.trans
+def test_the_real_dictionary_has_over_ten_thousand_sentence_pairs():
+    pairs = load_pairs()
+    assert len(pairs) > 10_000
+    assert len(set(pairs)) == len(pairs)
+    reverse = load_pairs(direction="en-de")
+    assert reverse[0] == SentencePair(pairs[0].target, pairs[0].source)
+
+
+def test_tsv_columns_follow_the_declared_languages(tmp_path):
+    path = tmp_path / "deu.txt"
+    path.write_text("Go.\tGeh.\tCC-BY 2.0 (France) Attribution: tatoeba.org\n\n"
+                    "Hi.\tHallo!\n", encoding="utf-8")
+    assert read_tsv(path, "de-en", "en-de") == [SentencePair("Geh.", "Go."),
+                                               SentencePair("Hallo!", "Hi.")]
+    assert load_pairs(path, "en-de")[0] == SentencePair("Go.", "Geh.")
+    with pytest.raises(ValueError, match="does not match"):
+        read_tsv(path, "fr-en", "en-de")
+
+
+def test_a_line_without_tab_is_reported(tmp_path):
+    path = tmp_path / "bad.tsv"
+    path.write_text("Go.\tGeh.\njust one column\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="bad.tsv:2"):
+        read_tsv(path)
+
+
+def test_split_is_deterministic_and_keeps_shared_sentences_together():
+    pairs = [SentencePair(f"Satz {i}.", f"Sentence {i}.") for i in range(2000)]
+    linked = [SentencePair("Satz 7.", "Clause seven."), SentencePair("satz  7.", "Other."),
+              SentencePair("Noch ein Satz.", "Sentence 7.")]
+    pairs += linked
+    first, second = split_pairs(pairs), split_pairs(list(reversed(pairs)))
+    assert {k: sorted(v) for k, v in first.items()} == {k: sorted(v) for k, v in second.items()}
+    assert 50 < len(first["test"]) < 150 and 50 < len(first["validation"]) < 150
+    group = [*linked, SentencePair("Satz 7.", "Sentence 7.")]
+    assert [sum(p in split for p in group) for split in first.values()].count(4) == 1
+
+
+@pytest.mark.trans
+def test_no_sentence_of_the_test_split_is_seen_in_training():
+    splits = split_pairs(load_pairs())
+    seen = {" ".join(s.lower().split()) for p in splits["train"] for s in (p.source, p.target)}
+    assert all(" ".join(p.source.lower().split()) not in seen
+               and " ".join(p.target.lower().split()) not in seen for p in splits["test"])
