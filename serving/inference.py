@@ -42,6 +42,9 @@ def serialized_examples(request_input: input_pb2.Input) -> np.ndarray:
 def example_input_key(servable: Servable, signature_key: str, method: str) -> str:
     """The single string input of a classify/regress signature, after checking that
     the signature is of that kind."""
+    if (signature_key or "serving_default") not in servable.signature_defs:
+        raise InvalidArgument(f"No signature was found with the name: {signature_key!r} "
+                              f"(model {servable.name} version {servable.version})")
     signature = servable.signature(signature_key)
     if signature.method_name != method:
         raise InvalidArgument(

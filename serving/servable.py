@@ -40,7 +40,7 @@ class Servable:
     def signature(self, key: str) -> meta_graph_pb2.SignatureDef:
         key = key or "serving_default"
         if key not in self.signature_defs or key not in self.functions:
-            raise InvalidArgument(
+            raise FailedPrecondition(
                 f'Serving signature key "{key}" not found. Model {self.name} version '
                 f"{self.version} has: {', '.join(sorted(self.functions))}"
             )

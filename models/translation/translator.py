@@ -40,9 +40,13 @@ class Translator:
     def translate(self, text: tf.Tensor, greedy: bool = False) -> dict[str, tf.Tensor]:
         """`text [batch]` -> `translation [batch]`, `score [batch]`, `attention [batch,
         target words, source positions]`, `source_tokens`, `target_tokens`."""
+        count = tf.shape(text)[0]
+        # Keras RNNs reject an empty batch: decode one empty sentence and return none.
+        text = tf.cond(count > 0, lambda: text, lambda: tf.constant([""]))
         source_ids, source_tokens = self.preprocessor(text)
         decoded = self.decode(tf.cast(source_ids, tf.int32), greedy)
         translation, target_tokens = self.preprocessor.detokenize(decoded.ids, decoded.lengths)
-        return {"translation": translation, "score": decoded.scores,
-                "attention": decoded.attention, "source_tokens": source_tokens,
-                "target_tokens": target_tokens}
+        outputs = {"translation": translation, "score": decoded.scores,
+                   "attention": decoded.attention, "source_tokens": source_tokens,
+                   "target_tokens": target_tokens}
+        return {key: value[:count] for key, value in outputs.items()}

@@ -79,7 +79,7 @@ def test_multi_inference_runs_each_task(stub):
 @pytest.mark.parametrize("signature,call,message", [
     ("regress_x", "Classify", "Expected classify signature method_name"),
     ("classify_x", "Regress", "Expected regress signature method_name"),
-    ("nope", "Classify", 'signature key "nope" not found'),
+    ("nope", "Classify", "No signature was found with the name: 'nope'"),
 ])
 def test_wrong_signature_kind_is_invalid_argument(stub, signature, call, message):
     request_type = (classification_pb2.ClassificationRequest if call == "Classify"

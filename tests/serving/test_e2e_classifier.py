@@ -68,7 +68,7 @@ def _bad(name: str):
         "unknown version": (request({"image_bytes": [good_png]}, version=42),
                             Code.NOT_FOUND, "Specific(classifier, 42)"),
         "unknown signature": (request({"image_bytes": [good_png]}, signature="predict_logits"),
-                              Code.INVALID_ARGUMENT, "predict_pixels, serving_default"),
+                              Code.FAILED_PRECONDITION, "predict_pixels, serving_default"),
     }
     return cases[name]
 

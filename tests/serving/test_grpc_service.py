@@ -73,7 +73,7 @@ BAD_REQUESTS = {
     "unknown label": (doubler(label="beta", x=np.ones((1, 2), np.float32)),
                       Code.NOT_FOUND, "label: beta"),
     "unknown signature": (doubler(signature="nope", x=np.ones((1, 2), np.float32)),
-                          Code.INVALID_ARGUMENT, 'signature key "nope" not found'),
+                          Code.FAILED_PRECONDITION, 'signature key "nope" not found'),
     "wrong dtype": (doubler(x=np.ones((1, 2), np.int32)),
                     Code.INVALID_ARGUMENT, "expects DT_FLOAT but the request sent DT_INT32"),
     "wrong shape": (doubler(x=np.ones((1, 3), np.float32)),
