@@ -38,12 +38,14 @@ endef
 models: $(STAMP)
 	$(call up_model,classifier)
 	$(call up_model,qa)
+	$(call up_model,translator)
 
 up: models
 	@echo ""
 	@echo "Serving gRPC on 127.0.0.1:$(PORT), REST on :$(REST_PORT) (Ctrl-C stops). Try:"
 	@echo "  $(BIN)/tfstack classify IMAGE.png [--top-k 3] [--json]"
 	@echo "  $(BIN)/tfstack ask --story STORY.txt \"Where is Mary?\" [--gates gates.png]"
+	@echo "  $(BIN)/tfstack translate \"Wo ist der Bahnhof?\" [--attention attention.png] [--json]"
 	@echo "  $(BIN)/tfstack status"
 	@echo "  $(BIN)/python -c 'from clients.client import ServingClient; \
 	print(ServingClient(\"127.0.0.1:$(PORT)\").classify([\"IMAGE.png\"]))'"

@@ -79,7 +79,7 @@ def test_flags_are_tf_servings_and_the_embedded_server_accepts_them(service):
 def test_mounted_config_files_parse_as_tf_serving_protos():
     models = text_format.Parse((ROOT / "serving/models.config").read_text(),
                                model_server_config_pb2.ModelServerConfig())
-    assert [m.name for m in models.model_config_list.config] == ["classifier", "qa"]
+    assert [m.name for m in models.model_config_list.config] == ["classifier", "qa", "translator"]
     batching = read_text_proto(ROOT / "serving/batching.config", BatchingParameters)
     assert batching.max_batch_size.value >= 1
     monitoring = read_text_proto(ROOT / "serving/monitoring.config", MonitoringConfig)
