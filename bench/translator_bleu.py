@@ -1,0 +1,60 @@
+"""sacreBLEU of the translator on the held-out de-en test split: Bahdanau attention vs
+the no-attention baseline at the same budget, greedy vs beam search, and training time.
+
+    python bench/translator_bleu.py [--profile full|quick] [--variants attention,baseline]
+
+Each variant is trained with `tfstack train translator --profile P` (seeded, same
+epochs, data and sizes) into a scratch folder; the table compares their test BLEU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+VARIANTS = {
+    "attention": [],
+    "baseline": ["--no-attention"],
+    "baseline-reversed": ["--no-attention", "--reverse-source"],
+}
+
+
+def train(profile: str, flags: list[str], out: str) -> dict:
+    """Runs the training command; returns its metrics.json."""
+    subprocess.run(
+        [str(Path(sys.executable).with_name("tfstack")), "train", "translator",
+         "--profile", profile, "--output-dir", out, *flags],
+        check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return json.loads((Path(out) / "metrics.json").read_text())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="full", choices=("full", "quick"))
+    parser.add_argument("--variants", default="attention,baseline",
+                        help=f"comma-separated, of: {', '.join(VARIANTS)}")
+    args = parser.parse_args()
+    rows = []
+    for name in args.variants.split(","):
+        with tempfile.TemporaryDirectory() as out:
+            rows.append((name, train(args.profile, VARIANTS[name], out)))
+    print(f"profile {args.profile}, {os.cpu_count()} cpu cores, "
+          f"{rows[0][1]['pairs']['test']} held-out pairs")
+    print(f"{'variant':18s} {'BLEU greedy':>11s} {'BLEU beam 4':>11s} {'epochs':>6s} "
+          f"{'minutes':>7s}")
+    for name, metrics in rows:
+        print(f"{name:18s} {metrics['bleu_greedy']:11.1f} {metrics['bleu_beam']:11.1f} "
+              f"{metrics['epochs_run']:6d} {metrics['seconds'] / 60:7.1f}")
+    if len(rows) > 1:
+        gain = rows[0][1]["bleu_beam"] - rows[1][1]["bleu_beam"]
+        print(f"{rows[0][0]} - {rows[1][0]}: {gain:+.1f} BLEU (beam)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
