@@ -67,7 +67,8 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
     history = trainable.fit(
         teacher_forcing(preprocessor, train, config.batch_size, shuffle=True, seed=config.seed),
         validation_data=teacher_forcing(preprocessor, validation, config.batch_size),
-        epochs=config.epochs, verbose=config.verbose, callbacks=_callbacks(config, out))
+        epochs=config.epochs, verbose=config.verbose, callbacks=_callbacks(config, out),
+        shuffle=False)  # the dataset shuffles itself, every epoch
     translator = Translator(model, preprocessor, config.beam_width, config.alpha)
     test = splits["test"]
     result = TranslatorResult(
