@@ -21,7 +21,7 @@ from pathlib import Path
 # isort: off
 from workload import (  # quiets TF logs
     best_batched_rate,
-    classifier_root,
+    model_root,
     in_process_signature,
     sample_pngs,
 )
@@ -74,7 +74,7 @@ def main() -> int:
     parser.add_argument("--batch-timeout-micros", type=int, default=2000)
     parser.add_argument("--batch-threads", type=int, default=2)
     args = parser.parse_args()
-    root, version = classifier_root(args.repository)
+    root, version = model_root(args.repository)
     images = (sample_pngs(1000) * (args.requests // 1000 + 1))[:args.requests]
     in_process, best_size = best_batched_rate(in_process_signature(root, version), images)
 

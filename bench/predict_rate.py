@@ -15,7 +15,7 @@ import argparse
 import sys
 
 # isort: off
-from workload import classifier_root, in_process_signature, rate, sample_pngs  # quiets TF logs
+from workload import model_root, in_process_signature, rate, sample_pngs  # quiets TF logs
 # isort: on
 import grpc
 import tensorflow as tf
@@ -29,12 +29,12 @@ def main() -> int:
     parser.add_argument("--repository", default="model_repository")
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args()
-    model_root, version = classifier_root(args.repository)
+    root, version = model_root(args.repository)
     images = sample_pngs(args.requests)
-    signature = in_process_signature(model_root, version)
+    signature = in_process_signature(root, version)
     in_process = rate(lambda png: signature(image_bytes=tf.constant([png])), images)
 
-    with ServerProcess("--model_name=classifier", f"--model_base_path={model_root}") as server:
+    with ServerProcess("--model_name=classifier", f"--model_base_path={root}") as server:
         channel = grpc.insecure_channel(server.target)
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
 

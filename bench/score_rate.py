@@ -19,7 +19,7 @@ from pathlib import Path
 # isort: off
 from workload import (  # quiets TF logs
     best_batched_rate,
-    classifier_root,
+    model_root,
     in_process_signature,
     sample_pngs,
 )
@@ -35,7 +35,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--concurrency", type=int, default=3)
     args = parser.parse_args()
-    root, version = classifier_root(args.repository)
+    root, version = model_root(args.repository)
     images = (sample_pngs(min(args.images, 10_000)) * (args.images // 10_000 + 1))[:args.images]
     in_process, best = best_batched_rate(in_process_signature(root, version), images)
     with tempfile.TemporaryDirectory() as scratch:

@@ -20,27 +20,17 @@ import time
 from pathlib import Path
 
 # isort: off
-import workload  # noqa: F401  (quiets TensorFlow's logs)
+from workload import model_root  # quiets TensorFlow's logs
 # isort: on
 import numpy as np
 import tensorflow as tf
 
 from clients.client import ServingClient
-from export.repository import versions
 from models.translation.corpus import load_pairs, split_pairs
 from serving.launcher import ServerProcess
 
 SIGNATURES = ("greedy", "serving_default")
 BATCHES = {1: 30, 32: 10}  # batch size: default number of timed calls
-
-
-def translator_root(repository: str) -> tuple[Path, int]:
-    """The translator's folder and newest version; exits with advice if there is none."""
-    root = Path(repository) / "translator"
-    found = versions(root)
-    if not found:
-        sys.exit(f"no translator version in {root}; run `make up` first")
-    return root, found[-1]
 
 
 def plan(requests: int | None, warmup: int) -> dict[int, list[list[str]]]:
@@ -110,7 +100,7 @@ def main() -> int:
                         help="timed calls per configuration (default 30 at batch 1, 10 at 32)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls per configuration")
     args = parser.parse_args()
-    root, version = translator_root(args.repository)
+    root, version = model_root(args.repository, "translator")
     plans = plan(args.requests, args.warmup)
     local = in_process(root / str(version), plans, args.warmup)
     server = over_grpc(root, plans, args.warmup)

@@ -1,4 +1,4 @@
-"""What the benchmarks share: real images, the newest exported classifier, timing."""
+"""What the benchmarks share: real images, the newest exported model, timing."""
 
 from __future__ import annotations
 
@@ -23,12 +23,12 @@ def sample_pngs(count: int) -> list[bytes]:
     return [tf.io.encode_png(image).numpy() for image in images[:count]]
 
 
-def classifier_root(repository: str) -> tuple[Path, int]:
-    """The classifier's folder and newest version; exits with advice if there is none."""
-    root = Path(repository) / "classifier"
+def model_root(repository: str, model: str = "classifier") -> tuple[Path, int]:
+    """A model's folder and newest version; exits with advice if there is none."""
+    root = Path(repository) / model
     found = versions(root)
     if not found:
-        sys.exit(f"no classifier version in {root}; run `make up` first")
+        sys.exit(f"no {model} version in {root}; run `make up` first")
     return root, found[-1]
 
 

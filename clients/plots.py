@@ -16,6 +16,15 @@ def _pyplot():
     return plt
 
 
+def _save(plt, figure, image, label: str, path: str | Path) -> Path:
+    """Adds the colour bar, writes the PNG and frees the figure."""
+    figure.colorbar(image, ax=image.axes, label=label)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return Path(path)
+
+
 def plot_gates(answer: Answer, question: str, path: str | Path) -> Path:
     """A heatmap of each memory pass's attention over the story's facts."""
     plt = _pyplot()
@@ -26,11 +35,7 @@ def plot_gates(answer: Answer, question: str, path: str | Path) -> Path:
     axes.set_xticks(range(passes), [f"pass {p + 1}" for p in range(passes)])
     axes.set_yticks(range(facts), answer.facts, fontsize=8)
     axes.set_title(f"{question}  →  {answer.answer} ({answer.probability:.2f})", fontsize=9)
-    figure.colorbar(image, ax=axes, label="attention gate")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return Path(path)
+    return _save(plt, figure, image, "attention gate", path)
 
 
 def plot_attention(translation: Translation, path: str | Path) -> Path:
@@ -48,8 +53,4 @@ def plot_attention(translation: Translation, path: str | Path) -> Path:
     axes.set_xlabel("source")
     axes.set_ylabel("translation")
     axes.set_title(f"{translation.translation} ({translation.score:.2f})", fontsize=9)
-    figure.colorbar(image, ax=axes, label="attention")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return Path(path)
+    return _save(plt, figure, image, "attention", path)

@@ -14,36 +14,22 @@ def register(commands: argparse._SubParsersAction) -> None:
     models = parser.add_subparsers(dest="model", required=True, metavar="MODEL")
     classifier = models.add_parser(
         "classifier", help="image classifier: image bytes in, top-k labels out")
-    classifier.add_argument("--model-dir", default="artifacts/classifier",
-                            help="where `tfstack train classifier` saved the model")
-    classifier.add_argument("--repository", default="model_repository")
+    _add_export_flags(classifier, "classifier")
     classifier.add_argument("--top-k", type=int, default=5,
                             help="labels returned per image")
-    classifier.add_argument("--label", action="append", default=[], metavar="LABEL",
-                            help="point this version label (e.g. canary) at the new version")
-    classifier.add_argument("--config", default=DEFAULT_CONFIG_FILE,
-                            help="TF Serving model config file to keep in step")
     classifier.set_defaults(handler=_export_classifier)
 
     qa = models.add_parser("qa", help="question answering: story + question in, answer out")
-    qa.add_argument("--model-dir", default="artifacts/qa",
-                    help="where `tfstack train qa` saved the model")
-    qa.add_argument("--repository", default="model_repository")
-    qa.add_argument("--label", action="append", default=[], metavar="LABEL")
-    qa.add_argument("--config", default=DEFAULT_CONFIG_FILE)
+    _add_export_flags(qa, "qa")
     qa.set_defaults(handler=_export_qa)
 
     translator = models.add_parser(
         "translator", help="translation: sentences in, translation + attention out")
-    translator.add_argument("--model-dir", default="artifacts/translator",
-                            help="where `tfstack train translator` saved the model")
-    translator.add_argument("--repository", default="model_repository")
+    _add_export_flags(translator, "translator")
     translator.add_argument("--beam-width", type=int, default=4,
                             help="hypotheses kept by serving_default's beam search")
     translator.add_argument("--alpha", type=float, default=1.0,
                             help="length normalisation: score = log-prob / length ** alpha")
-    translator.add_argument("--label", action="append", default=[], metavar="LABEL")
-    translator.add_argument("--config", default=DEFAULT_CONFIG_FILE)
     translator.set_defaults(handler=_export_translator)
 
     label = commands.add_parser(
@@ -56,6 +42,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     label.add_argument("--remove", action="store_true", help="drop the label")
     label.add_argument("--config", default=DEFAULT_CONFIG_FILE)
     label.set_defaults(handler=_label)
+
+
+def _add_export_flags(parser: argparse.ArgumentParser, model: str) -> None:
+    """The flags every `tfstack export MODEL` takes: where from, where to, labels."""
+    parser.add_argument("--model-dir", default=f"artifacts/{model}",
+                        help=f"where `tfstack train {model}` saved the model")
+    parser.add_argument("--repository", default="model_repository")
+    parser.add_argument("--label", action="append", default=[], metavar="LABEL",
+                        help="point this version label (e.g. canary) at the new version")
+    parser.add_argument("--config", default=DEFAULT_CONFIG_FILE,
+                        help="TF Serving model config file to keep in step")
 
 
 def _export_classifier(args: argparse.Namespace) -> int:

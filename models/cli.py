@@ -16,6 +16,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     _register_translator(models)
 
 
+def _config(args: argparse.Namespace, config_class: type, profiles: dict,
+            overrides: tuple[str, ...]):
+    """The training config: the profile's settings over the flags' defaults, then
+    the `overrides` flags the user gave over the profile."""
+    settings = {**vars(args), **profiles[args.profile]}
+    settings.update({name: getattr(args, name) for name in overrides if getattr(args, name)})
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    return config_class(**{k: v for k, v in settings.items() if k in fields})
+
+
 def _register_translator(models: argparse._SubParsersAction) -> None:
     from models.translation.config import PROFILES, TranslatorTrainConfig
 
@@ -51,14 +61,9 @@ def _train_translator(args: argparse.Namespace) -> int:
     from models.translation.config import PROFILES, TranslatorTrainConfig
     from models.translation.trainer import train_translator
 
-    settings = {**vars(args), **PROFILES[args.profile]}
-    for name in ("epochs", "units"):
-        if getattr(args, name):
-            settings[name] = getattr(args, name)
-    fields = {f.name for f in dataclasses.fields(TranslatorTrainConfig)}
     try:
         result = train_translator(
-            TranslatorTrainConfig(**{k: v for k, v in settings.items() if k in fields}))
+            _config(args, TranslatorTrainConfig, PROFILES, ("epochs", "units")))
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -93,13 +98,8 @@ def _train_qa(args: argparse.Namespace) -> int:
     from models.qa.config import PROFILES, QATrainConfig
     from models.qa.trainer import train_qa
 
-    settings = {**vars(args), **PROFILES[args.profile]}
-    for name in ("tasks", "epochs"):
-        if getattr(args, name):
-            settings[name] = getattr(args, name)
-    fields = {f.name for f in dataclasses.fields(QATrainConfig)}
     try:
-        result = train_qa(QATrainConfig(**{k: v for k, v in settings.items() if k in fields}))
+        result = train_qa(_config(args, QATrainConfig, PROFILES, ("tasks", "epochs")))
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -142,13 +142,7 @@ def _train_classifier(args: argparse.Namespace) -> int:
     from models.vision.config import PROFILES, ClassifierTrainConfig
     from models.vision.trainer import train_classifier
 
-    settings = {**vars(args), **PROFILES[args.profile]}
-    if args.epochs:
-        settings["epochs"] = args.epochs
-    fields = {f.name for f in dataclasses.fields(ClassifierTrainConfig)}
-    result = train_classifier(
-        ClassifierTrainConfig(**{k: v for k, v in settings.items() if k in fields})
-    )
+    result = train_classifier(_config(args, ClassifierTrainConfig, PROFILES, ("epochs",)))
     print(f"test accuracy {result.test_accuracy:.4f} after {result.epochs_run} epochs "
           f"in {result.seconds:.0f} s; saved to {result.model_dir}")
     return 0

@@ -11,7 +11,7 @@ import numpy as np
 from tensorflow.core.example import example_pb2
 from tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
 
-from serving.errors import InvalidArgument
+from serving.errors import FailedPrecondition, InvalidArgument
 from serving.servable import Servable
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -42,10 +42,11 @@ def serialized_examples(request_input: input_pb2.Input) -> np.ndarray:
 def example_input_key(servable: Servable, signature_key: str, method: str) -> str:
     """The single string input of a classify/regress signature, after checking that
     the signature is of that kind."""
-    if (signature_key or "serving_default") not in servable.signature_defs:
+    try:
+        signature = servable.signature(signature_key)
+    except FailedPrecondition as e:  # Predict's status; Classify/Regress give this one
         raise InvalidArgument(f"No signature was found with the name: {signature_key!r} "
-                              f"(model {servable.name} version {servable.version})")
-    signature = servable.signature(signature_key)
+                              f"(model {servable.name} version {servable.version})") from e
     if signature.method_name != method:
         raise InvalidArgument(
             f"Expected {method.rsplit('/', 1)[-1]} signature method_name to be {method}. "
