@@ -1,10 +1,11 @@
 """Per-task bAbI test accuracy of the DMN+ (1k training examples, answers only).
 
-    python bench/qa_babi.py [--tasks all] [--epochs 40]
+    python bench/qa_babi.py [--tasks all] [--epochs 80] [--joint] [--input-fusion none] ...
 
-Trains one model per task (validation carved from its training file, early stopping)
-and prints each task's test error, the mean error and the number of tasks at >= 95%,
-next to published 1k-setting errors for reference, with the wall time.
+Trains one model per task (validation: whole stories carved from its training file,
+early stopping), or one model on all of them with `--joint`, and prints each task's
+test error, the mean error and the number of tasks at >= 95%, next to published
+1k-setting errors for reference, with the wall time.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 # isort: off
 import workload  # noqa: F401  (quiets TensorFlow's logs)
 # isort: on
-from models.qa.config import QATrainConfig
+from models.qa.config import FUSIONS, QATrainConfig
 from models.qa.trainer import train_qa
 
 # Test error (%) of MemN2N on 1k ("PE LS RN" column of Sukhbaatar et al. 2015, Table 1),
@@ -30,18 +31,28 @@ MEMN2N_1K = {1: 0.0, 2: 8.3, 3: 40.3, 4: 2.8, 5: 13.1, 6: 7.6, 7: 17.3, 8: 10.0,
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default="all")
-    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--epochs", type=int, default=80)
+    parser.add_argument("--joint", action="store_true", help="one model for all the tasks")
+    defaults = QATrainConfig()
+    parser.add_argument("--input-fusion", choices=FUSIONS, default=defaults.input_fusion)
+    parser.add_argument("--temporal", action=argparse.BooleanOptionalAction,
+                        default=defaults.temporal)
+    parser.add_argument("--patience", type=int, default=defaults.patience)
+    parser.add_argument("--monitor", default=defaults.monitor)
     args = parser.parse_args()
     tasks = range(1, 21) if args.tasks == "all" else [int(t) for t in args.tasks.split(",")]
+    settings = dict(epochs=args.epochs, input_fusion=args.input_fusion, verbose=0,
+                    temporal=args.temporal, patience=args.patience, monitor=args.monitor)
+    runs = [",".join(map(str, tasks))] if args.joint else [str(t) for t in tasks]
     started, errors = time.monotonic(), {}
     print(f"{'task':>4} {'DMN+ here':>10} {'MemN2N 1k':>10} {'seconds':>8}", flush=True)
-    for task in tasks:
+    for run in runs:
         with tempfile.TemporaryDirectory() as out:
-            result = train_qa(QATrainConfig(tasks=str(task), epochs=args.epochs, verbose=0,
-                                            output_dir=out))
-        errors[task] = 100 * (1 - result.task_accuracy[task])
-        print(f"{task:>4} {errors[task]:>9.1f}% {MEMN2N_1K[task]:>9.1f}% "
-              f"{result.seconds:>8.0f}", flush=True)
+            result = train_qa(QATrainConfig(tasks=run, output_dir=out, **settings))
+        for task, accuracy in result.task_accuracy.items():
+            errors[task] = 100 * (1 - accuracy)
+            print(f"{task:>4} {errors[task]:>9.1f}% {MEMN2N_1K[task]:>9.1f}% "
+                  f"{result.seconds:>8.0f}", flush=True)
     mean = sum(errors.values()) / len(errors)
     reference = sum(MEMN2N_1K[t] for t in errors) / len(errors)
     print(f"mean error {mean:.1f}% (MemN2N {reference:.1f}%), "

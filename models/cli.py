@@ -74,7 +74,7 @@ def _train_translator(args: argparse.Namespace) -> int:
 
 
 def _register_qa(models: argparse._SubParsersAction) -> None:
-    from models.qa.config import PROFILES, QATrainConfig
+    from models.qa.config import FUSIONS, PROFILES, QATrainConfig
 
     defaults = QATrainConfig()
     parser = models.add_parser(
@@ -88,7 +88,18 @@ def _register_qa(models: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", type=int, help="overrides the profile's epochs")
     parser.add_argument("--units", type=int, default=defaults.units)
     parser.add_argument("--passes", type=int, default=defaults.passes)
+    parser.add_argument("--input-fusion", choices=FUSIONS, default=defaults.input_fusion,
+                        help="the DMN+ bidirectional GRU over facts: replacing them, added "
+                             "to them, or none")
+    parser.add_argument("--temporal", action=argparse.BooleanOptionalAction,
+                        default=defaults.temporal, help="a learned vector per fact age")
+    parser.add_argument("--dropout", type=float, default=defaults.dropout)
+    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--patience", type=int, default=defaults.patience,
+                        help="early stopping patience, in epochs")
+    parser.add_argument("--monitor", choices=("val_loss", "val_accuracy"),
+                        default=defaults.monitor, help="what early stopping watches")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--output-dir", default=defaults.output_dir)
     parser.set_defaults(handler=_train_qa)

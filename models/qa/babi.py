@@ -20,7 +20,8 @@ class Example:
     """One question with the facts told before it (oldest first).
 
     `supporting` are indices into `facts`; `answer` holds the answer's words in
-    order (one for most tasks; lists in task 8, paths in task 19).
+    order (one for most tasks; lists in task 8, paths in task 19). `story` numbers the
+    stories of a file, so questions about one story can be kept together.
     """
 
     task: int
@@ -28,6 +29,7 @@ class Example:
     question: str
     answer: tuple[str, ...]
     supporting: tuple[int, ...]
+    story: int = 0
 
     @property
     def answer_text(self) -> str:
@@ -42,6 +44,7 @@ def parse_babi(path: str | Path, task: int | None = None) -> list[Example]:
     examples: list[Example] = []
     facts: list[str] = []
     fact_of_line: dict[int, int] = {}
+    story = -1
     for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not raw.strip():
             continue
@@ -49,7 +52,7 @@ def parse_babi(path: str | Path, task: int | None = None) -> list[Example]:
         if not line_id.isdigit():
             raise ValueError(f"{path}:{number}: expected 'ID text', got {raw[:60]!r}")
         if int(line_id) == 1:
-            facts, fact_of_line = [], {}
+            facts, fact_of_line, story = [], {}, story + 1
         if "\t" not in text:
             fact_of_line[int(line_id)] = len(facts)
             facts.append(text.strip())
@@ -61,7 +64,7 @@ def parse_babi(path: str | Path, task: int | None = None) -> list[Example]:
             raise ValueError(f"{path}:{number}: supporting fact {e} is not a fact of "
                              "this story") from e
         examples.append(Example(task, tuple(facts), question, tuple(answer.split(",")),
-                                supporting))
+                                supporting, story))
     return examples
 
 

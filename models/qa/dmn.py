@@ -6,11 +6,13 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from models.qa.layers import EpisodicMemory, PositionalEncoder
+from models.qa.config import FUSIONS
+from models.qa.layers import EpisodicMemory, PositionalEncoder, TemporalEncoding
 
 
 def build_dmn(vocab_size: int, answer_size: int, max_facts: int, max_words: int,
-              units: int = 80, passes: int = 3, dropout: float = 0.1) -> keras.Model:
+              units: int = 80, passes: int = 3, dropout: float = 0.1,
+              input_fusion: str = "gru", temporal: bool = False) -> keras.Model:
     """A DMN+ over word ids (0 = padding, 1 = unknown word).
 
     Args:
@@ -21,6 +23,11 @@ def build_dmn(vocab_size: int, answer_size: int, max_facts: int, max_words: int,
         units: int. Size of embeddings, facts, question and memory.
         passes: int. Episodic memory passes.
         dropout: float. Dropout on the fused facts and before the answer.
+        input_fusion: str. "gru": the DMN+ bidirectional GRU over facts replaces
+            them; "residual": its output is added to each fact, which keeps what the
+            fact itself says; "none": facts are read independently (least to overfit).
+        temporal: bool. Add a learned vector per fact age, so order is known even
+            without input fusion.
 
     Returns a model `{fact_ids, question_ids} -> {"answer": probabilities
     (batch, answer_size), "gates": attention (batch, passes, max_facts)}`.
@@ -32,14 +39,20 @@ def build_dmn(vocab_size: int, answer_size: int, max_facts: int, max_words: int,
     fact_mask = ops.any(word_mask, axis=-1)  # (batch, F)
     facts = PositionalEncoder(name="sentence_encoder")(embedding(fact_ids), word_mask)
     # (batch, F, units)
-    fused = keras.layers.Bidirectional(
-        keras.layers.GRU(units, return_sequences=True), merge_mode="sum",
-        name="input_fusion")(facts, mask=fact_mask)  # (batch, F, units)
-    fused = keras.layers.Dropout(dropout, name="fact_dropout")(fused)
+    if temporal:
+        facts = TemporalEncoding(max_facts, name="temporal_encoding")(facts, fact_mask)
+    if input_fusion not in FUSIONS:
+        raise ValueError(f"input_fusion must be one of {FUSIONS}, got {input_fusion!r}")
+    if input_fusion != "none":
+        fused = keras.layers.Bidirectional(
+            keras.layers.GRU(units, return_sequences=True), merge_mode="sum",
+            name="input_fusion")(facts, mask=fact_mask)  # (batch, F, units)
+        facts = fused if input_fusion == "gru" else facts + fused
+    facts = keras.layers.Dropout(dropout, name="fact_dropout")(facts)
     question = keras.layers.GRU(units, name="question_gru")(
         embedding(question_ids), mask=ops.not_equal(question_ids, 0))  # (batch, units)
     memory, gates = EpisodicMemory(units, passes, name="episodic_memory")(
-        fused, fact_mask, question)  # (batch, units), (batch, passes, F)
+        facts, fact_mask, question)  # (batch, units), (batch, passes, F)
     final = keras.layers.Dropout(dropout, name="answer_dropout")(
         ops.concatenate([memory, question], axis=-1))
     answer = keras.layers.Dense(answer_size, activation="softmax", name="answer")(final)

@@ -26,6 +26,35 @@ class PositionalEncoder(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="tfstack")
+class TemporalEncoding(keras.layers.Layer):
+    """Adds a learned vector for each fact's age (0 = the most recent fact), as in the
+    temporal encoding of end-to-end memory networks: order without a recurrent reader.
+
+    Args:
+        max_facts: int. Ages go up to `max_facts - 1`.
+
+    Call: `(facts [batch, F, dim], fact_mask [batch, F])` -> `[batch, F, dim]`.
+    """
+
+    def __init__(self, max_facts: int, **kwargs):
+        super().__init__(**kwargs)
+        self.max_facts = max_facts
+
+    def build(self, facts_shape, fact_mask_shape=None):
+        self.ages = self.add_weight(shape=(self.max_facts, facts_shape[-1]),
+                                    initializer="zeros", name="ages")
+
+    def call(self, facts, fact_mask):
+        count = ops.sum(ops.cast(fact_mask, "int32"), axis=-1, keepdims=True)  # (batch, 1)
+        age = ops.clip(count - 1 - ops.arange(ops.shape(facts)[1])[None, :], 0,
+                       self.max_facts - 1)  # (batch, F)
+        return facts + ops.take(self.ages, age, axis=0)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "max_facts": self.max_facts}
+
+
+@keras.saving.register_keras_serializable(package="tfstack")
 class AttentionGRUCell(keras.layers.Layer):
     """A GRU whose update gate is the attention gate g of each fact (DMN+ eq. 10-12).
 

@@ -52,16 +52,16 @@ def train_qa(config: QATrainConfig) -> QAResult:
     started = time.monotonic()
     train = load_tasks(config.task_list(), "train", config.data)
     test = load_tasks(config.task_list(), "test", config.data)
-    random.Random(config.seed).shuffle(train)
-    cut = int(len(train) * (1 - config.validation_fraction))
-    train, validation = train[:cut], train[cut:]
+    train, validation = split_validation(train, config.validation_fraction, config.seed)
     words, answers = vocabulary(train)
     preprocessor = BabiPreprocessor(
         words, min(config.max_facts, max(len(e.facts) for e in train)), config.max_words)
     model = build_dmn(len(words), len(answers), preprocessor.max_facts, config.max_words,
-                      config.units, config.passes, config.dropout)
+                      config.units, config.passes, config.dropout, config.input_fusion,
+                      config.temporal)
     trainable = keras.Model(model.inputs, model.get_layer("answer").output)
-    trainable.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+    trainable.compile(optimizer=keras.optimizers.AdamW(config.learning_rate,
+                                                       weight_decay=config.weight_decay),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     x, y = encode(preprocessor, train, answers)
     kept = y >= 0
@@ -69,7 +69,7 @@ def train_qa(config: QATrainConfig) -> QAResult:
         {k: v[kept] for k, v in x.items()}, y[kept], epochs=config.epochs,
         batch_size=config.batch_size, verbose=config.verbose,
         validation_data=_known(encode(preprocessor, validation, answers)),
-        callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
+        callbacks=[keras.callbacks.EarlyStopping(monitor=config.monitor, patience=config.patience,
                                                  restore_best_weights=True)])
     task_accuracy = evaluate(model, preprocessor, answers, test)
     out = _save(config, model, preprocessor, answers)
@@ -78,6 +78,17 @@ def train_qa(config: QATrainConfig) -> QAResult:
     (out / "metrics.json").write_text(json.dumps(
         {**asdict(result), "model_dir": str(out), "config": asdict(config)}, indent=2) + "\n")
     return result
+
+
+def split_validation(examples: list[Example], fraction: float, seed: int,
+                     ) -> tuple[list[Example], list[Example]]:
+    """Training and validation examples, whole stories to one side: questions about a
+    story share its facts, so splitting them would leak validation into training."""
+    stories = sorted({(e.task, e.story) for e in examples})
+    random.Random(seed).shuffle(stories)
+    held = set(stories[:round(len(stories) * fraction)])
+    return ([e for e in examples if (e.task, e.story) not in held],
+            [e for e in examples if (e.task, e.story) in held])
 
 
 def evaluate(model: keras.Model, preprocessor: BabiPreprocessor, answers: list[str],

@@ -32,6 +32,26 @@ def test_story_resets_when_ids_restart(root):
     assert sum(len(e.facts) == 2 for e in examples) == 200  # one first question per story
 
 
+def test_questions_of_one_story_share_its_number(root):
+    examples = parse_babi(root / "qa1_single-supporting-fact_train.txt")
+    assert [e.story for e in examples[:6]] == [0, 0, 0, 0, 0, 1]  # 5 questions a story
+    assert examples[5].facts[:2] != examples[4].facts[:2]
+    assert len({e.story for e in examples}) == 200
+
+
+def test_validation_takes_whole_stories(root):
+    from models.qa.trainer import split_validation
+
+    examples = load_tasks([1, 15], "train", root)
+    train, validation = split_validation(examples, 0.1, seed=7)
+    assert len(train) + len(validation) == len(examples)
+    held = {(e.task, e.story) for e in validation}
+    assert held.isdisjoint((e.task, e.story) for e in train)
+    assert 0.08 < len(validation) / len(examples) < 0.12
+    assert {e.task for e in validation} == {1, 15}
+    assert split_validation(examples, 0.1, seed=7)[1] == validation
+
+
 def test_multi_word_answers_and_several_supporting_facts(root):
     lists = load_tasks([8], "train", root)
     several = next(e for e in lists if len(e.answer) > 1)

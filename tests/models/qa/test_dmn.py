@@ -9,6 +9,7 @@ import pytest
 
 from models.qa.babi import load_tasks
 from models.qa.dmn import build_dmn
+from models.qa.layers import TemporalEncoding
 from models.qa.trainer import encode, load_trained
 
 
@@ -21,8 +22,15 @@ def random_inputs(facts_used=(3, 5), facts=6, words=5, vocab=20):
     return {"fact_ids": fact_ids, "question_ids": question}
 
 
-def test_gates_sum_to_one_over_real_facts_and_are_zero_on_padding():
-    model = build_dmn(vocab_size=20, answer_size=4, max_facts=6, max_words=5, units=16)
+VARIANTS = [dict(input_fusion="gru", temporal=False),
+            dict(input_fusion="residual", temporal=True),
+            dict(input_fusion="none", temporal=True)]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_gates_sum_to_one_over_real_facts_and_are_zero_on_padding(variant):
+    model = build_dmn(vocab_size=20, answer_size=4, max_facts=6, max_words=5, units=16,
+                      **variant)
     outputs = model.predict(random_inputs(), verbose=0)
     gates = outputs["gates"]
     assert gates.shape == (2, 3, 6) and outputs["answer"].shape == (2, 4)
@@ -31,14 +39,35 @@ def test_gates_sum_to_one_over_real_facts_and_are_zero_on_padding():
     np.testing.assert_allclose(outputs["answer"].sum(axis=-1), 1.0, rtol=1e-5)
 
 
-def test_save_load_gives_same_outputs(tmp_path):
-    model = build_dmn(vocab_size=20, answer_size=4, max_facts=6, max_words=5, units=16)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_save_load_gives_same_outputs(tmp_path, variant):
+    model = build_dmn(vocab_size=20, answer_size=4, max_facts=6, max_words=5, units=16,
+                      **variant)
+    if variant.get("temporal"):  # its vectors start at zero; make them count
+        layer = model.get_layer("temporal_encoding")
+        layer.ages.assign(np.random.default_rng(1).normal(size=layer.ages.shape))
     model.save(tmp_path / "dmn.keras")
     loaded = keras.models.load_model(tmp_path / "dmn.keras")
     inputs = random_inputs()
     for key in ("answer", "gates"):
         np.testing.assert_allclose(loaded.predict(inputs, verbose=0)[key],
                                    model.predict(inputs, verbose=0)[key], rtol=1e-5, atol=1e-6)
+
+
+def test_unknown_input_fusion_is_refused():
+    with pytest.raises(ValueError, match="input_fusion must be one of"):
+        build_dmn(vocab_size=20, answer_size=4, max_facts=6, max_words=5, input_fusion="x")
+
+
+def test_temporal_encoding_counts_age_back_from_the_last_real_fact():
+    layer = TemporalEncoding(max_facts=4)
+    facts = np.zeros((2, 4, 3), np.float32)
+    layer.build(facts.shape)
+    layer.ages.assign(np.arange(12, dtype=np.float32).reshape(4, 3))
+    mask = np.array([[True, True, False, False], [True, True, True, True]])
+    out = np.asarray(layer(facts, mask))
+    np.testing.assert_array_equal(out[0, :2], [[3, 4, 5], [0, 1, 2]])  # ages 1, 0
+    np.testing.assert_array_equal(out[1], [[9, 10, 11], [6, 7, 8], [3, 4, 5], [0, 1, 2]])
 
 
 @pytest.mark.babi
