@@ -11,6 +11,7 @@ test error, the mean error and the number of tasks at >= 95%, next to published
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -18,7 +19,8 @@ import time
 # isort: off
 import workload  # noqa: F401  (quiets TensorFlow's logs)
 # isort: on
-from models.qa.config import FUSIONS, QATrainConfig
+from models.cli import add_qa_model_flags
+from models.qa.config import QATrainConfig
 from models.qa.trainer import train_qa
 
 # Test error (%) of MemN2N on 1k ("PE LS RN" column of Sukhbaatar et al. 2015, Table 1),
@@ -33,22 +35,17 @@ def main() -> int:
     parser.add_argument("--tasks", default="all")
     parser.add_argument("--epochs", type=int, default=80)
     parser.add_argument("--joint", action="store_true", help="one model for all the tasks")
-    defaults = QATrainConfig()
-    parser.add_argument("--input-fusion", choices=FUSIONS, default=defaults.input_fusion)
-    parser.add_argument("--temporal", action=argparse.BooleanOptionalAction,
-                        default=defaults.temporal)
-    parser.add_argument("--patience", type=int, default=defaults.patience)
-    parser.add_argument("--monitor", default=defaults.monitor)
+    add_qa_model_flags(parser)
     args = parser.parse_args()
     tasks = range(1, 21) if args.tasks == "all" else [int(t) for t in args.tasks.split(",")]
-    settings = dict(epochs=args.epochs, input_fusion=args.input_fusion, verbose=0,
-                    temporal=args.temporal, patience=args.patience, monitor=args.monitor)
+    fields = {f.name for f in dataclasses.fields(QATrainConfig)} - {"tasks"}
+    settings = {k: v for k, v in vars(args).items() if k in fields}
     runs = [",".join(map(str, tasks))] if args.joint else [str(t) for t in tasks]
     started, errors = time.monotonic(), {}
     print(f"{'task':>4} {'DMN+ here':>10} {'MemN2N 1k':>10} {'seconds':>8}", flush=True)
     for run in runs:
         with tempfile.TemporaryDirectory() as out:
-            result = train_qa(QATrainConfig(tasks=run, output_dir=out, **settings))
+            result = train_qa(QATrainConfig(tasks=run, output_dir=out, verbose=0, **settings))
         for task, accuracy in result.task_accuracy.items():
             errors[task] = 100 * (1 - accuracy)
             print(f"{task:>4} {errors[task]:>9.1f}% {MEMN2N_1K[task]:>9.1f}% "

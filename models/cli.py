@@ -74,7 +74,7 @@ def _train_translator(args: argparse.Namespace) -> int:
 
 
 def _register_qa(models: argparse._SubParsersAction) -> None:
-    from models.qa.config import FUSIONS, PROFILES, QATrainConfig
+    from models.qa.config import PROFILES, QATrainConfig
 
     defaults = QATrainConfig()
     parser = models.add_parser(
@@ -86,6 +86,17 @@ def _register_qa(models: argparse._SubParsersAction) -> None:
                         help="quick: task 1 (default); full: all 20 tasks jointly")
     parser.add_argument("--data", help="folder of qaN_*_train.txt / _test.txt files")
     parser.add_argument("--epochs", type=int, help="overrides the profile's epochs")
+    add_qa_model_flags(parser)
+    parser.add_argument("--output-dir", default=defaults.output_dir)
+    parser.set_defaults(handler=_train_qa)
+
+
+def add_qa_model_flags(parser: argparse.ArgumentParser) -> None:
+    """The DMN+ model and training flags, named as `QATrainConfig`'s fields; shared with
+    bench/qa_babi.py."""
+    from models.qa.config import FUSIONS, QATrainConfig
+
+    defaults = QATrainConfig()
     parser.add_argument("--units", type=int, default=defaults.units)
     parser.add_argument("--passes", type=int, default=defaults.passes)
     parser.add_argument("--input-fusion", choices=FUSIONS, default=defaults.input_fusion,
@@ -101,8 +112,6 @@ def _register_qa(models: argparse._SubParsersAction) -> None:
     parser.add_argument("--monitor", choices=("val_loss", "val_accuracy"),
                         default=defaults.monitor, help="what early stopping watches")
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--output-dir", default=defaults.output_dir)
-    parser.set_defaults(handler=_train_qa)
 
 
 def _train_qa(args: argparse.Namespace) -> int:
