@@ -97,7 +97,9 @@ class AttentionDecoder(keras.layers.Layer):
             self.query = keras.layers.Dense(units, use_bias=False, name="query")
             self.key = keras.layers.Dense(units, use_bias=False, name="key")
             self.score = keras.layers.AdditiveAttention(use_scale=True, name="score")
-        self.readout = keras.layers.Dense(units, activation="tanh", name="readout")
+        # Maxout, as in the paper: a tanh readout saturates under Adam and the decoder
+        # stalls at the unigram distribution (gradients below it vanish).
+        self.readout = keras.layers.Dense(2 * units, name="readout")
         self.dropout = keras.layers.Dropout(dropout)
         self.output_layer = keras.layers.Dense(vocabulary_size, name="logits")
 
@@ -134,8 +136,12 @@ class AttentionDecoder(keras.layers.Layer):
         return features, new_state[0], weights
 
     def logits(self, features, training=None):
-        """Deep output: one tanh layer over [state; context; previous word]."""
-        return self.output_layer(self.dropout(self.readout(features), training=training))
+        """Deep output: one maxout layer (pairs of units) over [state; context; previous
+        word]."""
+        pieces = self.readout(features)
+        hidden = tf.reduce_max(tf.reshape(pieces, tf.concat(
+            [tf.shape(pieces)[:-1], [self.units, 2]], axis=0)), axis=-1)
+        return self.output_layer(self.dropout(hidden, training=training))
 
     def step(self, token_ids, state, memory, keys, mask):
         """Inference step: `(log_probs [batch, vocabulary], new_state, weights)`."""

@@ -64,6 +64,10 @@ class TranslationPreprocessor(keras.layers.Layer):
         return len(self.target_words) + len(TARGET_SPECIALS) + 2
 
     @property
+    def unk_id(self) -> int:
+        return 1
+
+    @property
     def bos_id(self) -> int:
         return 2
 
@@ -93,11 +97,17 @@ class TranslationPreprocessor(keras.layers.Layer):
         eos = tf.fill([batch, 1], tf.constant(self.eos_id, ids.dtype))
         return tf.concat([bos, ids], axis=1), tf.concat([ids, eos], axis=1)
 
-    def detokenize(self, ids: tf.Tensor, lengths: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def detokenize(self, ids: tf.Tensor, lengths: tf.Tensor,
+                   source_tokens: tf.Tensor | None = None,
+                   attention: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
         """`ids [batch, steps]` and word counts -> `(sentences [batch], tokens [batch,
         steps])`: words joined, no space before closing punctuation, first letter
-        upper-cased."""
+        upper-cased. Given the source tokens and the attention, each `[UNK]` becomes
+        the source word it attended to most (Luong et al. 2015): names and numbers
+        outside the vocabulary are copied through."""
         tokens = tf.gather(self.target_vocabulary, ids)
+        if attention is not None:
+            tokens = self._replace_unknown(ids, tokens, source_tokens, attention)
         kept = tf.sequence_mask(lengths, tf.shape(ids)[1])
         tokens = tf.where(kept, tokens, PAD)
         text = tf.strings.reduce_join(tf.ragged.boolean_mask(tokens, kept), axis=1,
@@ -110,6 +120,13 @@ class TranslationPreprocessor(keras.layers.Layer):
                                  encoding="utf-8")
         rest = tf.strings.substr(text, tf.ones_like(length), length, unit="UTF8_CHAR")
         return tf.strings.strip(first + rest), tokens
+
+    def _replace_unknown(self, ids, tokens, source_tokens, attention):
+        aligned = tf.gather(source_tokens, tf.argmax(attention, -1, output_type=tf.int32),
+                            batch_dims=1)  # (batch, steps)
+        copy = (tf.equal(ids, self.unk_id) & (tf.reduce_max(attention, -1) > 0)  # baseline: none
+                & tf.not_equal(aligned, EOS) & tf.not_equal(aligned, PAD))
+        return tf.where(copy, aligned, tokens)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "source_words": self.source_words,

@@ -45,7 +45,8 @@ class Translator:
         text = tf.cond(count > 0, lambda: text, lambda: tf.constant([""]))
         source_ids, source_tokens = self.preprocessor(text)
         decoded = self.decode(tf.cast(source_ids, tf.int32), greedy)
-        translation, target_tokens = self.preprocessor.detokenize(decoded.ids, decoded.lengths)
+        translation, target_tokens = self.preprocessor.detokenize(
+            decoded.ids, decoded.lengths, source_tokens, decoded.attention)
         outputs = {"translation": translation, "score": decoded.scores,
                    "attention": decoded.attention, "source_tokens": source_tokens,
                    "target_tokens": target_tokens}
