@@ -1,10 +1,11 @@
 """Unicode NFKC, lower case and punctuation splitting with core TensorFlow ops only.
 
-TensorFlow has no Unicode normalisation op outside tensorflow-text, which the stock
-TF Serving image cannot load. NFKC is therefore applied as two lookup tables built
-from Python's `unicodedata` when the layer is made: every character whose NFKC form
-differs (ligatures, full-width forms, superscripts, ...), and every Latin letter +
-combining mark that composes into one character. The same layer runs in training
+Core TensorFlow has no Unicode normalisation op. tensorflow-text has one (and the stock
+model server links its ops), but it pins the project to one exact TensorFlow release and
+the embedded server would have to import it before loading. NFKC is applied as two
+lookup tables built from Python's `unicodedata` when the layer is made: every character
+whose NFKC form differs (ligatures, full-width forms, superscripts, ...), and every Latin
+letter + combining mark that composes into one character. The same layer runs in training
 and inside the exported graph, so both see identical text.
 """
 
