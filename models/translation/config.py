@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # `quick` is what `make up` trains on a first run (a smaller model, 3 epochs on the
-# shorter pairs: about 3 minutes on 2 cores); `full` trains until validation loss stops
-# improving (the best epoch was the 8th, ~25 min on 2 cores: bench/translator_bleu.py).
+# shorter pairs: 3-4 minutes on 2 cores); `full` trains until validation loss stops
+# improving (best at epoch 8, ~28 min on one core; bench/translator_bleu.py reproduces it).
 PROFILES: dict[str, dict] = {
     "quick": dict(epochs=3, max_train_words=12, units=128, embedding_dim=96),
     "full": dict(epochs=30),
