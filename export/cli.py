@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from export.model_config import DEFAULT_CONFIG_FILE
+from export.model_config import DEFAULT_CONFIG_FILE, DEFAULT_REPOSITORY, config_file_for
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -48,44 +49,43 @@ def _add_export_flags(parser: argparse.ArgumentParser, model: str) -> None:
     """The flags every `tfstack export MODEL` takes: where from, where to, labels."""
     parser.add_argument("--model-dir", default=f"artifacts/{model}",
                         help=f"where `tfstack train {model}` saved the model")
-    parser.add_argument("--repository", default="model_repository")
+    parser.add_argument("--repository", default=DEFAULT_REPOSITORY)
     parser.add_argument("--label", action="append", default=[], metavar="LABEL",
                         help="point this version label (e.g. canary) at the new version")
-    parser.add_argument("--config", default=DEFAULT_CONFIG_FILE,
-                        help="TF Serving model config file to keep in step")
+    parser.add_argument("--config", default=None,
+                        help=f"TF Serving model config file to keep in step (default: "
+                             f"{DEFAULT_CONFIG_FILE} for {DEFAULT_REPOSITORY}/, "
+                             "REPOSITORY/models.config for any other repository)")
 
 
 def _export_classifier(args: argparse.Namespace) -> int:
     from export.classifier import export_classifier
-    from export.model_config import register_model
 
-    version, path = export_classifier(args.model_dir, args.repository, args.top_k)
-    register_model(args.config, "classifier", path.parent,
-                   {label: version for label in args.label})
-    print(f"exported classifier version {version} to {path}; listed in {args.config}"
-          + (f" as {', '.join(args.label)}" if args.label else ""))
-    return 0
+    return _list(args, "classifier",
+                 *export_classifier(args.model_dir, args.repository, args.top_k))
 
 
 def _export_qa(args: argparse.Namespace) -> int:
-    from export.model_config import register_model
     from export.qa import export_qa
 
-    version, path = export_qa(args.model_dir, args.repository)
-    register_model(args.config, "qa", path.parent, {label: version for label in args.label})
-    print(f"exported qa version {version} to {path}; listed in {args.config}")
-    return 0
+    return _list(args, "qa", *export_qa(args.model_dir, args.repository))
 
 
 def _export_translator(args: argparse.Namespace) -> int:
-    from export.model_config import register_model
     from export.translator import export_translator
 
-    version, path = export_translator(args.model_dir, args.repository, args.beam_width,
-                                      args.alpha)
-    register_model(args.config, "translator", path.parent,
-                   {label: version for label in args.label})
-    print(f"exported translator version {version} to {path}; listed in {args.config}")
+    return _list(args, "translator", *export_translator(
+        args.model_dir, args.repository, args.beam_width, args.alpha))
+
+
+def _list(args: argparse.Namespace, model: str, version: int, path: Path) -> int:
+    """Lists the new version in the model config, under the requested labels."""
+    from export.model_config import register_model
+
+    config = args.config or config_file_for(args.repository)
+    register_model(config, model, path.parent, {label: version for label in args.label})
+    print(f"exported {model} version {version} to {path}; listed in {config}"
+          + (f" as {', '.join(args.label)}" if args.label else ""))
     return 0
 
 

@@ -12,6 +12,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 ModelServerConfig = model_server_config_pb2.ModelServerConfig
 DEFAULT_CONFIG_FILE = "serving/models.config"
+DEFAULT_REPOSITORY = "model_repository"
 _HEADER = """\
 # TF Serving model config (ModelServerConfig, text format), kept in step with
 # model_repository/ by `tfstack export` and `tfstack label`. Read by `tfstack serve`
@@ -20,6 +21,15 @@ _HEADER = """\
 # the containers). A model with version labels serves exactly its labelled versions;
 # one without serves its latest version.
 """
+
+
+def config_file_for(repository: str | Path) -> Path:
+    """The config kept in step with `repository`: the tracked `serving/models.config` for
+    the project's own repository, `REPOSITORY/models.config` for any other, so that
+    exporting to a scratch folder never repoints the served models."""
+    if Path(repository).resolve() == Path(DEFAULT_REPOSITORY).resolve():
+        return Path(DEFAULT_CONFIG_FILE)
+    return Path(repository) / "models.config"
 
 
 def read_model_config(path: str | Path) -> ModelServerConfig:

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from export.model_config import read_model_config, register_model, set_label
+from export.model_config import (
+    DEFAULT_CONFIG_FILE,
+    config_file_for,
+    read_model_config,
+    register_model,
+    set_label,
+)
 from serving.config import ServerConfig, model_configs
 
 
@@ -76,15 +83,26 @@ def test_label_command(tmp_path):
     assert label("classifier", "stable").returncode == 2
 
 
+def test_each_repository_keeps_its_own_config(tmp_path, monkeypatch):
+    assert config_file_for("model_repository") == Path(DEFAULT_CONFIG_FILE)
+    assert config_file_for(Path.cwd() / "model_repository") == Path(DEFAULT_CONFIG_FILE)
+    assert config_file_for(tmp_path / "scratch") == tmp_path / "scratch" / "models.config"
+    monkeypatch.chdir(tmp_path)
+    assert config_file_for("model_repository") == Path(DEFAULT_CONFIG_FILE)
+    assert config_file_for("../model_repository") == Path("../model_repository/models.config")
+
+
 @pytest.mark.fashion
 def test_export_command_lists_the_new_version_under_its_label(trained_classifier, tmp_path):
-    config = tmp_path / "models.config"
+    tracked = Path(DEFAULT_CONFIG_FILE).read_bytes()
     result = subprocess.run(
         [sys.executable, "-m", "clients.command", "export", "classifier",
          "--model-dir", str(trained_classifier.model_dir), "--repository",
-         str(tmp_path / "repo"), "--config", str(config), "--label", "canary"],
+         str(tmp_path / "repo"), "--label", "canary"],
         capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+    assert Path(DEFAULT_CONFIG_FILE).read_bytes() == tracked  # a scratch export: own config
+    config = tmp_path / "repo" / "models.config"
     [entry] = read_model_config(config).model_config_list.config
     assert entry.base_path == str(tmp_path / "repo" / "classifier")
     assert dict(entry.version_labels) == {"canary": 1}
