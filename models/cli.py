@@ -48,11 +48,6 @@ def _register_translator(models: argparse._SubParsersAction) -> None:
                         help="read source sentences backwards")
     parser.add_argument("--epochs", type=int, help="overrides the profile's epochs")
     parser.add_argument("--units", type=int, help="overrides the profile's hidden size")
-    parser.add_argument("--dropout", type=float, default=defaults.dropout)
-    parser.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing,
-                        help="share of each target word's probability spread over all words")
-    parser.add_argument("--word-dropout", type=float, default=defaults.word_dropout,
-                        help="share of training source words replaced by [UNK]")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--patience", type=int, default=defaults.patience)

@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from models.translation.config import TranslatorTrainConfig
 from models.translation.corpus import SentencePair, load_pairs, split_pairs
-from models.translation.preprocessor import EOS, TranslationPreprocessor, build_vocabulary
+from models.translation.preprocessor import TranslationPreprocessor, build_vocabulary
 from models.translation.seq2seq import build_seq2seq
 from models.translation.translator import Translator
 
@@ -60,12 +60,12 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
                           config.reverse_source, config.dropout)
     trainable = keras.Model(model.inputs, model.output["logits"])
     trainable.compile(optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=5.0),
-                      loss=SmoothedSequenceLoss(config.label_smoothing))
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True,
+                                                                      ignore_class=0))
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     history = trainable.fit(
-        teacher_forcing(preprocessor, train, config.batch_size, shuffle=True, seed=config.seed,
-                        word_dropout=config.word_dropout),
+        teacher_forcing(preprocessor, train, config.batch_size, shuffle=True, seed=config.seed),
         validation_data=teacher_forcing(preprocessor, validation, config.batch_size),
         epochs=config.epochs, verbose=config.verbose, callbacks=_callbacks(config, out),
         shuffle=False)  # the dataset shuffles itself, every epoch
@@ -79,29 +79,6 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
     (out / "metrics.json").write_text(json.dumps(
         {**asdict(result), "model_dir": str(out), "config": asdict(config)}, indent=2) + "\n")
     return result
-
-
-@keras.saving.register_keras_serializable(package="tfstack")
-class SmoothedSequenceLoss(keras.losses.Loss):
-    """Cross-entropy over the real (non-padding) target positions, averaged over them,
-    against labels smoothed by `label_smoothing` (Szegedy et al. 2016): the model is
-    not pushed to certainty on 20k sentences."""
-
-    def __init__(self, label_smoothing: float = 0.0, **kwargs):
-        kwargs["reduction"] = "sum"  # call() already divides by the real positions
-        super().__init__(**kwargs)
-        self.label_smoothing = label_smoothing
-
-    def call(self, y_true, y_pred):
-        y_true = tf.cast(y_true, "int32")
-        real = tf.cast(tf.not_equal(y_true, 0), y_pred.dtype)  # (batch, steps)
-        labels = tf.one_hot(y_true, tf.shape(y_pred)[-1], dtype=y_pred.dtype)
-        losses = keras.losses.categorical_crossentropy(
-            labels, y_pred, from_logits=True, label_smoothing=self.label_smoothing)
-        return losses * real / tf.maximum(tf.reduce_sum(real), 1.0)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
 def _callbacks(config: TranslatorTrainConfig, out: Path) -> list[keras.callbacks.Callback]:
@@ -141,11 +118,9 @@ def _short(preprocessor, pairs: list[SentencePair], max_words: int) -> list[Sent
 
 
 def teacher_forcing(preprocessor: TranslationPreprocessor, pairs: list[SentencePair],
-                    batch_size: int, shuffle: bool = False, seed: int = 0,
-                    word_dropout: float = 0.0) -> tf.data.Dataset:
+                    batch_size: int, shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
     """`({"source_ids", "target_ids"}, next_ids)` batches, bucketed by length so
-    little padding is computed. `word_dropout` turns that share of source words into
-    `[UNK]`, anew each epoch, so the model learns to translate around unknown words."""
+    little padding is computed."""
     source_ids, _ = preprocessor(tf.constant([p.source for p in pairs]))
     target_in, target_out = preprocessor.target_ids(tf.constant([p.target for p in pairs]))
     rows = [(s[s != 0], i, o) for s, i, o in zip(
@@ -161,16 +136,6 @@ def teacher_forcing(preprocessor: TranslationPreprocessor, pairs: list[SentenceP
         generate, output_signature=({"source_ids": spec, "target_ids": spec}, spec))
     if shuffle:
         dataset = dataset.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
-    if word_dropout:
-        eos = int(preprocessor.source_lookup(tf.constant(EOS)))
-
-        def drop(x, y):
-            source = x["source_ids"]
-            hit = (tf.random.uniform(tf.shape(source), seed=seed) < word_dropout) \
-                & tf.not_equal(source, eos)
-            return {**x, "source_ids": tf.where(hit, preprocessor.unk_id, source)}, y
-
-        dataset = dataset.map(drop)
     return dataset.bucket_by_sequence_length(
         lambda x, y: tf.shape(y)[0], bucket_boundaries=[6, 9, 12, 16],
         bucket_batch_sizes=[batch_size] * 5).prefetch(tf.data.AUTOTUNE)
