@@ -6,7 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from export.model_config import DEFAULT_CONFIG_FILE, DEFAULT_REPOSITORY, config_file_for
+from export.model_config import (
+    DEFAULT_CONFIG_FILE,
+    DEFAULT_REPOSITORY,
+    config_file_for,
+    register_model,
+    set_label,
+)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -80,8 +86,6 @@ def _export_translator(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace, model: str, version: int, path: Path) -> int:
     """Lists the new version in the model config, under the requested labels."""
-    from export.model_config import register_model
-
     config = args.config or config_file_for(args.repository)
     register_model(config, model, path.parent, {label: version for label in args.label})
     print(f"exported {model} version {version} to {path}; listed in {config}"
@@ -93,8 +97,6 @@ def _label(args: argparse.Namespace) -> int:
     if (args.version is None) != args.remove:
         print("error: give a VERSION, or --remove", file=sys.stderr)
         return 2
-    from export.model_config import set_label
-
     try:
         set_label(args.config, args.model, args.label, None if args.remove else args.version)
     except ValueError as e:
