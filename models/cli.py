@@ -124,7 +124,8 @@ def _train_qa(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     for task, accuracy in result.task_accuracy.items():
-        print(f"task {task:2d}  test accuracy {accuracy:.3f}  error {100 * (1 - accuracy):5.1f}%")
+        print(f"task {task:2d}  test accuracy {accuracy:.3f}  error {100 * (1 - accuracy):5.1f}%"
+              f"  last pass on a supporting fact {100 * result.task_attention[task]:5.1f}%")
     errors = [1 - a for a in result.task_accuracy.values()]
     print(f"mean error {100 * sum(errors) / len(errors):.1f}%, "
           f"{sum(e <= 0.05 for e in errors)} tasks >= 95%, {result.epochs_run} epochs "

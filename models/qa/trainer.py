@@ -30,6 +30,8 @@ class QAResult:
     model_dir: Path
     test_accuracy: float
     task_accuracy: dict[int, float]
+    # Share of test questions whose last pass attends most to a supporting fact.
+    task_attention: dict[int, float]
     epochs_run: int
     seconds: float
 
@@ -71,10 +73,10 @@ def train_qa(config: QATrainConfig) -> QAResult:
         validation_data=_known(encode(preprocessor, validation, answers)),
         callbacks=[keras.callbacks.EarlyStopping(monitor=config.monitor, patience=config.patience,
                                                  restore_best_weights=True)])
-    task_accuracy = evaluate(model, preprocessor, answers, test)
+    task_accuracy, task_attention = evaluate(model, preprocessor, answers, test)
     out = _save(config, model, preprocessor, answers)
     result = QAResult(out, float(np.mean(list(task_accuracy.values()))), task_accuracy,
-                      len(history.epoch), time.monotonic() - started)
+                      task_attention, len(history.epoch), time.monotonic() - started)
     (out / "metrics.json").write_text(json.dumps(
         {**asdict(result), "model_dir": str(out), "config": asdict(config)}, indent=2) + "\n")
     return result
@@ -92,13 +94,25 @@ def split_validation(examples: list[Example], fraction: float, seed: int,
 
 
 def evaluate(model: keras.Model, preprocessor: BabiPreprocessor, answers: list[str],
-             examples: list[Example]) -> dict[int, float]:
-    """Held-out accuracy per task."""
+             examples: list[Example]) -> tuple[dict[int, float], dict[int, float]]:
+    """Held-out accuracy per task, and per task the share of questions whose last
+    pass attends most to a supporting fact (answers-only training never sees them)."""
     x, y = encode(preprocessor, examples, answers)
-    predicted = model.predict(x, verbose=0, batch_size=256)["answer"].argmax(-1)
+    outputs = model.predict(x, verbose=0, batch_size=256)
+    correct = outputs["answer"].argmax(-1) == y
+    on_support = strongest_on_supporting(outputs["gates"], examples, preprocessor.max_facts)
     tasks = np.array([e.task for e in examples])
-    return {int(t): float(np.mean(predicted[tasks == t] == y[tasks == t]))
-            for t in sorted(set(tasks))}
+    return ({int(t): float(np.mean(correct[tasks == t])) for t in sorted(set(tasks))},
+            {int(t): float(np.mean(on_support[tasks == t])) for t in sorted(set(tasks))})
+
+
+def strongest_on_supporting(gates: np.ndarray, examples: list[Example],
+                            max_facts: int) -> np.ndarray:
+    """Whether each question's strongest last-pass gate is on one of its supporting
+    facts; gates index the story's last `max_facts` facts."""
+    strongest = gates[:, -1].argmax(axis=-1)
+    return np.array([int(s) + max(0, len(e.facts) - max_facts) in e.supporting
+                     for s, e in zip(strongest, examples, strict=True)], dtype=bool)
 
 
 def load_trained(model_dir: str | Path) -> tuple[keras.Model, BabiPreprocessor, list[str]]:
