@@ -54,10 +54,11 @@ def main() -> int:
             print(f"{task:>4} {errors[task]:>9.1f}% {MEMN2N_1K[task]:>9.1f}% "
                   f"{100 * result.task_attention[task]:>9.1f}% {result.seconds:>8.0f}",
                   flush=True)
+    supervision = "answers and supporting facts" if args.supporting_facts else "answers only"
     mean = sum(errors.values()) / len(errors)
     reference = sum(MEMN2N_1K[t] for t in errors) / len(errors)
     print(f"mean error {mean:.1f}% (MemN2N {reference:.1f}%), "
-          f"{sum(e <= 5 for e in errors.values())} tasks >= 95%, "
+          f"{sum(e <= 5 for e in errors.values())} tasks >= 95%, trained on {supervision}, "
           f"{(time.monotonic() - started) / 60:.1f} min on this machine")
     return 0
 

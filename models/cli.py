@@ -79,7 +79,8 @@ def _register_qa(models: argparse._SubParsersAction) -> None:
     defaults = QATrainConfig()
     parser = models.add_parser(
         "qa", help="Dynamic Memory Network (DMN+) on the bAbI tasks",
-        description="Train on bAbI tasks (answers only) and print per-task test accuracy.")
+        description="Train on bAbI tasks (answers only unless --supporting-facts) and print "
+                    "per-task test accuracy.")
     parser.add_argument("--tasks", help='comma-separated task numbers, or "all" '
                                         "(default: the profile's)")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick",
@@ -105,6 +106,9 @@ def add_qa_model_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temporal", action=argparse.BooleanOptionalAction,
                         default=defaults.temporal, help="a learned vector per fact age")
     parser.add_argument("--dropout", type=float, default=defaults.dropout)
+    parser.add_argument("--supporting-facts", action="store_true",
+                        help="also train each pass's attention on the supporting facts "
+                             "(strong supervision; default: answers only)")
     parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--patience", type=int, default=defaults.patience,

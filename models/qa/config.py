@@ -32,6 +32,9 @@ class QATrainConfig:
     input_fusion: str = "none"  # one of FUSIONS
     temporal: bool = True
     weight_decay: float = 0.0  # decoupled (AdamW)
+    # Strong supervision, as the original DMN paper also reports: pass t is also trained
+    # to attend to the question's t-th supporting fact. Off: answers only.
+    supporting_facts: bool = False
     max_facts: int = 70  # longer stories keep their most recent facts
     max_words: int = 16
     validation_fraction: float = 0.1

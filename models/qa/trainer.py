@@ -61,18 +61,8 @@ def train_qa(config: QATrainConfig) -> QAResult:
     model = build_dmn(len(words), len(answers), preprocessor.max_facts, config.max_words,
                       config.units, config.passes, config.dropout, config.input_fusion,
                       config.temporal)
-    trainable = keras.Model(model.inputs, model.get_layer("answer").output)
-    trainable.compile(optimizer=keras.optimizers.AdamW(config.learning_rate,
-                                                       weight_decay=config.weight_decay),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    x, y = encode(preprocessor, train, answers)
-    kept = y >= 0
-    history = trainable.fit(
-        {k: v[kept] for k, v in x.items()}, y[kept], epochs=config.epochs,
-        batch_size=config.batch_size, verbose=config.verbose,
-        validation_data=_known(encode(preprocessor, validation, answers)),
-        callbacks=[keras.callbacks.EarlyStopping(monitor=config.monitor, patience=config.patience,
-                                                 restore_best_weights=True)])
+    history = _fit(config, model, *_targets(config, preprocessor, train, answers),
+                   _targets(config, preprocessor, validation, answers))
     task_accuracy, task_attention = evaluate(model, preprocessor, answers, test)
     out = _save(config, model, preprocessor, answers)
     result = QAResult(out, float(np.mean(list(task_accuracy.values()))), task_accuracy,
@@ -80,6 +70,54 @@ def train_qa(config: QATrainConfig) -> QAResult:
     (out / "metrics.json").write_text(json.dumps(
         {**asdict(result), "model_dir": str(out), "config": asdict(config)}, indent=2) + "\n")
     return result
+
+
+def _fit(config: QATrainConfig, model: keras.Model, x: dict, y: dict,
+         validation: tuple[dict, dict]) -> keras.callbacks.History:
+    """Answers-only training, or answers and gates with `config.supporting_facts`."""
+    answer = model.get_layer("answer").output
+    loss = keras.losses.SparseCategoricalCrossentropy()
+    monitor = config.monitor
+    if config.supporting_facts:
+        trainable = keras.Model(model.inputs, {"answer": answer,
+                                               "gates": model.get_layer("gates").output})
+        loss = {"answer": loss, "gates": keras.losses.SparseCategoricalCrossentropy(
+            ignore_class=-1)}
+        monitor = monitor.replace("val_accuracy", "val_answer_accuracy")
+    else:
+        trainable = keras.Model(model.inputs, answer)
+        y, validation = y["answer"], (validation[0], validation[1]["answer"])
+    trainable.compile(
+        optimizer=keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay),
+        loss=loss, metrics={"answer": ["accuracy"]} if config.supporting_facts else ["accuracy"])
+    return trainable.fit(
+        x, y, epochs=config.epochs, batch_size=config.batch_size, verbose=config.verbose,
+        validation_data=validation,
+        callbacks=[keras.callbacks.EarlyStopping(
+            monitor=monitor, mode="min" if monitor.endswith("loss") else "max",
+            patience=config.patience, restore_best_weights=True)])
+
+
+def _targets(config: QATrainConfig, preprocessor: BabiPreprocessor, examples: list[Example],
+             answers: list[str]) -> tuple[dict, dict]:
+    """Inputs, answer ids and per-pass supporting facts of the examples whose answer is
+    known."""
+    x, y = encode(preprocessor, examples, answers)
+    kept = y >= 0
+    gates = supporting_targets(examples, config.passes, preprocessor.max_facts)
+    return {k: v[kept] for k, v in x.items()}, {"answer": y[kept], "gates": gates[kept]}
+
+
+def supporting_targets(examples: list[Example], passes: int, max_facts: int) -> np.ndarray:
+    """Per pass, the fact it should attend to: the supporting facts in their listed
+    order, the last one repeated; -1 (ignored) where it fell out of the last `max_facts`."""
+    targets = np.full((len(examples), passes), -1, dtype=np.int64)
+    for i, e in enumerate(examples):
+        offset = max(0, len(e.facts) - max_facts)
+        for t in range(passes if e.supporting else 0):
+            fact = e.supporting[min(t, len(e.supporting) - 1)] - offset
+            targets[i, t] = fact if fact >= 0 else -1
+    return targets
 
 
 def split_validation(examples: list[Example], fraction: float, seed: int,
@@ -121,12 +159,6 @@ def load_trained(model_dir: str | Path) -> tuple[keras.Model, BabiPreprocessor, 
     model = keras.models.load_model(model_dir / MODEL_FILE)
     preprocessor = BabiPreprocessor(**json.loads((model_dir / PREPROCESSOR_FILE).read_text()))
     return model, preprocessor, (model_dir / ANSWERS_FILE).read_text().splitlines()
-
-
-def _known(data):
-    x, y = data
-    kept = y >= 0
-    return {k: v[kept] for k, v in x.items()}, y[kept]
 
 
 def _save(config: QATrainConfig, model, preprocessor, answers) -> Path:
