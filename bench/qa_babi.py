@@ -1,11 +1,12 @@
-"""Per-task bAbI test accuracy of the DMN+ (1k training examples, answers only).
+"""Per-task bAbI test accuracy of the DMN+ (1k training examples).
 
-    python bench/qa_babi.py [--tasks all] [--epochs 80] [--joint] [--input-fusion none] ...
+    python bench/qa_babi.py [--tasks all] [--epochs 80] [--joint] [--supporting-facts] ...
 
-Trains one model per task (validation: whole stories carved from its training file,
-early stopping), or one model on all of them with `--joint`, and prints each task's
-test error, the mean error and the number of tasks at >= 95%, next to published
-1k-setting errors for reference, with the wall time.
+Supervision is answers only unless `--supporting-facts`. Trains one model per task
+(validation: whole stories carved from its training file, early stopping), or one
+model on all of them with `--joint`, and prints each task's test error, the mean error
+and the number of tasks at >= 95%, next to published 1k-setting errors for reference,
+with the wall time.
 """
 
 from __future__ import annotations
