@@ -113,9 +113,8 @@ def supporting_targets(examples: list[Example], passes: int, max_facts: int) -> 
     order, the last one repeated; -1 (ignored) where it fell out of the last `max_facts`."""
     targets = np.full((len(examples), passes), -1, dtype=np.int64)
     for i, e in enumerate(examples):
-        offset = max(0, len(e.facts) - max_facts)
         for t in range(passes if e.supporting else 0):
-            fact = e.supporting[min(t, len(e.supporting) - 1)] - offset
+            fact = e.supporting[min(t, len(e.supporting) - 1)] - _cut(e, max_facts)
             targets[i, t] = fact if fact >= 0 else -1
     return targets
 
@@ -140,8 +139,9 @@ def evaluate(model: keras.Model, preprocessor: BabiPreprocessor, answers: list[s
     correct = outputs["answer"].argmax(-1) == y
     on_support = strongest_on_supporting(outputs["gates"], examples, preprocessor.max_facts)
     tasks = np.array([e.task for e in examples])
-    return ({int(t): float(np.mean(correct[tasks == t])) for t in sorted(set(tasks))},
-            {int(t): float(np.mean(on_support[tasks == t])) for t in sorted(set(tasks))})
+    per_task = sorted(set(tasks))
+    return ({int(t): float(np.mean(correct[tasks == t])) for t in per_task},
+            {int(t): float(np.mean(on_support[tasks == t])) for t in per_task})
 
 
 def strongest_on_supporting(gates: np.ndarray, examples: list[Example],
@@ -149,8 +149,13 @@ def strongest_on_supporting(gates: np.ndarray, examples: list[Example],
     """Whether each question's strongest last-pass gate is on one of its supporting
     facts; gates index the story's last `max_facts` facts."""
     strongest = gates[:, -1].argmax(axis=-1)
-    return np.array([int(s) + max(0, len(e.facts) - max_facts) in e.supporting
+    return np.array([int(s) + _cut(e, max_facts) in e.supporting
                      for s, e in zip(strongest, examples, strict=True)], dtype=bool)
+
+
+def _cut(example: Example, max_facts: int) -> int:
+    """How many of the story's oldest facts the preprocessor leaves out."""
+    return max(0, len(example.facts) - max_facts)
 
 
 def load_trained(model_dir: str | Path) -> tuple[keras.Model, BabiPreprocessor, list[str]]:
