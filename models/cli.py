@@ -16,11 +16,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     _register_translator(models)
 
 
-def _config(args: argparse.Namespace, config_class: type, profiles: dict,
+def training_config(args: argparse.Namespace, config_class: type, profiles: dict,
             overrides: tuple[str, ...]):
     """The training config: the profile's settings over the flags' defaults, then
-    the `overrides` flags the user gave over the profile."""
-    settings = {**vars(args), **profiles[args.profile]}
+    the `overrides` flags the user gave over the profile; flags left unset (None) keep
+    the config's own defaults."""
+    given = {k: v for k, v in vars(args).items() if v is not None}
+    settings = {**given, **profiles[args.profile]}
     settings.update({name: getattr(args, name) for name in overrides if getattr(args, name)})
     fields = {f.name for f in dataclasses.fields(config_class)}
     return config_class(**{k: v for k, v in settings.items() if k in fields})
@@ -63,7 +65,7 @@ def _train_translator(args: argparse.Namespace) -> int:
 
     try:
         result = train_translator(
-            _config(args, TranslatorTrainConfig, PROFILES, ("epochs", "units")))
+            training_config(args, TranslatorTrainConfig, PROFILES, ("epochs", "units")))
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -123,7 +125,7 @@ def _train_qa(args: argparse.Namespace) -> int:
     from models.qa.trainer import train_qa
 
     try:
-        result = train_qa(_config(args, QATrainConfig, PROFILES, ("tasks", "epochs")))
+        result = train_qa(training_config(args, QATrainConfig, PROFILES, ("tasks", "epochs")))
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -167,7 +169,7 @@ def _train_classifier(args: argparse.Namespace) -> int:
     from models.vision.config import PROFILES, ClassifierTrainConfig
     from models.vision.trainer import train_classifier
 
-    result = train_classifier(_config(args, ClassifierTrainConfig, PROFILES, ("epochs",)))
+    result = train_classifier(training_config(args, ClassifierTrainConfig, PROFILES, ("epochs",)))
     print(f"test accuracy {result.test_accuracy:.4f} after {result.epochs_run} epochs "
           f"in {result.seconds:.0f} s; saved to {result.model_dir}")
     return 0

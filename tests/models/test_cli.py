@@ -1,0 +1,44 @@
+"""`tfstack train`: flags, profiles and config defaults combine as documented."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from models import cli
+from models.qa.config import QATrainConfig
+from models.translation.config import PROFILES, TranslatorTrainConfig
+
+
+def _parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["train", *argv])
+
+
+def _translator(*argv: str) -> TranslatorTrainConfig:
+    return cli.training_config(_parse("translator", *argv), TranslatorTrainConfig, PROFILES,
+                               ("epochs", "units"))
+
+
+def test_profile_without_a_size_keeps_the_config_default():
+    config = _translator("--profile", "full")
+    assert config.units == TranslatorTrainConfig().units
+    assert config.epochs == PROFILES["full"]["epochs"]
+
+
+def test_flags_override_the_profile():
+    config = _translator("--profile", "quick", "--units", "32", "--epochs", "2")
+    assert (config.units, config.epochs) == (32, 2)
+    assert config.embedding_dim == PROFILES["quick"]["embedding_dim"]
+
+
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_every_qa_profile_gives_a_complete_config(profile):
+    from models.qa.config import PROFILES as QA_PROFILES
+
+    config = cli.training_config(_parse("qa", "--profile", profile), QATrainConfig,
+                                 QA_PROFILES, ("tasks", "epochs"))
+    assert config.tasks == QA_PROFILES[profile]["tasks"]
+    assert config.units == QATrainConfig().units
