@@ -4,7 +4,8 @@ the no-attention baseline at the same budget, greedy vs beam search, and trainin
     python bench/translator_bleu.py [--profile full|quick] [--variants attention,baseline]
 
 Each variant is trained with `tfstack train translator --profile P` (seeded, same
-epochs, data and sizes) into a scratch folder; the table compares their test BLEU.
+epochs, data and sizes; with `full`, both also train on the dictionary's word and phrase
+pairs) into a scratch folder; the table compares their test BLEU.
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ def main() -> int:
     for name in args.variants.split(","):
         with tempfile.TemporaryDirectory() as out:
             rows.append((name, train(args.profile, VARIANTS[name], out)))
-    print(f"profile {args.profile}, {os.cpu_count()} cpu cores, "
-          f"{rows[0][1]['pairs']['test']} held-out pairs")
+    pairs = rows[0][1]["pairs"]
+    print(f"profile {args.profile}, {os.cpu_count()} cpu cores, {pairs['train']} training "
+          f"sentence pairs + {pairs.get('lexicon', 0)} dictionary phrases, "
+          f"{pairs['test']} held-out pairs")
     print(f"{'variant':18s} {'BLEU greedy':>11s} {'BLEU beam 4':>11s} {'epochs':>6s} "
           f"{'minutes':>7s}")
     for name, metrics in rows:
@@ -52,7 +55,7 @@ def main() -> int:
               f"{metrics['epochs_run']:6d} {metrics['seconds'] / 60:7.1f}")
     if len(rows) > 1:
         gain = rows[0][1]["bleu_beam"] - rows[1][1]["bleu_beam"]
-        print(f"{rows[0][0]} - {rows[1][0]}: {gain:+.1f} BLEU (beam)")
+        print(f"{rows[0][0]} - {rows[1][0]}: {gain:+.2f} BLEU (beam)")
     return 0
 
 

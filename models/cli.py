@@ -48,6 +48,9 @@ def _register_translator(models: argparse._SubParsersAction) -> None:
                         help="encoder cell")
     parser.add_argument("--reverse-source", action="store_true",
                         help="read source sentences backwards")
+    parser.add_argument("--no-lexicon", dest="lexicon", action="store_false",
+                        help="train on sentence pairs only, not also on the Ding "
+                             "dictionary's word and phrase pairs")
     parser.add_argument("--epochs", type=int, help="overrides the profile's epochs")
     parser.add_argument("--units", type=int, help="overrides the profile's hidden size")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)

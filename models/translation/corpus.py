@@ -19,6 +19,7 @@ from pathlib import Path
 DING_FILE = Path("/usr/share/trans/de-en")
 DING_LANGUAGES = "de-en"
 SPLITS = ("train", "validation", "test")
+LEXICON_MAX_WORDS = 3  # longest dictionary phrase (per side) added by `read_ding_phrases`
 
 _ANNOTATION = re.compile(r"\s*(\{[^}]*\}|\[[^\]]*\]|\([^)]*\)|<[^>]*>)")
 _ALTERNATIVE = re.compile(r"(\w+)(?:/\w+)+")
@@ -36,28 +37,43 @@ class SentencePair:
 def parse_ding_line(line: str) -> list[tuple[str, str]]:
     """The (German, English) sentence pairs of one dictionary line, all synonym
     combinations of each parallel entry; [] for words, phrases and comments."""
+    return [pair for entry_de, entry_en in _entries(line)
+            for pair in itertools.product(_sentences(entry_de), _sentences(entry_en))]
+
+
+def parse_ding_phrases(line: str, max_words: int = LEXICON_MAX_WORDS) -> list[tuple[str, str]]:
+    """The (German, English) word and phrase pairs of one dictionary line: the first
+    synonym of each side of each parallel entry, at most `max_words` words each; [] for
+    sentences and comments."""
+    pairs = []
+    for entry_de, entry_en in _entries(line):
+        german, english = _clean(entry_de.split("; ")[0]), _clean(entry_en.split("; ")[0])
+        if german and english and not (_SENTENCE.match(german) or _SENTENCE.match(english)) \
+                and len(german.split()) <= max_words and len(english.split()) <= max_words:
+            pairs.append((german, english))
+    return pairs
+
+
+def _entries(line: str) -> list[tuple[str, str]]:
+    """The parallel (German, English) entries of a dictionary line."""
     if line.startswith("#") or " :: " not in line:
         return []
     german, english = line.rstrip("\n").split(" :: ", 1)
     entries_de, entries_en = german.split(" | "), english.split(" | ")
     if len(entries_de) != len(entries_en):
         return []
-    pairs = []
-    for entry_de, entry_en in zip(entries_de, entries_en, strict=True):
-        pairs += itertools.product(_sentences(entry_de), _sentences(entry_en))
-    return pairs
+    return list(zip(entries_de, entries_en, strict=True))
+
+
+def _clean(synonym: str) -> str:
+    """A synonym without annotations, the first of `a/b` alternatives, single-spaced."""
+    return " ".join(_ALTERNATIVE.sub(r"\1", _ANNOTATION.sub("", synonym)).split())
 
 
 def _sentences(entry: str) -> list[str]:
-    kept = []
-    for synonym in entry.split("; "):
-        if " / " in synonym:  # two alternative sentences in one: ambiguous, skip
-            continue
-        text = _ALTERNATIVE.sub(r"\1", _ANNOTATION.sub("", synonym))
-        text = " ".join(text.split())
-        if _SENTENCE.match(text):
-            kept.append(text)
-    return kept
+    # "a / b": two alternative sentences in one, ambiguous, skipped
+    texts = (_clean(synonym) for synonym in entry.split("; ") if " / " not in synonym)
+    return [text for text in texts if _SENTENCE.match(text)]
 
 
 def read_ding(path: str | Path, direction: str = "de-en") -> list[SentencePair]:
@@ -67,6 +83,18 @@ def read_ding(path: str | Path, direction: str = "de-en") -> list[SentencePair]:
         pair[::-1] if flip else pair
         for line in Path(path).read_text(encoding="utf-8").splitlines()
         for pair in parse_ding_line(line))
+    return [SentencePair(*pair) for pair in pairs]
+
+
+def read_ding_phrases(path: str | Path, direction: str = "de-en",
+                      max_words: int = LEXICON_MAX_WORDS) -> list[SentencePair]:
+    """The word and phrase pairs of a Ding dictionary file (its entries that are not
+    sentences), in file order, without repeats: extra training data for rare words."""
+    flip = _flip(direction, DING_LANGUAGES)
+    pairs = dict.fromkeys(
+        pair[::-1] if flip else pair
+        for line in Path(path).read_text(encoding="utf-8").splitlines()
+        for pair in parse_ding_phrases(line, max_words))
     return [SentencePair(*pair) for pair in pairs]
 
 

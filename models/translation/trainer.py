@@ -20,7 +20,13 @@ import sacrebleu
 import tensorflow as tf
 
 from models.translation.config import TranslatorTrainConfig
-from models.translation.corpus import SentencePair, load_pairs, split_pairs
+from models.translation.corpus import (
+    SentencePair,
+    load_pairs,
+    locate_ding,
+    read_ding_phrases,
+    split_pairs,
+)
 from models.translation.preprocessor import TranslationPreprocessor, build_vocabulary
 from models.translation.seq2seq import build_seq2seq
 from models.translation.translator import Translator
@@ -54,6 +60,8 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
     splits = split_pairs(pairs)
     preprocessor = fit_preprocessor(splits["train"], config)
     train = _short(preprocessor, splits["train"], config.max_train_words)
+    lexicon = lexicon_pairs(preprocessor, config.direction,
+                            splits["validation"] + splits["test"]) if config.lexicon else []
     validation = _short(preprocessor, splits["validation"], config.max_train_words)
     model = build_seq2seq(preprocessor.source_size, preprocessor.target_size,
                           config.embedding_dim, config.units, config.attention, config.cell,
@@ -65,7 +73,8 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     history = trainable.fit(
-        teacher_forcing(preprocessor, train, config.batch_size, shuffle=True, seed=config.seed),
+        teacher_forcing(preprocessor, train + lexicon, config.batch_size, shuffle=True,
+                        seed=config.seed),
         validation_data=teacher_forcing(preprocessor, validation, config.batch_size),
         epochs=config.epochs, verbose=config.verbose, callbacks=_callbacks(config, out),
         shuffle=False)  # the dataset shuffles itself, every epoch
@@ -73,7 +82,8 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
     test = splits["test"]
     result = TranslatorResult(
         out, bleu(translator, test, greedy=True), bleu(translator, test, greedy=False),
-        {"train": len(train), "validation": len(validation), "test": len(test)},
+        {"train": len(train), "lexicon": len(lexicon), "validation": len(validation),
+         "test": len(test)},
         len(history.epoch), time.monotonic() - started)
     save(out, model, preprocessor)
     (out / "metrics.json").write_text(json.dumps(
@@ -101,6 +111,28 @@ def fit_preprocessor(train: list[SentencePair],
         build_vocabulary(source, config.max_vocabulary),
         build_vocabulary(target, config.max_vocabulary),
         config.max_source_length, config.max_target_length)
+
+
+def lexicon_pairs(preprocessor: TranslationPreprocessor, direction: str,
+                  held_out: list[SentencePair]) -> list[SentencePair]:
+    """The Ding dictionary's word and phrase pairs whose words are all in both
+    vocabularies (they teach the translation of words seen once or twice), less any
+    whose source is a held-out sentence without its punctuation."""
+    try:
+        phrases = read_ding_phrases(locate_ding(), direction)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"{e}; or train on sentence pairs only: --no-lexicon") from e
+    known = set(preprocessor.source_words), set(preprocessor.target_words)
+    held = {_bare(words) for words in _words(preprocessor, [p.source for p in held_out])}
+    sources = _words(preprocessor, [p.source for p in phrases])
+    targets = _words(preprocessor, [p.target for p in phrases])
+    return [p for p, source, target in zip(phrases, sources, targets, strict=True)
+            if known[0].issuperset(source) and known[1].issuperset(target)
+            and _bare(source) not in held]
+
+
+def _bare(words: list[str]) -> str:
+    return " ".join(word for word in words if word.isalnum())
 
 
 def _words(preprocessor: TranslationPreprocessor, texts: list[str]) -> list[list[str]]:

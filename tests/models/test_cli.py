@@ -26,11 +26,12 @@ def test_profile_without_a_size_keeps_the_config_default():
     config = _translator("--profile", "full")
     assert config.units == TranslatorTrainConfig().units
     assert config.epochs == PROFILES["full"]["epochs"]
+    assert config.lexicon and not _translator("--no-lexicon").lexicon
 
 
 def test_flags_override_the_profile():
     config = _translator("--profile", "quick", "--units", "32", "--epochs", "2")
-    assert (config.units, config.epochs) == (32, 2)
+    assert (config.units, config.epochs, config.lexicon) == (32, 2, False)
     assert config.embedding_dim == PROFILES["quick"]["embedding_dim"]
 
 

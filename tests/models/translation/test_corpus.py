@@ -8,6 +8,8 @@ from models.translation.corpus import (
     SentencePair,
     load_pairs,
     parse_ding_line,
+    parse_ding_phrases,
+    read_ding_phrases,
     read_tsv,
     split_pairs,
 )
@@ -43,6 +45,33 @@ def test_parallel_entries_keep_only_the_sentences_and_drop_annotations():
 def test_word_entries_and_comments_give_nothing():
     assert parse_ding_line(_line("Aal {m} (auf der Speisekarte)")) == []
     assert parse_ding_line(_line("# Version ::")) == []
+
+
+@pytest.mark.trans
+def test_phrases_take_each_entry_s_first_synonym_without_annotations():
+    assert parse_ding_phrases(_line("Lernmaterial {n}; Lernunterlagen {pl}")) == [
+        ("Lernmaterial", "learning material")]
+    assert parse_ding_phrases(_line("Planungsteam {n} | Planungsteams {pl}")) == [
+        ("Planungsteam", "planning team"), ("Planungsteams", "planning teams")]
+
+
+@pytest.mark.trans
+def test_phrases_longer_than_the_limit_and_sentences_are_left_out():
+    eel = _line("Aal {m} (auf der Speisekarte)")
+    # "Aal grün" is "Boiled Eel served with Parsley Sauce": six words
+    assert parse_ding_phrases(eel) == [("Aal", "Eel"), ("Aal blau", "Eel au bleu"),
+                                       ("Aal in Aspik", "Jellied Eel")]
+    assert ("Aal grün", "Boiled Eel served with Parsley Sauce") in parse_ding_phrases(eel, 6)
+    assert parse_ding_phrases(_line("Guten Appetit!; Mahlzeit! ::")) == []
+
+
+@pytest.mark.trans
+def test_the_real_dictionary_s_phrases_are_distinct_from_its_sentences():
+    phrases = read_ding_phrases(TRANS_FILE)
+    assert len(phrases) > 100_000
+    assert not set(phrases) & set(load_pairs())
+    assert read_ding_phrases(TRANS_FILE, "en-de")[0] == SentencePair(phrases[0].target,
+                                                                     phrases[0].source)
 
 
 def test_entry_counts_that_differ_skip_the_line():
