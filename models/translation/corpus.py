@@ -9,10 +9,12 @@ final `.`, `!`, `?` or `…`); word alternatives written `a/b` keep the first.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,23 +80,24 @@ def _sentences(entry: str) -> list[str]:
 
 def read_ding(path: str | Path, direction: str = "de-en") -> list[SentencePair]:
     """Every sentence pair of a Ding dictionary file, in file order, without repeats."""
-    flip = _flip(direction, DING_LANGUAGES)
-    pairs = dict.fromkeys(
-        pair[::-1] if flip else pair
-        for line in Path(path).read_text(encoding="utf-8").splitlines()
-        for pair in parse_ding_line(line))
-    return [SentencePair(*pair) for pair in pairs]
+    return _read_ding(path, direction, parse_ding_line)
 
 
 def read_ding_phrases(path: str | Path, direction: str = "de-en",
                       max_words: int = LEXICON_MAX_WORDS) -> list[SentencePair]:
     """The word and phrase pairs of a Ding dictionary file (its entries that are not
     sentences), in file order, without repeats: extra training data for rare words."""
+    return _read_ding(path, direction, functools.partial(parse_ding_phrases,
+                                                         max_words=max_words))
+
+
+def _read_ding(path: str | Path, direction: str,
+               parse: Callable[[str], list[tuple[str, str]]]) -> list[SentencePair]:
     flip = _flip(direction, DING_LANGUAGES)
     pairs = dict.fromkeys(
         pair[::-1] if flip else pair
         for line in Path(path).read_text(encoding="utf-8").splitlines()
-        for pair in parse_ding_phrases(line, max_words))
+        for pair in parse(line))
     return [SentencePair(*pair) for pair in pairs]
 
 

@@ -117,18 +117,21 @@ def lexicon_pairs(preprocessor: TranslationPreprocessor, direction: str,
                   held_out: list[SentencePair]) -> list[SentencePair]:
     """The Ding dictionary's word and phrase pairs whose words are all in both
     vocabularies (they teach the translation of words seen once or twice), less any
-    whose source is a held-out sentence without its punctuation."""
+    whose source or target is a held-out sentence without its punctuation."""
     try:
         phrases = read_ding_phrases(locate_ding(), direction)
     except FileNotFoundError as e:
         raise FileNotFoundError(f"{e}; or train on sentence pairs only: --no-lexicon") from e
-    known = set(preprocessor.source_words), set(preprocessor.target_words)
-    held = {_bare(words) for words in _words(preprocessor, [p.source for p in held_out])}
-    sources = _words(preprocessor, [p.source for p in phrases])
-    targets = _words(preprocessor, [p.target for p in phrases])
-    return [p for p, source, target in zip(phrases, sources, targets, strict=True)
-            if known[0].issuperset(source) and known[1].issuperset(target)
-            and _bare(source) not in held]
+    kept = list(phrases)
+    for side, vocabulary in (("source", preprocessor.source_words),
+                             ("target", preprocessor.target_words)):
+        known = set(vocabulary)
+        held = {_bare(words) for words in _words(preprocessor,
+                                                 [getattr(p, side) for p in held_out])}
+        words = _words(preprocessor, [getattr(p, side) for p in kept])
+        kept = [p for p, w in zip(kept, words, strict=True)
+                if known.issuperset(w) and _bare(w) not in held]
+    return kept
 
 
 def _bare(words: list[str]) -> str:
@@ -136,6 +139,8 @@ def _bare(words: list[str]) -> str:
 
 
 def _words(preprocessor: TranslationPreprocessor, texts: list[str]) -> list[list[str]]:
+    if not texts:
+        return []
     tokens = preprocessor.tokenize(tf.constant(texts)).to_list()
     return [[word.decode() for word in words] for words in tokens]
 

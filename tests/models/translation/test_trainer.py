@@ -10,14 +10,17 @@ from models.translation.trainer import lexicon_pairs
 
 
 @pytest.mark.trans
-def test_lexicon_keeps_in_vocabulary_phrases_and_never_a_held_out_source():
+def test_lexicon_keeps_in_vocabulary_phrases_and_never_a_held_out_sentence():
     preprocessor = TranslationPreprocessor(["aal", "blau", "in", "aspik"],
                                            ["eel", "au", "bleu", "jellied"])
-    held_out = [SentencePair("Aal blau!", "Blue eel!")]
+    pairs = lexicon_pairs(preprocessor, "de-en", [])
+    assert {SentencePair("Aal", "Eel"), SentencePair("Aal blau", "Eel au bleu"),
+            SentencePair("Aal in Aspik", "Jellied Eel")} <= set(pairs)
+    held_out = [SentencePair("Aal blau!", "Blue eel!"), SentencePair("Sülze.", "Jellied eel.")]
     pairs = lexicon_pairs(preprocessor, "de-en", held_out)
     assert SentencePair("Aal", "Eel") in pairs
-    assert SentencePair("Aal in Aspik", "Jellied Eel") in pairs
     assert SentencePair("Aal blau", "Eel au bleu") not in pairs  # a held-out source
+    assert SentencePair("Aal in Aspik", "Jellied Eel") not in pairs  # a held-out target
     words = {w for p in pairs for w in p.source.lower().split()}
     assert words <= {"aal", "blau", "in", "aspik"}
     assert {w for p in pairs for w in p.target.lower().split()} <= {"eel", "au", "bleu",
