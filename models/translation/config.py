@@ -29,8 +29,8 @@ class TranslatorTrainConfig:
     dropout: float = 0.4  # the model overfits within 6 epochs at 0.2 (BLEU 3.1 -> 4.4)
     max_vocabulary: int = 10000  # words per language; rarer ones become [UNK]
     # Also train on the Ding dictionary's word and phrase entries (up to 3 words a side)
-    # whose words are all in the vocabularies: +1.2 BLEU (beam) with attention, -0.2
-    # without (bench/translator_bleu.py). Needs the dictionary even with a TSV --data.
+    # whose words are all in the vocabularies: +1.1 BLEU (beam) with attention, within
+    # +-0.3 without (bench/translator_bleu.py). Needs the dictionary even with a TSV --data.
     lexicon: bool = True
     max_train_words: int = 20  # longer training pairs are left out
     max_source_length: int = 50  # served sentences are truncated to this many positions
