@@ -17,7 +17,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def training_config(args: argparse.Namespace, config_class: type, profiles: dict,
-            overrides: tuple[str, ...]):
+                    overrides: tuple[str, ...]):
     """The training config: the profile's settings over the flags' defaults, then
     the `overrides` flags the user gave over the profile; flags left unset (None) keep
     the config's own defaults."""
