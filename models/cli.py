@@ -53,6 +53,10 @@ def _register_translator(models: argparse._SubParsersAction) -> None:
                              "dictionary's word and phrase pairs")
     parser.add_argument("--epochs", type=int, help="overrides the profile's epochs")
     parser.add_argument("--units", type=int, help="overrides the profile's hidden size")
+    parser.add_argument("--dropout", type=float, default=defaults.dropout)
+    parser.add_argument("--word-dropout", type=float, default=defaults.word_dropout,
+                        help="share of whole words dropped from the inputs in training")
+    parser.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--patience", type=int, default=defaults.patience)
@@ -73,7 +77,8 @@ def _train_translator(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"test BLEU {result.bleu_beam:.1f} (beam), {result.bleu_greedy:.1f} (greedy) on "
-          f"{result.pairs['test']} held-out pairs; {result.epochs_run} epochs in "
+          f"{result.pairs['test']} held-out pairs (validation {result.bleu_validation:.1f}, "
+          f"beam); {result.epochs_run} epochs in "
           f"{result.seconds:.0f} s; saved to {result.model_dir}")
     return 0
 

@@ -26,6 +26,8 @@ class Seq2SeqEncoder(keras.layers.Layer):
         reverse_source: bool. Read the source backwards (Sutskever et al. 2014);
             states are returned in the original word order either way.
         dropout: float. Dropout on embeddings.
+        word_dropout: float. Share of whole source words whose embedding is zeroed
+            in training (Sennrich et al. 2016), so no single word is relied on.
 
     Call: `source_ids [batch, positions]` -> `(memory [batch, positions, 2 * units],
     initial_state [batch, units], mask [batch, positions])`.
@@ -33,18 +35,20 @@ class Seq2SeqEncoder(keras.layers.Layer):
 
     def __init__(self, vocabulary_size: int, embedding_dim: int = 128, units: int = 256,
                  cell: str = "gru", reverse_source: bool = False, dropout: float = 0.0,
-                 **kwargs):
+                 word_dropout: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         if cell not in ("gru", "lstm"):
             raise ValueError(f"cell must be 'gru' or 'lstm', got {cell!r}")
         self.vocabulary_size, self.embedding_dim, self.units = vocabulary_size, embedding_dim, units
         self.cell, self.reverse_source, self.dropout_rate = cell, reverse_source, dropout
+        self.word_dropout_rate = word_dropout
         self.embedding = keras.layers.Embedding(vocabulary_size, embedding_dim, name="embedding")
         recurrent = keras.layers.GRU if cell == "gru" else keras.layers.LSTM
         self.rnn = keras.layers.Bidirectional(
             recurrent(units, return_sequences=True, return_state=True), name="rnn")
         self.bridge = keras.layers.Dense(units, activation="tanh", name="bridge")
         self.dropout = keras.layers.Dropout(dropout)
+        self.word_dropout = word_dropout_layer(word_dropout)
 
     def build(self, input_shape):
         self.embedding.build(input_shape)
@@ -56,7 +60,8 @@ class Seq2SeqEncoder(keras.layers.Layer):
         lengths = tf.reduce_sum(tf.cast(mask, "int32"), axis=1)
         if self.reverse_source:
             source_ids = tf.reverse_sequence(source_ids, lengths, seq_axis=1, batch_axis=0)
-        embedded = self.dropout(self.embedding(source_ids), training=training)
+        embedded = self.word_dropout(self.embedding(source_ids), training=training)
+        embedded = self.dropout(embedded, training=training)
         memory, *states = self.rnn(embedded, mask=mask, training=training)
         if self.reverse_source:
             memory = tf.reverse_sequence(memory, lengths, seq_axis=1, batch_axis=0)
@@ -68,7 +73,8 @@ class Seq2SeqEncoder(keras.layers.Layer):
     def get_config(self) -> dict:
         return {**super().get_config(), "vocabulary_size": self.vocabulary_size,
                 "embedding_dim": self.embedding_dim, "units": self.units, "cell": self.cell,
-                "reverse_source": self.reverse_source, "dropout": self.dropout_rate}
+                "reverse_source": self.reverse_source, "dropout": self.dropout_rate,
+                "word_dropout": self.word_dropout_rate}
 
 
 @keras.saving.register_keras_serializable(package="tfstack")
@@ -81,16 +87,21 @@ class AttentionDecoder(keras.layers.Layer):
         units: int. Decoder state size (= the encoder's `units`).
         attention: bool. False gives the no-attention baseline.
         dropout: float. Dropout before the output layer.
+        word_dropout: float. Share of whole previous-word embeddings zeroed in
+            teacher-forced training.
 
     Call: `(target_ids [batch, steps], memory, initial_state, mask)` ->
     `(logits [batch, steps, vocabulary], attention [batch, steps, positions])`.
     """
 
     def __init__(self, vocabulary_size: int, embedding_dim: int = 128, units: int = 256,
-                 attention: bool = True, dropout: float = 0.0, **kwargs):
+                 attention: bool = True, dropout: float = 0.0, word_dropout: float = 0.0,
+                 **kwargs):
         super().__init__(**kwargs)
         self.vocabulary_size, self.embedding_dim, self.units = vocabulary_size, embedding_dim, units
         self.attention, self.dropout_rate = attention, dropout
+        self.word_dropout_rate = word_dropout
+        self.word_dropout = word_dropout_layer(word_dropout)
         self.embedding = keras.layers.Embedding(vocabulary_size, embedding_dim, name="embedding")
         self.cell = keras.layers.GRUCell(units, name="cell")
         if attention:
@@ -119,9 +130,9 @@ class AttentionDecoder(keras.layers.Layer):
         """The key projection of the encoder states, computed once per sentence."""
         return self.key(memory) if self.attention else memory[..., :0]
 
-    def recur(self, token_ids, state, memory, keys, mask, training=None):
-        """One decoder step before the output layer: `(features, new_state, weights)`."""
-        embedded = self.embedding(token_ids)  # (batch, dim)
+    def recur(self, embedded, state, memory, keys, mask, training=None):
+        """One decoder step before the output layer, from the previous word's embedding
+        `[batch, dim]`: `(features, new_state, weights)`."""
         if self.attention:
             context, weights = self.score(
                 [self.query(state)[:, None, :], memory, keys], mask=[None, mask],
@@ -145,24 +156,34 @@ class AttentionDecoder(keras.layers.Layer):
 
     def step(self, token_ids, state, memory, keys, mask):
         """Inference step: `(log_probs [batch, vocabulary], new_state, weights)`."""
-        features, state, weights = self.recur(token_ids, state, memory, keys, mask)
+        features, state, weights = self.recur(self.embedding(token_ids), state, memory, keys,
+                                              mask)
         return tf.nn.log_softmax(self.logits(features)), state, weights
 
     def call(self, target_ids, memory, initial_state, mask, training=None):
         keys = self.keys(memory)
 
-        def advance(carry, token_ids):
+        embedded = self.word_dropout(self.embedding(target_ids), training=training)
+
+        def advance(carry, previous):
             state = carry[1]
-            return self.recur(token_ids, state, memory, keys, mask, training)
+            return self.recur(previous, state, memory, keys, mask, training)
 
         batch, positions = tf.shape(memory)[0], tf.shape(memory)[1]
         width = self.units + (2 * self.units if self.attention else 0) + self.embedding_dim
         first = (tf.zeros([batch, width]), initial_state, tf.zeros([batch, positions]))
-        features, _, weights = tf.scan(advance, tf.transpose(target_ids), initializer=first)
+        features, _, weights = tf.scan(advance, tf.transpose(embedded, [1, 0, 2]),
+                                       initializer=first)
         features = tf.transpose(features, [1, 0, 2])  # (batch, steps, width)
         return self.logits(features, training), tf.transpose(weights, [1, 0, 2])
 
     def get_config(self) -> dict:
         return {**super().get_config(), "vocabulary_size": self.vocabulary_size,
                 "embedding_dim": self.embedding_dim, "units": self.units,
-                "attention": self.attention, "dropout": self.dropout_rate}
+                "attention": self.attention, "dropout": self.dropout_rate,
+                "word_dropout": self.word_dropout_rate}
+
+
+def word_dropout_layer(rate: float) -> keras.layers.Dropout:
+    """Dropout of whole embeddings `[batch, steps, dim]`: one draw per word."""
+    return keras.layers.Dropout(rate, noise_shape=(None, None, 1))

@@ -39,11 +39,13 @@ MODEL_FILE, PREPROCESSOR_FILE, CHECKPOINT_FILE = ("model.keras", "preprocessor.j
 
 @dataclass(frozen=True)
 class TranslatorResult:
-    """Where the model went, its test BLEU (greedy and beam) and the data sizes."""
+    """Where the model went, its test BLEU (greedy and beam), its validation BLEU (beam:
+    the figure to compare settings by) and the data sizes."""
 
     model_dir: Path
     bleu_greedy: float
     bleu_beam: float
+    bleu_validation: float
     pairs: dict[str, int]
     epochs_run: int
     seconds: float
@@ -65,11 +67,10 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
     validation = _short(preprocessor, splits["validation"], config.max_train_words)
     model = build_seq2seq(preprocessor.source_size, preprocessor.target_size,
                           config.embedding_dim, config.units, config.attention, config.cell,
-                          config.reverse_source, config.dropout)
+                          config.reverse_source, config.dropout, config.word_dropout)
     trainable = keras.Model(model.inputs, model.output["logits"])
     trainable.compile(optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=5.0),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True,
-                                                                      ignore_class=0))
+                      loss=masked_crossentropy(config.label_smoothing))
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     history = trainable.fit(
@@ -82,6 +83,7 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
     test = splits["test"]
     result = TranslatorResult(
         out, bleu(translator, test, greedy=True), bleu(translator, test, greedy=False),
+        bleu(translator, splits["validation"]),
         {"train": len(train), "lexicon": len(lexicon), "validation": len(validation),
          "test": len(test)},
         len(history.epoch), time.monotonic() - started)
@@ -89,6 +91,24 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
     (out / "metrics.json").write_text(json.dumps(
         {**asdict(result), "model_dir": str(out), "config": asdict(config)}, indent=2) + "\n")
     return result
+
+
+def masked_crossentropy(label_smoothing: float = 0.0):
+    """Cross-entropy of the next-word logits averaged over real (non-padding) words; with
+    `label_smoothing`, that share of each target's probability is spread uniformly over
+    the vocabulary (Szegedy et al. 2016), against over-confident decoders."""
+    if not label_smoothing:
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
+
+    def smoothed(next_ids, logits):
+        next_ids = tf.cast(next_ids, "int32")
+        losses = keras.losses.categorical_crossentropy(
+            tf.one_hot(next_ids, tf.shape(logits)[-1]), logits, from_logits=True,
+            label_smoothing=label_smoothing)
+        real = tf.cast(next_ids != 0, losses.dtype)
+        return tf.reduce_sum(losses * real) / tf.maximum(tf.reduce_sum(real), 1.0)
+
+    return smoothed
 
 
 def _callbacks(config: TranslatorTrainConfig, out: Path) -> list[keras.callbacks.Callback]:
