@@ -48,11 +48,12 @@ def main() -> int:
     print(f"profile {args.profile}, {os.cpu_count()} cpu cores, {pairs['train']} training "
           f"sentence pairs + {pairs.get('lexicon', 0)} dictionary phrases, "
           f"{pairs['test']} held-out pairs")
-    print(f"{'variant':18s} {'BLEU greedy':>11s} {'BLEU beam 4':>11s} {'epochs':>6s} "
-          f"{'minutes':>7s}")
+    print(f"{'variant':18s} {'BLEU greedy':>11s} {'BLEU beam 4':>11s} {'val. beam':>9s} "
+          f"{'epochs':>6s} {'minutes':>7s}")
     for name, metrics in rows:
-        print(f"{name:18s} {metrics['bleu_greedy']:11.1f} {metrics['bleu_beam']:11.1f} "
-              f"{metrics['epochs_run']:6d} {metrics['seconds'] / 60:7.1f}")
+        print(f"{name:18s} {metrics['bleu_greedy']:11.2f} {metrics['bleu_beam']:11.2f} "
+              f"{metrics['bleu_validation']:9.2f} {metrics['epochs_run']:6d} "
+              f"{metrics['seconds'] / 60:7.1f}")
     if len(rows) > 1:
         gain = rows[0][1]["bleu_beam"] - rows[1][1]["bleu_beam"]
         print(f"{rows[0][0]} - {rows[1][0]}: {gain:+.2f} BLEU (beam)")

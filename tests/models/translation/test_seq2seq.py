@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from models.translation.decoding import beam_search, greedy_search
+from models.translation.layers import word_dropout_layer
 from models.translation.seq2seq import build_seq2seq
 
 SOURCE = np.array([[5, 6, 7, 2, 0, 0], [3, 2, 0, 0, 0, 0], [2, 0, 0, 0, 0, 0]], np.int32)
@@ -94,11 +95,31 @@ def test_decoding_compiles_into_one_graph():
     np.testing.assert_array_equal(run(tf.constant(SOURCE)), eager)
 
 
+def test_word_dropout_zeroes_whole_words_in_training_only():
+    keras.utils.set_random_seed(3)
+    embedded = tf.ones([4, 50, 8])
+    dropped = word_dropout_layer(0.5)(embedded, training=True).numpy()
+    per_word = dropped.reshape(-1, 8)
+    assert np.all((per_word == 0).all(-1) | (per_word == 2.0).all(-1))  # whole words
+    assert 0.3 < (per_word == 0).all(-1).mean() < 0.7
+    np.testing.assert_array_equal(word_dropout_layer(0.5)(embedded, training=False), embedded)
+
+
+def test_word_dropout_changes_training_outputs_but_not_inference():
+    model = _model(word_dropout=0.5)
+    inputs = {"source_ids": SOURCE, "target_ids": TARGET}
+    np.testing.assert_allclose(model(inputs)["logits"], model(inputs)["logits"])
+    trained = [model(inputs, training=True)["logits"].numpy() for _ in range(2)]
+    assert not np.allclose(*trained)
+
+
 def test_save_and_load_keep_config_and_outputs(tmp_path):
-    model = _model(cell="lstm", reverse_source=True)
+    model = _model(cell="lstm", reverse_source=True, word_dropout=0.1)
     model.save(tmp_path / "model.keras")
     loaded = keras.models.load_model(tmp_path / "model.keras")
-    assert loaded.get_layer("encoder").get_config() == model.get_layer("encoder").get_config()
+    for name in ("encoder", "decoder"):
+        assert loaded.get_layer(name).get_config() == model.get_layer(name).get_config()
+    assert loaded.get_layer("decoder").get_config()["word_dropout"] == 0.1
     inputs = {"source_ids": SOURCE, "target_ids": TARGET}
     np.testing.assert_allclose(loaded(inputs)["logits"], model(inputs)["logits"], atol=1e-6)
 

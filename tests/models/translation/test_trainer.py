@@ -1,12 +1,39 @@
-"""What the translator trains on besides the sentence pairs."""
+"""What the translator trains on besides the sentence pairs, and its loss."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+import tensorflow as tf
 
 from models.translation.corpus import SentencePair
 from models.translation.preprocessor import TranslationPreprocessor
-from models.translation.trainer import lexicon_pairs
+from models.translation.trainer import lexicon_pairs, masked_crossentropy
+
+NEXT_IDS = np.array([[3, 1, 0], [2, 0, 0]], np.int32)  # 0: padding
+
+
+def _logits(seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(2, 3, 5)).astype(np.float32)
+
+
+def test_smoothed_loss_is_the_mixture_of_the_word_s_and_the_uniform_cross_entropy():
+    logits = _logits()
+    log_p = tf.nn.log_softmax(logits).numpy()
+    real = NEXT_IDS != 0
+    word = -np.take_along_axis(log_p, NEXT_IDS[..., None], -1)[..., 0]
+    expected = (0.9 * word + 0.1 * -log_p.mean(-1))[real].mean()
+    np.testing.assert_allclose(masked_crossentropy(0.1)(NEXT_IDS, logits), expected, rtol=1e-5)
+    np.testing.assert_allclose(masked_crossentropy()(NEXT_IDS, logits), word[real].mean(),
+                               rtol=1e-5)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_padded_positions_do_not_count(smoothing):
+    logits, changed = _logits(), _logits()
+    changed[NEXT_IDS == 0] = 50.0
+    loss = masked_crossentropy(smoothing)
+    np.testing.assert_allclose(loss(NEXT_IDS, logits), loss(NEXT_IDS, changed), rtol=1e-6)
 
 
 @pytest.mark.trans
