@@ -115,9 +115,6 @@ def add_qa_model_flags(parser: argparse.ArgumentParser) -> None:
                              "to them, or none")
     parser.add_argument("--temporal", action=argparse.BooleanOptionalAction,
                         default=defaults.temporal, help="a learned vector per fact age")
-    parser.add_argument("--temporal-noise", type=float, default=defaults.temporal_noise,
-                        help="in training, the chance of an empty memory before each fact "
-                             "(shifts older facts' ages)")
     parser.add_argument("--dropout", type=float, default=defaults.dropout)
     parser.add_argument("--supporting-facts", action="store_true",
                         help="also train each pass's attention on the supporting facts "

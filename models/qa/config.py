@@ -31,7 +31,6 @@ class QATrainConfig:
     # the model memorise stories (bench/qa_babi.py: mean error 30.7% -> 22.7%).
     input_fusion: str = "none"  # one of FUSIONS
     temporal: bool = True
-    temporal_noise: float = 0.0  # training: chance of an empty memory before each fact
     weight_decay: float = 0.0  # decoupled (AdamW)
     # Strong supervision, as the original DMN paper also reports: pass t is also trained
     # to attend to the question's t-th supporting fact. Off: answers only.

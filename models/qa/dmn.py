@@ -12,8 +12,7 @@ from models.qa.layers import EpisodicMemory, PositionalEncoder, TemporalEncoding
 
 def build_dmn(vocab_size: int, answer_size: int, max_facts: int, max_words: int,
               units: int = 80, passes: int = 3, dropout: float = 0.1,
-              input_fusion: str = "gru", temporal: bool = False,
-              temporal_noise: float = 0.0) -> keras.Model:
+              input_fusion: str = "gru", temporal: bool = False) -> keras.Model:
     """A DMN+ over word ids (0 = padding, 1 = unknown word).
 
     Args:
@@ -29,8 +28,6 @@ def build_dmn(vocab_size: int, answer_size: int, max_facts: int, max_words: int,
             fact itself says; "none": facts are read independently (least to overfit).
         temporal: bool. Add a learned vector per fact age, so order is known even
             without input fusion.
-        temporal_noise: float. In training, the chance of an empty memory before each
-            fact, which shifts the ages of older facts (see `TemporalEncoding`).
 
     Returns a model `{fact_ids, question_ids} -> {"answer": probabilities
     (batch, answer_size), "gates": attention (batch, passes, max_facts)}`.
@@ -43,8 +40,7 @@ def build_dmn(vocab_size: int, answer_size: int, max_facts: int, max_words: int,
     facts = PositionalEncoder(name="sentence_encoder")(embedding(fact_ids), word_mask)
     # (batch, F, units)
     if temporal:
-        facts = TemporalEncoding(max_facts, temporal_noise, name="temporal_encoding")(
-            facts, fact_mask)
+        facts = TemporalEncoding(max_facts, name="temporal_encoding")(facts, fact_mask)
     if input_fusion not in FUSIONS:
         raise ValueError(f"input_fusion must be one of {FUSIONS}, got {input_fusion!r}")
     if input_fusion != "none":

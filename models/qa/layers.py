@@ -32,39 +32,26 @@ class TemporalEncoding(keras.layers.Layer):
 
     Args:
         max_facts: int. Ages go up to `max_facts - 1`.
-        noise: float. In training, the chance of an empty memory before each fact
-            (the "random noise" of Sukhbaatar et al. 2015): older facts age by the
-            number inserted after them, so the age vectors learn order, not positions.
 
     Call: `(facts [batch, F, dim], fact_mask [batch, F])` -> `[batch, F, dim]`.
     """
 
-    def __init__(self, max_facts: int, noise: float = 0.0, **kwargs):
+    def __init__(self, max_facts: int, **kwargs):
         super().__init__(**kwargs)
-        self.max_facts, self.noise = max_facts, noise
-        self.seed_generator = keras.random.SeedGenerator(1)
+        self.max_facts = max_facts
 
     def build(self, facts_shape, fact_mask_shape=None):
         self.ages = self.add_weight(shape=(self.max_facts, facts_shape[-1]),
                                     initializer="zeros", name="ages")
 
-    def call(self, facts, fact_mask, training=None):
+    def call(self, facts, fact_mask):
         count = ops.sum(ops.cast(fact_mask, "int32"), axis=-1, keepdims=True)  # (batch, 1)
-        age = count - 1 - ops.arange(ops.shape(facts)[1])[None, :]  # (batch, F)
-        if training and self.noise:
-            age = age + self.inserted_after(fact_mask)
-        age = ops.clip(age, 0, self.max_facts - 1)
+        age = ops.clip(count - 1 - ops.arange(ops.shape(facts)[1])[None, :], 0,
+                       self.max_facts - 1)  # (batch, F)
         return facts + ops.take(self.ages, age, axis=0)
 
-    def inserted_after(self, fact_mask):
-        """How many empty memories are drawn to fall after each fact `[batch, F]`."""
-        draws = keras.random.uniform(ops.shape(fact_mask), seed=self.seed_generator)
-        inserted = ops.cast((draws < self.noise) & fact_mask, "int32")  # before fact j
-        later = ops.flip(ops.cumsum(ops.flip(inserted, axis=1), axis=1), axis=1)
-        return later - inserted
-
     def get_config(self) -> dict:
-        return {**super().get_config(), "max_facts": self.max_facts, "noise": self.noise}
+        return {**super().get_config(), "max_facts": self.max_facts}
 
 
 @keras.saving.register_keras_serializable(package="tfstack")

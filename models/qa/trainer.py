@@ -60,7 +60,7 @@ def train_qa(config: QATrainConfig) -> QAResult:
         words, min(config.max_facts, max(len(e.facts) for e in train)), config.max_words)
     model = build_dmn(len(words), len(answers), preprocessor.max_facts, config.max_words,
                       config.units, config.passes, config.dropout, config.input_fusion,
-                      config.temporal, config.temporal_noise)
+                      config.temporal)
     history = _fit(config, model, *_targets(config, preprocessor, train, answers),
                    _targets(config, preprocessor, validation, answers))
     task_accuracy, task_attention = evaluate(model, preprocessor, answers, test)

@@ -24,7 +24,7 @@ def random_inputs(facts_used=(3, 5), facts=6, words=5, vocab=20):
 
 VARIANTS = [dict(input_fusion="gru", temporal=False),
             dict(input_fusion="residual", temporal=True),
-            dict(input_fusion="none", temporal=True, temporal_noise=0.1)]
+            dict(input_fusion="none", temporal=True)]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -68,29 +68,6 @@ def test_temporal_encoding_counts_age_back_from_the_last_real_fact():
     out = np.asarray(layer(facts, mask))
     np.testing.assert_array_equal(out[0, :2], [[3, 4, 5], [0, 1, 2]])  # ages 1, 0
     np.testing.assert_array_equal(out[1], [[9, 10, 11], [6, 7, 8], [3, 4, 5], [0, 1, 2]])
-
-
-def _read_ages(layer: TemporalEncoding, mask: np.ndarray, training: bool) -> np.ndarray:
-    """The age each fact was given: the layer's age vectors set to one-hot rows."""
-    facts = np.zeros(mask.shape + (layer.max_facts,), np.float32)
-    if not layer.built:
-        layer.build(facts.shape)
-    layer.ages.assign(np.eye(layer.max_facts, dtype=np.float32))
-    return np.asarray(layer(facts, mask, training=training)).argmax(-1)
-
-
-def test_temporal_noise_ages_older_facts_in_training_and_keeps_their_order():
-    keras.utils.set_random_seed(5)
-    mask = np.arange(30)[None, :] < np.array([[20], [30]] * 8)  # 16 stories
-    layer = TemporalEncoding(max_facts=200, noise=0.2)
-    exact = _read_ages(layer, mask, training=False)
-    noisy = _read_ages(layer, mask, training=True)
-    np.testing.assert_array_equal(exact, _read_ages(TemporalEncoding(200), mask, True))
-    real = np.where(mask, noisy, 0)
-    assert np.all(noisy[mask] >= exact[mask]) and np.any(noisy[mask] > exact[mask])
-    assert np.all(np.diff(real, axis=1)[mask[:, 1:]] < 0)  # older facts stay older
-    added = (noisy - exact)[:, 0]  # empty memories after each story's oldest fact
-    assert 0.1 < added.mean() / (mask.sum(1) - 1).mean() < 0.3
 
 
 @pytest.mark.babi
