@@ -56,7 +56,9 @@ def _register_translator(models: argparse._SubParsersAction) -> None:
     parser.add_argument("--dropout", type=float, default=defaults.dropout)
     parser.add_argument("--word-dropout", type=float, default=defaults.word_dropout,
                         help="share of whole words dropped from the inputs in training")
-    parser.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
+    parser.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing,
+                        help="share of each target word's probability spread over the "
+                             "vocabulary in the loss")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--patience", type=int, default=defaults.patience)
