@@ -28,6 +28,10 @@ def training_config(args: argparse.Namespace, config_class: type, profiles: dict
     return config_class(**{k: v for k, v in settings.items() if k in fields})
 
 
+# Flags that win over the translator's profile when given.
+TRANSLATOR_OVERRIDES = ("epochs", "units", "word_dropout", "label_smoothing")
+
+
 def _register_translator(models: argparse._SubParsersAction) -> None:
     from models.translation.config import PROFILES, TranslatorTrainConfig
 
@@ -54,11 +58,13 @@ def _register_translator(models: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", type=int, help="overrides the profile's epochs")
     parser.add_argument("--units", type=int, help="overrides the profile's hidden size")
     parser.add_argument("--dropout", type=float, default=defaults.dropout)
-    parser.add_argument("--word-dropout", type=float, default=defaults.word_dropout,
-                        help="share of whole words dropped from the inputs in training")
-    parser.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing,
+    parser.add_argument("--word-dropout", type=float,
+                        help="share of whole words dropped from the inputs in training "
+                             f"(default: {defaults.word_dropout}; quick profile: 0)")
+    parser.add_argument("--label-smoothing", type=float,
                         help="share of each target word's probability spread over the "
-                             "vocabulary in the loss")
+                             f"vocabulary in the loss (default: {defaults.label_smoothing}; "
+                             "quick profile: 0)")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--patience", type=int, default=defaults.patience)
@@ -74,7 +80,7 @@ def _train_translator(args: argparse.Namespace) -> int:
 
     try:
         result = train_translator(
-            training_config(args, TranslatorTrainConfig, PROFILES, ("epochs", "units")))
+            training_config(args, TranslatorTrainConfig, PROFILES, TRANSLATOR_OVERRIDES))
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

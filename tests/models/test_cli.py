@@ -19,7 +19,7 @@ def _parse(*argv: str) -> argparse.Namespace:
 
 def _translator(*argv: str) -> TranslatorTrainConfig:
     return cli.training_config(_parse("translator", *argv), TranslatorTrainConfig, PROFILES,
-                               ("epochs", "units"))
+                               cli.TRANSLATOR_OVERRIDES)
 
 
 def test_profile_without_a_size_keeps_the_config_default():
@@ -33,6 +33,16 @@ def test_flags_override_the_profile():
     config = _translator("--profile", "quick", "--units", "32", "--epochs", "2")
     assert (config.units, config.epochs, config.lexicon) == (32, 2, False)
     assert config.embedding_dim == PROFILES["quick"]["embedding_dim"]
+
+
+def test_regularisers_follow_the_profile_unless_given():
+    full, quick = _translator("--profile", "full"), _translator("--profile", "quick")
+    assert full.word_dropout == TranslatorTrainConfig().word_dropout > 0
+    assert full.label_smoothing == TranslatorTrainConfig().label_smoothing > 0
+    assert quick.word_dropout == quick.label_smoothing == 0
+    given = _translator("--profile", "quick", "--word-dropout", "0.2", "--label-smoothing", "0.3")
+    assert (given.word_dropout, given.label_smoothing) == (0.2, 0.3)
+    assert _translator("--profile", "full", "--word-dropout", "0").word_dropout == 0
 
 
 @pytest.mark.parametrize("profile", ["quick", "full"])
