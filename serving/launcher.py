@@ -39,6 +39,7 @@ class ServerProcess:
         self.target = ""
         self.rest_url = ""
         self.returncode: int | None = None
+        self._terminated = False
 
     def __enter__(self) -> "ServerProcess":
         self.process = subprocess.Popen(
@@ -65,9 +66,17 @@ class ServerProcess:
                 ready.set()
         ready.set()
 
-    def stop(self, timeout: float = 30.0) -> int:
-        if self.returncode is None:
+    def terminate(self) -> None:
+        """Asks the server to drain and exit, once: a second SIGTERM arriving after its
+        handlers are gone would kill it instead of letting it finish."""
+        if not self._terminated:
+            self._terminated = True
             self.process.send_signal(signal.SIGTERM)
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """Terminates the server (if not yet asked), waits for it and returns its exit status."""
+        if self.returncode is None:
+            self.terminate()
             deadline = time.monotonic() + timeout
             while self.process.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.1)

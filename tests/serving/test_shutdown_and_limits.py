@@ -4,7 +4,6 @@ not UTF-8."""
 from __future__ import annotations
 
 import base64
-import signal
 import threading
 import time
 
@@ -40,7 +39,7 @@ def test_sigterm_finishes_the_request_in_flight_then_exits_0(tmp_path):
             "spin", {"steps": np.array([1_500_000])}), timeout=120)))
         slow.start()
         time.sleep(1.0)  # the request is running now
-        server.process.send_signal(signal.SIGTERM)
+        server.terminate()
         slow.join(120)
         assert tf.make_ndarray(answers[0].outputs["counted"]).tolist() == [1_500_000]
         assert server.stop() == 0
