@@ -127,6 +127,10 @@ def add_qa_model_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--supporting-facts", action="store_true",
                         help="also train each pass's attention on the supporting facts "
                              "(strong supervision; default: answers only)")
+    parser.add_argument("--permute-entities", action=argparse.BooleanOptionalAction,
+                        default=defaults.permute_entities,
+                        help="rename the answer words of a story at random in each "
+                             "training example, where the answer is a story word")
     parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--patience", type=int, default=defaults.patience,

@@ -35,6 +35,9 @@ class QATrainConfig:
     # Strong supervision, as the original DMN paper also reports: pass t is also trained
     # to attend to the question's t-th supporting fact. Off: answers only.
     supporting_facts: bool = False
+    # In tasks whose answer is a story word, rename those words at random in each
+    # training example (models/qa/augment.py), so stories cannot be memorised.
+    permute_entities: bool = False
     max_facts: int = 70  # longer stories keep their most recent facts
     max_words: int = 16
     validation_fraction: float = 0.1

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from models.qa.augment import PermutedEntities, answer_word_ids, copied_answer_classes
 from models.qa.babi import Example, load_tasks
 from models.qa.config import QATrainConfig
 from models.qa.dmn import build_dmn
@@ -61,8 +62,11 @@ def train_qa(config: QATrainConfig) -> QAResult:
     model = build_dmn(len(words), len(answers), preprocessor.max_facts, config.max_words,
                       config.units, config.passes, config.dropout, config.input_fusion,
                       config.temporal)
-    history = _fit(config, model, *_targets(config, preprocessor, train, answers),
-                   _targets(config, preprocessor, validation, answers))
+    x, y = _targets(config, preprocessor, train, answers)
+    data = (_permuted(config, x, y, train, words, answers) if config.permute_entities
+            else None)
+    history = _fit(config, model, x, y, _targets(config, preprocessor, validation, answers),
+                   data)
     task_accuracy, task_attention = evaluate(model, preprocessor, answers, test)
     out = _save(config, model, preprocessor, answers)
     result = QAResult(out, float(np.mean(list(task_accuracy.values()))), task_accuracy,
@@ -72,9 +76,26 @@ def train_qa(config: QATrainConfig) -> QAResult:
     return result
 
 
+def _permuted(config: QATrainConfig, x: dict, y: dict, train: list[Example],
+              words: list[str], answers: list[str]) -> PermutedEntities:
+    """Training batches with story entities renamed (all training answers are known, so
+    `x` and `y` keep every example of `train`)."""
+    word_of_answer = answer_word_ids(words, answers)
+    tasks = np.array([e.task for e in train])
+    classes = copied_answer_classes(x["fact_ids"], y["answer"], tasks, word_of_answer)
+    logger.info("entities permuted per task: %s",
+                {t: [words[i - 2] for i in c] for t, c in classes.items()})
+    if not config.supporting_facts:
+        y = y["answer"]
+    return PermutedEntities(x, y, tasks, classes, word_of_answer, config.batch_size,
+                            config.seed)
+
+
 def _fit(config: QATrainConfig, model: keras.Model, x: dict, y: dict,
-         validation: tuple[dict, dict]) -> keras.callbacks.History:
-    """Answers-only training, or answers and gates with `config.supporting_facts`."""
+         validation: tuple[dict, dict], data: PermutedEntities | None = None,
+         ) -> keras.callbacks.History:
+    """Answers-only training, or answers and gates with `config.supporting_facts`; on
+    `data` batches when given, else on `x`, `y`."""
     answer = model.get_layer("answer").output
     loss = keras.losses.SparseCategoricalCrossentropy()
     monitor = config.monitor
@@ -90,8 +111,9 @@ def _fit(config: QATrainConfig, model: keras.Model, x: dict, y: dict,
     trainable.compile(
         optimizer=keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay),
         loss=loss, metrics={"answer": ["accuracy"]} if config.supporting_facts else ["accuracy"])
+    batches = dict(x=x, y=y, batch_size=config.batch_size) if data is None else dict(x=data)
     return trainable.fit(
-        x, y, epochs=config.epochs, batch_size=config.batch_size, verbose=config.verbose,
+        **batches, epochs=config.epochs, verbose=config.verbose,
         validation_data=validation,
         callbacks=[keras.callbacks.EarlyStopping(
             monitor=monitor, mode="min" if monitor.endswith("loss") else "max",

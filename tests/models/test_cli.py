@@ -53,3 +53,14 @@ def test_every_qa_profile_gives_a_complete_config(profile):
                                  QA_PROFILES, ("tasks", "epochs"))
     assert config.tasks == QA_PROFILES[profile]["tasks"]
     assert config.units == QATrainConfig().units
+
+
+def test_entity_permutation_is_reachable_from_the_command_line():
+    from models.qa.config import PROFILES as QA_PROFILES
+
+    def qa(*argv: str) -> QATrainConfig:
+        return cli.training_config(_parse("qa", *argv), QATrainConfig, QA_PROFILES, ())
+
+    assert qa().permute_entities == QATrainConfig().permute_entities
+    assert qa("--permute-entities").permute_entities
+    assert not qa("--no-permute-entities").permute_entities
