@@ -12,10 +12,10 @@ import keras
 import numpy as np
 
 
-def answer_word_ids(words: list[str], answers: list[str]) -> np.ndarray:
-    """For each answer, the id of the same word in the story vocabulary (ids start at 2,
-    after padding and OOV), or -1 for answers that are not one story word."""
-    index = {word: i + 2 for i, word in enumerate(words)}
+def answer_word_ids(id_vocabulary: list[str], answers: list[str]) -> np.ndarray:
+    """For each answer, its word id: its index in `id_vocabulary` (the word lookup's own
+    vocabulary, padding and OOV included), or -1 for answers that are not one story word."""
+    index = {word: i for i, word in enumerate(id_vocabulary)}
     return np.array([index.get(answer.lower(), -1) for answer in answers])
 
 
@@ -70,8 +70,12 @@ class PermutedEntities(keras.utils.PyDataset):
     def on_epoch_end(self) -> None:
         self.order = self.rng.permutation(len(self.tasks))
 
+    def rows(self, index: int) -> np.ndarray:
+        """The examples in batch `index` of this epoch."""
+        return self.order[index * self.batch_size:(index + 1) * self.batch_size]
+
     def __getitem__(self, index: int):
-        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        rows = self.rows(index)
         renaming = self._renaming(rows)  # (batch, vocab): old word id -> new
         facts = self.x["fact_ids"][rows]
         x = {"fact_ids": np.take_along_axis(

@@ -63,7 +63,7 @@ def train_qa(config: QATrainConfig) -> QAResult:
                       config.units, config.passes, config.dropout, config.input_fusion,
                       config.temporal)
     x, y = _targets(config, preprocessor, train, answers)
-    data = (_permuted(config, x, y, train, words, answers) if config.permute_entities
+    data = (_permuted(config, x, y, train, preprocessor, answers) if config.permute_entities
             else None)
     history = _fit(config, model, x, y, _targets(config, preprocessor, validation, answers),
                    data)
@@ -77,14 +77,15 @@ def train_qa(config: QATrainConfig) -> QAResult:
 
 
 def _permuted(config: QATrainConfig, x: dict, y: dict, train: list[Example],
-              words: list[str], answers: list[str]) -> PermutedEntities:
+              preprocessor: BabiPreprocessor, answers: list[str]) -> PermutedEntities:
     """Training batches with story entities renamed (all training answers are known, so
     `x` and `y` keep every example of `train`)."""
-    word_of_answer = answer_word_ids(words, answers)
+    id_vocabulary = preprocessor.lookup.get_vocabulary()
+    word_of_answer = answer_word_ids(id_vocabulary, answers)
     tasks = np.array([e.task for e in train])
     classes = copied_answer_classes(x["fact_ids"], y["answer"], tasks, word_of_answer)
     logger.info("entities permuted per task: %s",
-                {t: [words[i - 2] for i in c] for t, c in classes.items()})
+                {t: [str(id_vocabulary[i]) for i in c] for t, c in classes.items()})
     if not config.supporting_facts:
         y = y["answer"]
     return PermutedEntities(x, y, tasks, classes, word_of_answer, config.batch_size,

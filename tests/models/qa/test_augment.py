@@ -17,8 +17,9 @@ LOCATIONS = ["bathroom", "bedroom", "garden", "hallway", "kitchen", "office"]
 def _encoded(tasks: list[int]):
     examples = load_tasks(tasks, "train")
     words, answers = vocabulary(examples)
-    x, y = encode(BabiPreprocessor(words, 70, 16), examples, answers)
-    return x, y, np.array([e.task for e in examples]), words, answers
+    preprocessor = BabiPreprocessor(words, 70, 16)
+    x, y = encode(preprocessor, examples, answers)
+    return x, y, np.array([e.task for e in examples]), preprocessor.lookup.get_vocabulary(), answers
 
 
 def test_only_tasks_answering_with_a_story_word_are_permuted():
@@ -26,13 +27,12 @@ def test_only_tasks_answering_with_a_story_word_are_permuted():
     # answers "Where will Yann go?" from world knowledge (hungry -> kitchen).
     x, y, tasks, words, answers = _encoded([2, 6, 20])
     classes = copied_answer_classes(x["fact_ids"], y, tasks, answer_word_ids(words, answers))
-    assert {t: [words[i - 2] for i in c] for t, c in classes.items()} == {2: LOCATIONS}
+    assert {t: [words[i] for i in c] for t, c in classes.items()} == {2: LOCATIONS}
 
 
 def _batches(permuted: PermutedEntities):
     for index in range(len(permuted)):
-        rows = permuted.order[index * permuted.batch_size:(index + 1) * permuted.batch_size]
-        yield rows, *permuted[index]
+        yield permuted.rows(index), *permuted[index]
 
 
 def test_each_example_is_renamed_by_one_permutation_of_its_entities():
