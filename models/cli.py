@@ -113,7 +113,7 @@ def _register_qa(models: argparse._SubParsersAction) -> None:
 def add_qa_model_flags(parser: argparse.ArgumentParser) -> None:
     """The DMN+ model and training flags, named as `QATrainConfig`'s fields; shared with
     bench/qa_babi.py."""
-    from models.qa.config import FUSIONS, QATrainConfig
+    from models.qa.config import EPISODES, FUSIONS, UPDATES, QATrainConfig
 
     defaults = QATrainConfig()
     parser.add_argument("--units", type=int, default=defaults.units)
@@ -123,6 +123,12 @@ def add_qa_model_flags(parser: argparse.ArgumentParser) -> None:
                              "to them, or none")
     parser.add_argument("--temporal", action=argparse.BooleanOptionalAction,
                         default=defaults.temporal, help="a learned vector per fact age")
+    parser.add_argument("--episode", choices=EPISODES, default=defaults.episode,
+                        help="how a memory pass reads the facts it attends to: the DMN+ "
+                             "attention GRU, or their gate-weighted sum")
+    parser.add_argument("--update", choices=UPDATES, default=defaults.update,
+                        help="memory update per pass: the DMN+ untied ReLU layer, or "
+                             "memory + episode (end-to-end memory networks)")
     parser.add_argument("--dropout", type=float, default=defaults.dropout)
     parser.add_argument("--supporting-facts", action="store_true",
                         help="also train each pass's attention on the supporting facts "

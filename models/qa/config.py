@@ -12,6 +12,8 @@ PROFILES: dict[str, dict] = {
 }
 
 FUSIONS = ("gru", "residual", "none")  # how facts see their neighbours (see build_dmn)
+EPISODES = ("gru", "sum")  # how a memory pass reads facts (see EpisodicMemory)
+UPDATES = ("relu", "add")  # how a pass's episode enters the memory (see EpisodicMemory)
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class QATrainConfig:
     # the model memorise stories (bench/qa_babi.py: mean error 30.7% -> 22.7%).
     input_fusion: str = "none"  # one of FUSIONS
     temporal: bool = True
+    episode: str = "gru"  # one of EPISODES
+    update: str = "relu"  # one of UPDATES
     weight_decay: float = 0.0  # decoupled (AdamW)
     # Strong supervision, as the original DMN paper also reports: pass t is also trained
     # to attend to the question's t-th supporting fact. Off: answers only.

@@ -12,7 +12,8 @@ from models.qa.layers import EpisodicMemory, PositionalEncoder, TemporalEncoding
 
 def build_dmn(vocab_size: int, answer_size: int, max_facts: int, max_words: int,
               units: int = 80, passes: int = 3, dropout: float = 0.1,
-              input_fusion: str = "gru", temporal: bool = False) -> keras.Model:
+              input_fusion: str = "gru", temporal: bool = False, episode: str = "gru",
+              update: str = "relu") -> keras.Model:
     """A DMN+ over word ids (0 = padding, 1 = unknown word).
 
     Args:
@@ -28,6 +29,8 @@ def build_dmn(vocab_size: int, answer_size: int, max_facts: int, max_words: int,
             fact itself says; "none": facts are read independently (least to overfit).
         temporal: bool. Add a learned vector per fact age, so order is known even
             without input fusion.
+        episode: str. How each pass reads the facts (see `EpisodicMemory`).
+        update: str. How each pass updates the memory (see `EpisodicMemory`).
 
     Returns a model `{fact_ids, question_ids} -> {"answer": probabilities
     (batch, answer_size), "gates": attention (batch, passes, max_facts)}`.
@@ -51,7 +54,7 @@ def build_dmn(vocab_size: int, answer_size: int, max_facts: int, max_words: int,
     facts = keras.layers.Dropout(dropout, name="fact_dropout")(facts)
     question = keras.layers.GRU(units, name="question_gru")(
         embedding(question_ids), mask=ops.not_equal(question_ids, 0))  # (batch, units)
-    memory, gates = EpisodicMemory(units, passes, name="episodic_memory")(
+    memory, gates = EpisodicMemory(units, passes, episode, update, name="episodic_memory")(
         facts, fact_mask, question)  # (batch, units), (batch, passes, F)
     final = keras.layers.Dropout(dropout, name="answer_dropout")(
         ops.concatenate([memory, question], axis=-1))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from models.qa.config import EPISODES, UPDATES
+
 
 @keras.saving.register_keras_serializable(package="tfstack")
 class PositionalEncoder(keras.layers.Layer):
@@ -93,32 +95,46 @@ class AttentionGRUCell(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package="tfstack")
 class EpisodicMemory(keras.layers.Layer):
     """Several passes over the facts: attention gates from fact/question/memory
-    interactions (softmax over real facts), an attention GRU for the episode, and an
-    untied ReLU memory update per pass (DMN+ sections 3.3-3.4).
+    interactions (softmax over real facts), an episode read with them, and a memory
+    update per pass (DMN+ sections 3.3-3.4).
 
     Args:
         units: int. Size of facts, question and memory.
         passes: int. Episodes computed.
+        episode: str. "gru": the DMN+ attention-based GRU over the facts; "sum": the
+            gate-weighted sum of the facts (DMN+'s soft attention), which keeps the
+            episode in the facts' own space.
+        update: str. "relu": the DMN+ untied ReLU layer per pass over memory, episode
+            and question; "add": memory plus episode, as end-to-end memory networks
+            update their query, so the next pass can match facts against what the last
+            one found (with "sum", the words of the fact it attended to).
 
     Call: `(facts [batch, F, units], fact_mask [batch, F], question [batch, units])` ->
     `(memory [batch, units], gates [batch, passes, F])`.
     """
 
-    def __init__(self, units: int, passes: int = 3, **kwargs):
+    def __init__(self, units: int, passes: int = 3, episode: str = "gru",
+                 update: str = "relu", **kwargs):
         super().__init__(**kwargs)
+        for name, value, choices in (("episode", episode, EPISODES),
+                                     ("update", update, UPDATES)):
+            if value not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {value!r}")
         self.supports_masking = True  # facts arrive masked; fact_mask is passed explicitly
-        self.units, self.passes = units, passes
+        self.units, self.passes, self.episode_kind, self.update = units, passes, episode, update
         self.attend_hidden = keras.layers.Dense(units, activation="tanh", name="attend_hidden")
         self.attend_score = keras.layers.Dense(1, name="attend_score")
-        self.episode = keras.layers.RNN(AttentionGRUCell(units), name="attention_gru")
+        self.episode = (keras.layers.RNN(AttentionGRUCell(units), name="attention_gru")
+                        if episode == "gru" else None)
         self.updates = [keras.layers.Dense(units, activation="relu", name=f"memory_update_{t}")
-                        for t in range(passes)]
+                        for t in range(passes if update == "relu" else 0)]
 
     def build(self, facts_shape, fact_mask_shape=None, question_shape=None):
         units = self.units
         self.attend_hidden.build((None, None, 4 * units))
         self.attend_score.build((None, None, units))
-        self.episode.build((None, facts_shape[1], units + 1))
+        if self.episode is not None:
+            self.episode.build((None, facts_shape[1], units + 1))
         for update in self.updates:
             update.build((None, 3 * units))
         self.built = True
@@ -126,22 +142,33 @@ class EpisodicMemory(keras.layers.Layer):
     def call(self, facts, fact_mask, question):
         memory = question
         gates = []
-        mask = ops.cast(fact_mask, facts.dtype)
-        for update in self.updates:
-            q, m = question[:, None, :], memory[:, None, :]
-            z = ops.concatenate([facts * q, facts * m, ops.abs(facts - q),
-                                 ops.abs(facts - m)], axis=-1)  # (batch, F, 4*units)
-            scores = ops.squeeze(self.attend_score(self.attend_hidden(z)), -1)  # (batch, F)
-            scores = ops.where(fact_mask, scores, -1e9)
-            gate = ops.softmax(scores, axis=-1) * mask  # (batch, F), 0 on padding
-            episode = self.episode(ops.concatenate([facts, gate[..., None]], axis=-1),
-                                   mask=fact_mask)  # (batch, units)
-            memory = update(ops.concatenate([memory, episode, question], axis=-1))
+        for t in range(self.passes):
+            gate = self._gate(facts, fact_mask, question, memory)  # (batch, F)
+            episode = self._read(facts, fact_mask, gate)  # (batch, units)
+            memory = (memory + episode if self.update == "add" else
+                      self.updates[t](ops.concatenate([memory, episode, question], axis=-1)))
             gates.append(gate)
         return memory, ops.stack(gates, axis=1)  # (batch, units), (batch, passes, F)
+
+    def _gate(self, facts, fact_mask, question, memory):
+        """Softmax over the real facts of scores from their interactions with the
+        question and the memory; 0 on padding."""
+        q, m = question[:, None, :], memory[:, None, :]
+        z = ops.concatenate([facts * q, facts * m, ops.abs(facts - q),
+                             ops.abs(facts - m)], axis=-1)  # (batch, F, 4*units)
+        scores = ops.squeeze(self.attend_score(self.attend_hidden(z)), -1)  # (batch, F)
+        scores = ops.where(fact_mask, scores, -1e9)
+        return ops.softmax(scores, axis=-1) * ops.cast(fact_mask, facts.dtype)
+
+    def _read(self, facts, fact_mask, gate):
+        """The episode: what the pass takes from the facts it attends to."""
+        if self.episode is None:
+            return ops.sum(facts * gate[..., None], axis=1)
+        return self.episode(ops.concatenate([facts, gate[..., None]], axis=-1), mask=fact_mask)
 
     def compute_mask(self, inputs, mask=None):
         return None
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "units": self.units, "passes": self.passes}
+        return {**super().get_config(), "units": self.units, "passes": self.passes,
+                "episode": self.episode_kind, "update": self.update}

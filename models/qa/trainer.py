@@ -61,7 +61,7 @@ def train_qa(config: QATrainConfig) -> QAResult:
         words, min(config.max_facts, max(len(e.facts) for e in train)), config.max_words)
     model = build_dmn(len(words), len(answers), preprocessor.max_facts, config.max_words,
                       config.units, config.passes, config.dropout, config.input_fusion,
-                      config.temporal)
+                      config.temporal, config.episode, config.update)
     x, y = _targets(config, preprocessor, train, answers)
     data = (_permuted(config, x, y, train, preprocessor, answers) if config.permute_entities
             else None)

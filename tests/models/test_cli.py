@@ -64,3 +64,13 @@ def test_entity_permutation_is_reachable_from_the_command_line():
     assert qa().permute_entities == QATrainConfig().permute_entities
     assert qa("--permute-entities").permute_entities
     assert not qa("--no-permute-entities").permute_entities
+
+
+def test_memory_read_and_update_are_reachable_from_the_command_line():
+    from models.qa.config import PROFILES as QA_PROFILES
+
+    config = cli.training_config(_parse("qa", "--episode", "sum", "--update", "add"),
+                                 QATrainConfig, QA_PROFILES, ())
+    assert (config.episode, config.update) == ("sum", "add")
+    with pytest.raises(SystemExit):
+        _parse("qa", "--episode", "lstm")

@@ -9,7 +9,7 @@ import pytest
 
 from models.qa.babi import Example, load_tasks
 from models.qa.dmn import build_dmn
-from models.qa.layers import TemporalEncoding
+from models.qa.layers import EpisodicMemory, TemporalEncoding
 from models.qa.trainer import evaluate, load_trained, strongest_on_supporting
 
 
@@ -24,7 +24,8 @@ def random_inputs(facts_used=(3, 5), facts=6, words=5, vocab=20):
 
 VARIANTS = [dict(input_fusion="gru", temporal=False),
             dict(input_fusion="residual", temporal=True),
-            dict(input_fusion="none", temporal=True)]
+            dict(input_fusion="none", temporal=True),
+            dict(input_fusion="none", temporal=True, episode="sum", update="add")]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -57,6 +58,26 @@ def test_save_load_gives_same_outputs(tmp_path, variant):
 def test_unknown_input_fusion_is_refused():
     with pytest.raises(ValueError, match="input_fusion must be one of"):
         build_dmn(vocab_size=20, answer_size=4, max_facts=6, max_words=5, input_fusion="x")
+
+
+@pytest.mark.parametrize("setting", [dict(episode="lstm"), dict(update="tanh")])
+def test_unknown_memory_read_or_update_is_refused(setting):
+    with pytest.raises(ValueError, match="must be one of"):
+        EpisodicMemory(units=4, **setting)
+
+
+def test_summed_episodes_added_to_the_question_make_the_memory():
+    rng = np.random.default_rng(2)
+    facts = rng.normal(size=(2, 5, 4)).astype(np.float32)
+    mask = np.array([[True] * 3 + [False] * 2, [True] * 5])
+    question = rng.normal(size=(2, 4)).astype(np.float32)
+    layer = EpisodicMemory(units=4, passes=2, episode="sum", update="add")
+    memory, gates = (np.asarray(t) for t in layer(facts, mask, question))
+    expected = question + np.einsum("btf,bfu->bu", gates, facts)
+    np.testing.assert_allclose(memory, expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(gates[:, 0], gates[:, 1])  # pass 2 sees the new memory
+    names = {w.path for w in layer.weights}
+    assert not any("attention_gru" in n or "memory_update" in n for n in names), names
 
 
 def test_temporal_encoding_counts_age_back_from_the_last_real_fact():
