@@ -8,7 +8,6 @@ Comprehend*). Training only: validation and test data are never touched.
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 
 
@@ -36,59 +35,41 @@ def copied_answer_classes(fact_ids: np.ndarray, labels: np.ndarray, tasks: np.nd
     return classes
 
 
-class PermutedEntities(keras.utils.PyDataset):
-    """Shuffled training batches with each example's task entities renamed at random.
+class EntityPermutation:
+    """Renames each example's task entities at random: a transform of training
+    batches (`StoryBatches`), with new names drawn for every batch.
 
     Args:
-        x: dict of `fact_ids` (examples, facts, words) and `question_ids`
-            (examples, words).
-        y: answer ids (examples,), or a dict holding them under "answer" (other
-            targets, such as gate targets, pass through unchanged).
         tasks: (examples,) task of each example.
         classes: from `copied_answer_classes`.
         word_of_answer: from `answer_word_ids`.
-        batch_size: int.
-        seed: int. Seeds the shuffling and the permutations.
+        seed: int. Seeds the permutations.
     """
 
-    def __init__(self, x: dict, y, tasks: np.ndarray, classes: dict[int, np.ndarray],
-                 word_of_answer: np.ndarray, batch_size: int, seed: int, **kwargs):
-        super().__init__(**kwargs)
-        self.x, self.y, self.tasks, self.classes = x, y, tasks, classes
-        self.batch_size = batch_size
+    def __init__(self, tasks: np.ndarray, classes: dict[int, np.ndarray],
+                 word_of_answer: np.ndarray, seed: int):
+        self.tasks, self.classes, self.word_of_answer = tasks, classes, word_of_answer
         self.rng = np.random.default_rng(seed)
-        vocab = int(max(x["fact_ids"].max(), x["question_ids"].max(), word_of_answer.max())) + 1
-        self.answer_of_word = np.full(vocab, -1)
         known = word_of_answer >= 0
+        self.answer_of_word = np.full(int(word_of_answer.max()) + 1, -1)
         self.answer_of_word[word_of_answer[known]] = np.flatnonzero(known)
-        self.word_of_answer = word_of_answer
-        self.order = self.rng.permutation(len(tasks))
 
-    def __len__(self) -> int:
-        return -(-len(self.tasks) // self.batch_size)
-
-    def on_epoch_end(self) -> None:
-        self.order = self.rng.permutation(len(self.tasks))
-
-    def rows(self, index: int) -> np.ndarray:
-        """The examples in batch `index` of this epoch."""
-        return self.order[index * self.batch_size:(index + 1) * self.batch_size]
-
-    def __getitem__(self, index: int):
-        rows = self.rows(index)
-        renaming = self._renaming(rows)  # (batch, vocab): old word id -> new
-        facts = self.x["fact_ids"][rows]
+    def __call__(self, rows: np.ndarray, x: dict, y):
+        """Inputs and targets of the examples `rows`, renamed. `y` is answer ids, or a
+        dict holding them under "answer" (other targets pass through unchanged)."""
+        vocab = int(max(x["fact_ids"].max(), x["question_ids"].max(),
+                        len(self.answer_of_word) - 1)) + 1
+        renaming = self._renaming(rows, vocab)  # (batch, vocab): old word id -> new
+        facts = x["fact_ids"]
         x = {"fact_ids": np.take_along_axis(
                  renaming, facts.reshape(len(rows), -1), axis=1).reshape(facts.shape),
-             "question_ids": np.take_along_axis(renaming, self.x["question_ids"][rows], 1)}
-        labels = self.y["answer"] if isinstance(self.y, dict) else self.y
-        answer = self._renamed_answers(labels[rows], renaming)
-        if not isinstance(self.y, dict):
-            return x, answer
-        return x, {**{k: v[rows] for k, v in self.y.items()}, "answer": answer}
+             "question_ids": np.take_along_axis(renaming, x["question_ids"], 1)}
+        labels = y["answer"] if isinstance(y, dict) else y
+        answer = self._renamed_answers(labels, renaming)
+        return x, ({**y, "answer": answer} if isinstance(y, dict) else answer)
 
-    def _renaming(self, rows: np.ndarray) -> np.ndarray:
-        renaming = np.tile(np.arange(len(self.answer_of_word)), (len(rows), 1))
+    def _renaming(self, rows: np.ndarray, vocab: int) -> np.ndarray:
+        renaming = np.tile(np.arange(vocab), (len(rows), 1))
         for row, task in enumerate(self.tasks[rows]):
             entities = self.classes.get(int(task))
             if entities is not None:

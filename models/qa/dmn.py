@@ -19,7 +19,8 @@ def build_dmn(vocab_size: int, answer_size: int, max_facts: int, max_words: int,
     Args:
         vocab_size: int. Word ids go up to `vocab_size + 1`.
         answer_size: int. Number of answers (multi-word answers are one answer each).
-        max_facts: int. Facts per story.
+        max_facts: int. Most facts per story (the oldest age the temporal encoding
+            knows); stories may come with fewer, padded to any length up to it.
         max_words: int. Words per fact and per question.
         units: int. Size of embeddings, facts, question and memory.
         passes: int. Episodic memory passes.
@@ -33,9 +34,9 @@ def build_dmn(vocab_size: int, answer_size: int, max_facts: int, max_words: int,
         update: str. How each pass updates the memory (see `EpisodicMemory`).
 
     Returns a model `{fact_ids, question_ids} -> {"answer": probabilities
-    (batch, answer_size), "gates": attention (batch, passes, max_facts)}`.
+    (batch, answer_size), "gates": attention (batch, passes, facts)}`.
     """
-    fact_ids = keras.Input((max_facts, max_words), dtype="int32", name="fact_ids")
+    fact_ids = keras.Input((None, max_words), dtype="int32", name="fact_ids")
     question_ids = keras.Input((max_words,), dtype="int32", name="question_ids")
     embedding = keras.layers.Embedding(vocab_size + 2, units, name="embedding")
     word_mask = ops.not_equal(fact_ids, 0)  # (batch, F, W)

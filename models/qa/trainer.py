@@ -13,8 +13,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from models.qa.augment import PermutedEntities, answer_word_ids, copied_answer_classes
+from models.qa.augment import EntityPermutation, answer_word_ids, copied_answer_classes
 from models.qa.babi import Example, load_tasks
+from models.qa.batches import StoryBatches
 from models.qa.config import QATrainConfig
 from models.qa.dmn import build_dmn
 from models.qa.preprocessor import BabiPreprocessor, vocabulary
@@ -63,10 +64,10 @@ def train_qa(config: QATrainConfig) -> QAResult:
                       config.units, config.passes, config.dropout, config.input_fusion,
                       config.temporal, config.episode, config.update)
     x, y = _targets(config, preprocessor, train, answers)
-    data = (_permuted(config, x, y, train, preprocessor, answers) if config.permute_entities
-            else None)
-    history = _fit(config, model, x, y, _targets(config, preprocessor, validation, answers),
-                   data)
+    permutation = (_permutation(config, x, y, train, preprocessor, answers)
+                   if config.permute_entities else None)
+    history = _fit(config, model, (x, y), _targets(config, preprocessor, validation, answers),
+                   permutation)
     task_accuracy, task_attention = evaluate(model, preprocessor, answers, test)
     out = _save(config, model, preprocessor, answers)
     result = QAResult(out, float(np.mean(list(task_accuracy.values()))), task_accuracy,
@@ -76,27 +77,24 @@ def train_qa(config: QATrainConfig) -> QAResult:
     return result
 
 
-def _permuted(config: QATrainConfig, x: dict, y: dict, train: list[Example],
-              preprocessor: BabiPreprocessor, answers: list[str]) -> PermutedEntities:
-    """Training batches with story entities renamed (all training answers are known, so
-    `x` and `y` keep every example of `train`)."""
+def _permutation(config: QATrainConfig, x: dict, y: dict, train: list[Example],
+                 preprocessor: BabiPreprocessor, answers: list[str]) -> EntityPermutation:
+    """Renaming of story entities for training batches (all training answers are
+    known, so `x` and `y` keep every example of `train`)."""
     id_vocabulary = preprocessor.lookup.get_vocabulary()
     word_of_answer = answer_word_ids(id_vocabulary, answers)
     tasks = np.array([e.task for e in train])
     classes = copied_answer_classes(x["fact_ids"], y["answer"], tasks, word_of_answer)
     logger.info("entities permuted per task: %s",
                 {t: [str(id_vocabulary[i]) for i in c] for t, c in classes.items()})
-    if not config.supporting_facts:
-        y = y["answer"]
-    return PermutedEntities(x, y, tasks, classes, word_of_answer, config.batch_size,
-                            config.seed)
+    return EntityPermutation(tasks, classes, word_of_answer, config.seed)
 
 
-def _fit(config: QATrainConfig, model: keras.Model, x: dict, y: dict,
-         validation: tuple[dict, dict], data: PermutedEntities | None = None,
+def _fit(config: QATrainConfig, model: keras.Model, train: tuple[dict, dict],
+         validation: tuple[dict, dict], permutation: EntityPermutation | None = None,
          ) -> keras.callbacks.History:
-    """Answers-only training, or answers and gates with `config.supporting_facts`; on
-    `data` batches when given, else on `x`, `y`."""
+    """Answers-only training, or answers and gates with `config.supporting_facts`, on
+    batches of stories of similar length (entities renamed with `permutation`)."""
     answer = model.get_layer("answer").output
     loss = keras.losses.SparseCategoricalCrossentropy()
     monitor = config.monitor
@@ -108,14 +106,14 @@ def _fit(config: QATrainConfig, model: keras.Model, x: dict, y: dict,
         monitor = monitor.replace("val_accuracy", "val_answer_accuracy")
     else:
         trainable = keras.Model(model.inputs, answer)
-        y, validation = y["answer"], (validation[0], validation[1]["answer"])
+        train, validation = ((x, y["answer"]) for x, y in (train, validation))
     trainable.compile(
         optimizer=keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay),
         loss=loss, metrics={"answer": ["accuracy"]} if config.supporting_facts else ["accuracy"])
-    batches = dict(x=x, y=y, batch_size=config.batch_size) if data is None else dict(x=data)
+    batches = StoryBatches(*train, config.batch_size, config.seed, permutation)
     return trainable.fit(
-        **batches, epochs=config.epochs, verbose=config.verbose,
-        validation_data=validation,
+        batches.dataset(), epochs=config.epochs, verbose=config.verbose, shuffle=False,
+        validation_data=StoryBatches(*validation, 256, config.seed).dataset(),
         callbacks=[keras.callbacks.EarlyStopping(
             monitor=monitor, mode="min" if monitor.endswith("loss") else "max",
             patience=config.patience, restore_best_weights=True)])

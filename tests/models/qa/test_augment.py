@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.qa.augment import PermutedEntities, answer_word_ids, copied_answer_classes
+from models.qa.augment import EntityPermutation, answer_word_ids, copied_answer_classes
 from models.qa.babi import load_tasks
+from models.qa.batches import StoryBatches
 from models.qa.preprocessor import BabiPreprocessor, vocabulary
 from models.qa.trainer import encode
 
@@ -30,21 +31,18 @@ def test_only_tasks_answering_with_a_story_word_are_permuted():
     assert {t: [words[i] for i in c] for t, c in classes.items()} == {2: LOCATIONS}
 
 
-def _batches(permuted: PermutedEntities):
-    for index in range(len(permuted)):
-        yield permuted.rows(index), *permuted[index]
-
-
 def test_each_example_is_renamed_by_one_permutation_of_its_entities():
     x, y, tasks, words, answers = _encoded([2])
     word_of_answer = answer_word_ids(words, answers)
     classes = copied_answer_classes(x["fact_ids"], y, tasks, word_of_answer)
     entities = set(classes[2].tolist())
-    permuted = PermutedEntities(x, y, tasks, classes, word_of_answer, batch_size=64, seed=0)
+    permuted = StoryBatches(x, y, 64, seed=0,
+                            transform=EntityPermutation(tasks, classes, word_of_answer, 0))
     moved = 0
-    for rows, new_x, new_y in _batches(permuted):
+    for rows, new_x, new_y in permuted:
         for r, row in enumerate(rows):
-            old = np.concatenate([x["fact_ids"][row].ravel(), x["question_ids"][row],
+            facts = new_x["fact_ids"].shape[1]
+            old = np.concatenate([x["fact_ids"][row, :facts].ravel(), x["question_ids"][row],
                                   [word_of_answer[y[row]]]])
             new = np.concatenate([new_x["fact_ids"][r].ravel(), new_x["question_ids"][r],
                                   [word_of_answer[new_y[r]]]])
@@ -63,12 +61,11 @@ def test_each_epoch_draws_new_names_and_other_targets_follow_their_rows():
     word_of_answer = answer_word_ids(words, answers)
     classes = copied_answer_classes(x["fact_ids"], y, tasks, word_of_answer)
     gates = np.arange(len(y))
-    permuted = PermutedEntities(x, {"answer": y, "gates": gates}, tasks, classes,
-                                word_of_answer, batch_size=len(y), seed=0)
-    rows, _, first = next(_batches(permuted))
+    permuted = StoryBatches(x, {"answer": y, "gates": gates}, len(y), seed=0,
+                            transform=EntityPermutation(tasks, classes, word_of_answer, 0))
+    rows, _, first = next(iter(permuted))
     np.testing.assert_array_equal(first["gates"], gates[rows])
-    permuted.on_epoch_end()
-    rows_again, _, second = next(_batches(permuted))
+    rows_again, _, second = next(iter(permuted))
     by_row = dict(zip(rows_again.tolist(), second["answer"].tolist(), strict=True))
     again = np.array([by_row[r] for r in rows.tolist()])
     assert np.mean(again != first["answer"]) > 0.5

@@ -55,6 +55,21 @@ def test_save_load_gives_same_outputs(tmp_path, variant):
                                    model.predict(inputs, verbose=0)[key], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_padding_facts_to_any_length_leaves_the_outputs_alone(variant):
+    # Training cuts each batch to its longest story; serving pads to max_facts.
+    model = build_dmn(vocab_size=20, answer_size=4, max_facts=9, max_words=5, units=16,
+                      **variant)
+    if variant.get("temporal"):
+        layer = model.get_layer("temporal_encoding")
+        layer.ages.assign(np.random.default_rng(1).normal(size=layer.ages.shape))
+    short, long = random_inputs(facts=5), random_inputs(facts=9)
+    cut, padded = model.predict(short, verbose=0), model.predict(long, verbose=0)
+    assert cut["gates"].shape == (2, 3, 5) and padded["gates"].shape == (2, 3, 9)
+    np.testing.assert_allclose(cut["answer"], padded["answer"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(cut["gates"], padded["gates"][..., :5], rtol=1e-5, atol=1e-6)
+
+
 def test_unknown_input_fusion_is_refused():
     with pytest.raises(ValueError, match="input_fusion must be one of"):
         build_dmn(vocab_size=20, answer_size=4, max_facts=6, max_words=5, input_fusion="x")
