@@ -23,9 +23,14 @@ def qa_archive(model: keras.Model, preprocessor: BabiPreprocessor,
     """Tokenization, the DMN+ and the answer lookup in one graph."""
     names = tf.constant(answers)
     signature = QA.signature(DEFAULT_SIGNATURE)
+    fixed = model.get_layer("fact_ids").output.shape[1]  # set in models saved before 202ef7f
 
     def serve(story: tf.Tensor, question: tf.Tensor) -> dict[str, tf.Tensor]:
         fact_ids, question_ids, facts = preprocessor(story, question)
+        if fixed is not None:  # such a model takes exactly `fixed` facts: pad to them
+            pad = [[0, 0], [0, fixed - tf.shape(facts)[1]]]
+            fact_ids = tf.ensure_shape(tf.pad(fact_ids, pad + [[0, 0]]), [None, fixed, None])
+            facts = tf.pad(facts, pad, constant_values="")
         outputs = model({"fact_ids": fact_ids, "question_ids": question_ids}, training=False)
         probabilities = outputs["answer"]  # (batch, answers)
         return {"answer": tf.gather(names, tf.argmax(probabilities, axis=-1)),

@@ -40,8 +40,9 @@ class BabiPreprocessor(keras.layers.Layer):
         max_words: int. Words kept per fact and per question.
 
     Call: `(story [batch], question [batch])` strings ->
-    `(fact_ids [batch, max_facts, max_words], question_ids [batch, max_words],
-    facts [batch, max_facts] strings, "" for padding)`.
+    `(fact_ids [batch, facts, max_words], question_ids [batch, max_words],
+    facts [batch, facts] strings, "" for padding)`, where `facts` is the batch's
+    longest story (at least 1, at most `max_facts`): short stories cost little.
     """
 
     def __init__(self, words: list[str], max_facts: int = 20, max_words: int = 12, **kwargs):
@@ -58,9 +59,10 @@ class BabiPreprocessor(keras.layers.Layer):
         lines = tf.strings.split(tf.strings.strip(story), "\n")  # (batch, lines) ragged
         lines = tf.ragged.boolean_mask(lines, tf.strings.length(tf.strings.strip(lines)) > 0)
         facts = lines[:, -self.max_facts:]  # the most recent facts
-        fact_text = facts.to_tensor("", shape=[None, self.max_facts])
-        fact_ids = self._ids(fact_text).to_tensor(0, shape=[None, self.max_facts,
-                                                            self.max_words])
+        width = tf.maximum(facts.bounding_shape(axis=1), 1)  # the batch's longest story
+        fact_text = facts.to_tensor("", shape=tf.stack([-1, width]))
+        fact_ids = self._ids(fact_text).to_tensor(0, shape=tf.stack([-1, width,
+                                                                     self.max_words]))
         question_ids = self._ids(question).to_tensor(0, shape=[None, self.max_words])
         return fact_ids, question_ids, tf.strings.strip(fact_text)
 
