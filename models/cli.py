@@ -144,6 +144,9 @@ def add_qa_model_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--monitor", choices=("val_loss", "val_accuracy"),
                         default=defaults.monitor, help="what early stopping watches")
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--restarts", type=int, default=defaults.restarts,
+                        help="train from this many seeds (--seed, --seed + 1, ...) and keep "
+                             "the model with the best validation score")
 
 
 def _train_qa(args: argparse.Namespace) -> int:
@@ -158,6 +161,9 @@ def _train_qa(args: argparse.Namespace) -> int:
     for task, accuracy in result.task_accuracy.items():
         print(f"task {task:2d}  test accuracy {accuracy:.3f}  error {100 * (1 - accuracy):5.1f}%"
               f"  last pass on a supporting fact {100 * result.task_attention[task]:5.1f}%")
+    if len(result.validation_scores) > 1:
+        print("best validation score per restart (seed, seed + 1, ...): "
+              + ", ".join(f"{score:.3f}" for score in result.validation_scores))
     errors = [1 - a for a in result.task_accuracy.values()]
     print(f"mean error {100 * sum(errors) / len(errors):.1f}%, "
           f"{sum(e <= 0.05 for e in errors)} tasks >= 95%, {result.epochs_run} epochs "

@@ -6,7 +6,7 @@ import json
 import logging
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import keras
@@ -36,6 +36,8 @@ class QAResult:
     task_attention: dict[int, float]
     epochs_run: int
     seconds: float
+    # Best validation score (`config.monitor`) of each restart; the model kept is the best.
+    validation_scores: tuple[float, ...] = ()
 
 
 def encode(preprocessor: BabiPreprocessor, examples: list[Example],
@@ -52,7 +54,6 @@ def encode(preprocessor: BabiPreprocessor, examples: list[Example],
 def train_qa(config: QATrainConfig) -> QAResult:
     """Trains on the chosen tasks (validation carved from train), reports test
     accuracy per task, and saves the model, the tokenizer settings and the answers."""
-    keras.utils.set_random_seed(config.seed)
     started = time.monotonic()
     train = load_tasks(config.task_list(), "train", config.data)
     test = load_tasks(config.task_list(), "test", config.data)
@@ -60,21 +61,40 @@ def train_qa(config: QATrainConfig) -> QAResult:
     words, answers = vocabulary(train)
     preprocessor = BabiPreprocessor(
         words, min(config.max_facts, max(len(e.facts) for e in train)), config.max_words)
-    model = build_dmn(len(words), len(answers), preprocessor.max_facts, config.max_words,
-                      config.units, config.passes, config.dropout, config.input_fusion,
-                      config.temporal, config.episode, config.update)
     x, y = _targets(config, preprocessor, train, answers)
-    permutation = (_permutation(config, x, y, train, preprocessor, answers)
-                   if config.permute_entities else None)
-    history = _fit(config, model, (x, y), _targets(config, preprocessor, validation, answers),
-                   permutation)
+    held = _targets(config, preprocessor, validation, answers)
+    scores, model, history = [], None, None
+    for restart in range(config.restarts):  # the model with the best validation score wins
+        run = replace(config, seed=config.seed + restart)
+        candidate, fitted = _train_run(run, len(words), answers, preprocessor, train, (x, y),
+                                       held)
+        key, mode = _monitor(run)
+        scores.append(float(min(fitted.history[key]) if mode == "min"
+                            else max(fitted.history[key])))
+        logger.info("restart %d (seed %d): best %s %.4f", restart, run.seed, key, scores[-1])
+        if scores[-1] == (min(scores) if mode == "min" else max(scores)):
+            model, history = candidate, fitted
     task_accuracy, task_attention = evaluate(model, preprocessor, answers, test)
     out = _save(config, model, preprocessor, answers)
     result = QAResult(out, float(np.mean(list(task_accuracy.values()))), task_accuracy,
-                      task_attention, len(history.epoch), time.monotonic() - started)
+                      task_attention, len(history.epoch), time.monotonic() - started,
+                      tuple(scores))
     (out / "metrics.json").write_text(json.dumps(
         {**asdict(result), "model_dir": str(out), "config": asdict(config)}, indent=2) + "\n")
     return result
+
+
+def _train_run(config: QATrainConfig, vocab_size: int, answers: list[str],
+               preprocessor: BabiPreprocessor, train: list[Example], encoded: tuple[dict, dict],
+               held: tuple[dict, dict]) -> tuple[keras.Model, keras.callbacks.History]:
+    """One model built and trained from `config.seed`."""
+    keras.utils.set_random_seed(config.seed)
+    model = build_dmn(vocab_size, len(answers), preprocessor.max_facts, config.max_words,
+                      config.units, config.passes, config.dropout, config.input_fusion,
+                      config.temporal, config.episode, config.update)
+    permutation = (_permutation(config, *encoded, train, preprocessor, answers)
+                   if config.permute_entities else None)
+    return model, _fit(config, model, encoded, held, permutation)
 
 
 def _permutation(config: QATrainConfig, x: dict, y: dict, train: list[Example],
@@ -97,13 +117,11 @@ def _fit(config: QATrainConfig, model: keras.Model, train: tuple[dict, dict],
     batches of stories of similar length (entities renamed with `permutation`)."""
     answer = model.get_layer("answer").output
     loss = keras.losses.SparseCategoricalCrossentropy()
-    monitor = config.monitor
     if config.supporting_facts:
         trainable = keras.Model(model.inputs, {"answer": answer,
                                                "gates": model.get_layer("gates").output})
         loss = {"answer": loss, "gates": keras.losses.SparseCategoricalCrossentropy(
             ignore_class=-1)}
-        monitor = monitor.replace("val_accuracy", "val_answer_accuracy")
     else:
         trainable = keras.Model(model.inputs, answer)
         train, validation = ((x, y["answer"]) for x, y in (train, validation))
@@ -111,12 +129,20 @@ def _fit(config: QATrainConfig, model: keras.Model, train: tuple[dict, dict],
         optimizer=keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay),
         loss=loss, metrics={"answer": ["accuracy"]} if config.supporting_facts else ["accuracy"])
     batches = StoryBatches(*train, config.batch_size, config.seed, permutation)
+    monitor, mode = _monitor(config)
     return trainable.fit(
         batches.dataset(), epochs=config.epochs, verbose=config.verbose, shuffle=False,
         validation_data=StoryBatches(*validation, 256, config.seed).dataset(),
         callbacks=[keras.callbacks.EarlyStopping(
-            monitor=monitor, mode="min" if monitor.endswith("loss") else "max",
-            patience=config.patience, restore_best_weights=True)])
+            monitor=monitor, mode=mode, patience=config.patience, restore_best_weights=True)])
+
+
+def _monitor(config: QATrainConfig) -> tuple[str, str]:
+    """The validation figure early stopping and restarts go by, and its better side."""
+    monitor = config.monitor
+    if config.supporting_facts:
+        monitor = monitor.replace("val_accuracy", "val_answer_accuracy")
+    return monitor, "min" if monitor.endswith("loss") else "max"
 
 
 def _targets(config: QATrainConfig, preprocessor: BabiPreprocessor, examples: list[Example],

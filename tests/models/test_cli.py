@@ -74,3 +74,12 @@ def test_memory_read_and_update_are_reachable_from_the_command_line():
     assert (config.episode, config.update) == ("sum", "add")
     with pytest.raises(SystemExit):
         _parse("qa", "--episode", "lstm")
+
+
+def test_restarts_are_reachable_from_the_command_line():
+    from models.qa.config import PROFILES as QA_PROFILES
+
+    config = cli.training_config(_parse("qa", "--restarts", "3"), QATrainConfig,
+                                 QA_PROFILES, ())
+    assert config.restarts == 3
+    assert cli.training_config(_parse("qa"), QATrainConfig, QA_PROFILES, ()).restarts == 1

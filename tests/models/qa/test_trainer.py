@@ -1,4 +1,5 @@
-"""Supporting-fact supervision of the DMN+: per-pass targets and what they teach."""
+"""Training the DMN+: supporting-fact supervision (per-pass targets and what they
+teach) and restarts from several seeds."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 
 from models.qa.babi import Example, load_tasks
 from models.qa.config import QATrainConfig
-from models.qa.trainer import supporting_targets, train_qa
+from models.qa.trainer import encode, load_trained, split_validation, supporting_targets, train_qa
 
 
 def test_each_pass_targets_the_supporting_facts_in_order_then_the_last_again():
@@ -40,3 +41,22 @@ def test_supporting_fact_supervision_teaches_the_three_hop_chain_of_task_16(tmp_
                                     output_dir=str(tmp_path)))
     assert result.task_accuracy[16] >= 0.9
     assert result.task_attention[16] >= 0.9  # the last pass on the colour fact
+
+
+@pytest.mark.babi
+def test_restarts_keep_the_model_with_the_best_validation_accuracy(tmp_path):
+    config = QATrainConfig(tasks="1", epochs=4, units=16, restarts=2, verbose=0,
+                           output_dir=str(tmp_path))
+    result = train_qa(config)
+    assert len(result.validation_scores) == 2
+    model, preprocessor, answers = load_trained(tmp_path)
+    _, validation = split_validation(load_tasks([1], "train"), config.validation_fraction,
+                                     config.seed)
+    x, y = encode(preprocessor, validation, answers)
+    accuracy = np.mean(model.predict(x, verbose=0)["answer"].argmax(-1) == y)
+    assert accuracy == pytest.approx(max(result.validation_scores), abs=1e-6)
+
+
+def test_fewer_than_one_restart_is_refused():
+    with pytest.raises(ValueError, match="restarts must be at least 1"):
+        QATrainConfig(restarts=0)
