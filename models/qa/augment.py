@@ -36,8 +36,8 @@ def copied_answer_classes(fact_ids: np.ndarray, labels: np.ndarray, tasks: np.nd
 
 
 class EntityPermutation:
-    """Renames each example's task entities at random: a transform of training
-    batches (`StoryBatches`), with new names drawn for every batch.
+    """Renames each example's task entities at random: a transform of the training
+    examples (`story_batches`), with new names drawn on every call.
 
     Args:
         tasks: (examples,) task of each example.

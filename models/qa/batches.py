@@ -1,18 +1,21 @@
 """Training batches of stories of similar length, each padded only to its longest
 story. bAbI stories run from 2 to 70 kept facts (9 on average over the 20 tasks), so
 batches padded to the longest story of the whole set spend most of their work on
-padding; sorting within pools of batches keeps batches random but short.
+padding; tf.data's length buckets keep batches random but short.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
 
-# Rows, inputs and targets of one batch -> inputs and targets (entity renaming).
+# Rows, inputs and targets -> inputs and targets (entity renaming), once per epoch.
 Transform = Callable[[np.ndarray, dict, object], tuple[dict, object]]
+
+# Upper bounds (exclusive) of the story lengths, in facts, that share batches.
+BUCKET_BOUNDARIES = (4, 7, 10, 13, 17, 25, 40, 60)
 
 
 def story_lengths(fact_ids: np.ndarray) -> np.ndarray:
@@ -20,63 +23,47 @@ def story_lengths(fact_ids: np.ndarray) -> np.ndarray:
     return np.any(fact_ids != 0, axis=-1).sum(axis=-1)
 
 
-def bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator,
-                     pool: int = 20) -> list[np.ndarray]:
-    """Row indices of each batch: rows in a random order, sorted by length within
-    pools of `pool` batches, cut into batches, and the batches shuffled."""
-    order = rng.permutation(len(lengths))
-    batches = []
-    for start in range(0, len(order), pool * batch_size):
-        chunk = order[start:start + pool * batch_size]
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-
-class StoryBatches:
-    """An epoch of batches per iteration, freshly shuffled each time, facts cut to the
-    longest story of the batch.
+def story_batches(x: dict, y, batch_size: int, seed: int | None = None,
+                  transform: Transform | None = None) -> tf.data.Dataset:
+    """`(x, y)` batches for `Model.fit`, stories of similar length together, the facts
+    axis cut to the longest story of each batch.
 
     Args:
         x: dict of `fact_ids` (examples, facts, words) and `question_ids`
             (examples, words).
         y: targets (examples, ...), or a dict of them.
         batch_size: int.
-        seed: int. Seeds the order of every epoch.
-        transform: applied to each batch as `transform(rows, x, y)` (e.g.
-            `EntityPermutation`); None: batches as they are.
+        seed: int, to shuffle the examples anew on every pass; None: keep their order.
+        transform: applied to all examples at the start of every pass, as
+            `transform(rows, x, y)` (e.g. `EntityPermutation`); None: none.
     """
+    rows = np.arange(len(x["fact_ids"]))
 
-    def __init__(self, x: dict, y, batch_size: int, seed: int,
-                 transform: Transform | None = None):
-        self.x, self.y, self.batch_size, self.transform = x, y, batch_size, transform
-        self.lengths = story_lengths(x["fact_ids"])
-        self.rng = np.random.default_rng(seed)
+    def whole_set():  # once per pass, so the transform draws anew
+        yield transform(rows, x, y) if transform else (x, y)
 
-    def __len__(self) -> int:
-        return -(-len(self.lengths) // self.batch_size)
+    def spec(value: np.ndarray) -> tf.TensorSpec:
+        return tf.TensorSpec((None, *value.shape[1:]), tf.as_dtype(value.dtype))
 
-    def __iter__(self) -> Iterator[tuple[np.ndarray, dict, object]]:
-        """`(rows, x, y)` for each batch of a new epoch."""
-        for rows in bucketed_batches(self.lengths, self.batch_size, self.rng):
-            facts = max(1, int(self.lengths[rows].max()))
-            x = {"fact_ids": self.x["fact_ids"][rows, :facts],
-                 "question_ids": self.x["question_ids"][rows]}
-            y = ({k: v[rows] for k, v in self.y.items()} if isinstance(self.y, dict)
-                 else self.y[rows])
-            yield (rows, *self.transform(rows, x, y)) if self.transform else (rows, x, y)
+    signature = ({k: spec(v) for k, v in x.items()},
+                 {k: spec(v) for k, v in y.items()} if isinstance(y, dict) else spec(y))
+    dataset = tf.data.Dataset.from_generator(whole_set, output_signature=signature).unbatch()
+    if seed is not None:
+        dataset = dataset.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.map(_cut_padding).bucket_by_sequence_length(
+        lambda x, y: tf.shape(x["fact_ids"])[0], list(BUCKET_BOUNDARIES),
+        [batch_size] * (len(BUCKET_BOUNDARIES) + 1))
+    # Each bucket ends with one partial batch, whatever the order: the count is known,
+    # and Keras then knows each epoch's length.
+    per_bucket = np.bincount(np.searchsorted(
+        BUCKET_BOUNDARIES, np.maximum(story_lengths(x["fact_ids"]), 1), side="right"))
+    batches = int(sum(-(-n // batch_size) for n in per_bucket))
+    return dataset.apply(tf.data.experimental.assert_cardinality(batches)).prefetch(
+        tf.data.AUTOTUNE)
 
-    def dataset(self) -> tf.data.Dataset:
-        """The batches as a `tf.data.Dataset` for `Model.fit`: each pass over it is a
-        new epoch; the facts axis is left unknown."""
-        def spec(value: np.ndarray, unknown: tuple[int, ...] = (0,)) -> tf.TensorSpec:
-            shape = [None if axis in unknown else n for axis, n in enumerate(value.shape)]
-            return tf.TensorSpec(shape, tf.as_dtype(value.dtype))
 
-        x_spec = {"fact_ids": spec(self.x["fact_ids"], (0, 1)),
-                  "question_ids": spec(self.x["question_ids"])}
-        y_spec = ({k: spec(v) for k, v in self.y.items()} if isinstance(self.y, dict)
-                  else spec(self.y))
-        batches = tf.data.Dataset.from_generator(
-            lambda: ((x, y) for _, x, y in self), output_signature=(x_spec, y_spec))
-        return batches.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(2)
+def _cut_padding(x: dict, y):
+    """One story without its padding facts (at least one fact is kept)."""
+    real = tf.reduce_any(x["fact_ids"] != 0, axis=-1)
+    length = tf.maximum(tf.reduce_sum(tf.cast(real, tf.int32)), 1)
+    return {**x, "fact_ids": x["fact_ids"][:length]}, y

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from models.qa.augment import EntityPermutation, answer_word_ids, copied_answer_classes
 from models.qa.babi import Example, load_tasks
-from models.qa.batches import StoryBatches
+from models.qa.batches import story_batches
 from models.qa.config import QATrainConfig
 from models.qa.dmn import build_dmn
 from models.qa.preprocessor import BabiPreprocessor, vocabulary
@@ -128,11 +128,11 @@ def _fit(config: QATrainConfig, model: keras.Model, train: tuple[dict, dict],
     trainable.compile(
         optimizer=keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay),
         loss=loss, metrics={"answer": ["accuracy"]} if config.supporting_facts else ["accuracy"])
-    batches = StoryBatches(*train, config.batch_size, config.seed, permutation)
     monitor, mode = _monitor(config)
     return trainable.fit(
-        batches.dataset(), epochs=config.epochs, verbose=config.verbose, shuffle=False,
-        validation_data=StoryBatches(*validation, 256, config.seed).dataset(),
+        story_batches(*train, config.batch_size, config.seed, permutation),
+        epochs=config.epochs, verbose=config.verbose, shuffle=False,  # shuffled by tf.data
+        validation_data=story_batches(*validation, 256),
         callbacks=[keras.callbacks.EarlyStopping(
             monitor=monitor, mode=mode, patience=config.patience, restore_best_weights=True)])
 

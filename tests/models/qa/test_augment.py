@@ -7,7 +7,6 @@ import pytest
 
 from models.qa.augment import EntityPermutation, answer_word_ids, copied_answer_classes
 from models.qa.babi import load_tasks
-from models.qa.batches import StoryBatches
 from models.qa.preprocessor import BabiPreprocessor, vocabulary
 from models.qa.trainer import encode
 
@@ -31,41 +30,41 @@ def test_only_tasks_answering_with_a_story_word_are_permuted():
     assert {t: [words[i] for i in c] for t, c in classes.items()} == {2: LOCATIONS}
 
 
+def _permuted(x, y, tasks, classes, word_of_answer):
+    rows = np.arange(len(tasks))
+    return rows, EntityPermutation(tasks, classes, word_of_answer, seed=0)(rows, x, y)
+
+
 def test_each_example_is_renamed_by_one_permutation_of_its_entities():
     x, y, tasks, words, answers = _encoded([2])
     word_of_answer = answer_word_ids(words, answers)
     classes = copied_answer_classes(x["fact_ids"], y, tasks, word_of_answer)
     entities = set(classes[2].tolist())
-    permuted = StoryBatches(x, y, 64, seed=0,
-                            transform=EntityPermutation(tasks, classes, word_of_answer, 0))
+    rows, (new_x, new_y) = _permuted(x, y, tasks, classes, word_of_answer)
     moved = 0
-    for rows, new_x, new_y in permuted:
-        for r, row in enumerate(rows):
-            facts = new_x["fact_ids"].shape[1]
-            old = np.concatenate([x["fact_ids"][row, :facts].ravel(), x["question_ids"][row],
-                                  [word_of_answer[y[row]]]])
-            new = np.concatenate([new_x["fact_ids"][r].ravel(), new_x["question_ids"][r],
-                                  [word_of_answer[new_y[r]]]])
-            pairs = set(zip(old.tolist(), new.tolist(), strict=True))
-            renaming = dict(pairs)
-            assert len(pairs) == len(renaming)  # a function
-            assert len(set(renaming.values())) == len(renaming)  # one-to-one
-            for before, after in renaming.items():
-                assert after == before or {before, after} <= entities
-            moved += renaming[word_of_answer[y[row]]] != word_of_answer[y[row]]
+    for row in rows:
+        old = np.concatenate([x["fact_ids"][row].ravel(), x["question_ids"][row],
+                              [word_of_answer[y[row]]]])
+        new = np.concatenate([new_x["fact_ids"][row].ravel(), new_x["question_ids"][row],
+                              [word_of_answer[new_y[row]]]])
+        pairs = set(zip(old.tolist(), new.tolist(), strict=True))
+        renaming = dict(pairs)
+        assert len(pairs) == len(renaming)  # a function
+        assert len(set(renaming.values())) == len(renaming)  # one-to-one
+        for before, after in renaming.items():
+            assert after == before or {before, after} <= entities
+        moved += renaming[word_of_answer[y[row]]] != word_of_answer[y[row]]
     assert moved > 0.7 * len(y)  # with 6 locations, 5 of 6 answers change
 
 
-def test_each_epoch_draws_new_names_and_other_targets_follow_their_rows():
+def test_each_call_draws_new_names_and_other_targets_stay():
     x, y, tasks, words, answers = _encoded([2])
     word_of_answer = answer_word_ids(words, answers)
     classes = copied_answer_classes(x["fact_ids"], y, tasks, word_of_answer)
     gates = np.arange(len(y))
-    permuted = StoryBatches(x, {"answer": y, "gates": gates}, len(y), seed=0,
-                            transform=EntityPermutation(tasks, classes, word_of_answer, 0))
-    rows, _, first = next(iter(permuted))
-    np.testing.assert_array_equal(first["gates"], gates[rows])
-    rows_again, _, second = next(iter(permuted))
-    by_row = dict(zip(rows_again.tolist(), second["answer"].tolist(), strict=True))
-    again = np.array([by_row[r] for r in rows.tolist()])
-    assert np.mean(again != first["answer"]) > 0.5
+    permutation = EntityPermutation(tasks, classes, word_of_answer, seed=0)
+    rows = np.arange(len(y))
+    _, first = permutation(rows, x, {"answer": y, "gates": gates})
+    _, second = permutation(rows, x, {"answer": y, "gates": gates})
+    np.testing.assert_array_equal(first["gates"], gates)
+    assert np.mean(second["answer"] != first["answer"]) > 0.5

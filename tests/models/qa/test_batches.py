@@ -1,11 +1,11 @@
-"""Training batches: every example once per epoch, padding cut to the batch's longest
-story, short batches when story lengths vary, and a dataset `fit` can take."""
+"""Training batches: every example once per pass, padding cut to the batch's longest
+story, short batches when story lengths vary, and a new order on every pass."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from models.qa.batches import StoryBatches, bucketed_batches, story_lengths
+from models.qa.batches import story_batches, story_lengths
 
 
 def stories(lengths, facts=70, words=4, seed=0):
@@ -23,38 +23,45 @@ LENGTHS = np.random.default_rng(1).choice([2, 6, 9, 15, 43, 70], size=1000,
                                           p=[.15, .4, .2, .15, .05, .05])
 
 
-def test_each_epoch_holds_every_example_once_in_a_new_order():
-    rng = np.random.default_rng(0)
-    first, second = (bucketed_batches(LENGTHS, 32, rng) for _ in range(2))
-    for epoch in (first, second):
-        assert sorted(np.concatenate(epoch).tolist()) == list(range(len(LENGTHS)))
-        assert max(len(b) for b in epoch) == 32
-    assert not np.array_equal(np.concatenate(first), np.concatenate(second))
+def _passes(dataset, count=2):
+    return [list(dataset.as_numpy_iterator()) for _ in range(count)]
 
 
-def test_batches_are_cut_to_their_longest_story_and_lose_no_fact():
+def test_each_pass_holds_every_example_once_cut_to_its_batch_and_losing_no_fact():
     x = stories(LENGTHS)
-    y = np.arange(len(LENGTHS))
     assert np.array_equal(story_lengths(x["fact_ids"]), LENGTHS)
+    dataset = story_batches(x, np.arange(len(LENGTHS)), 32, seed=0)
+    first, second = _passes(dataset)
+    assert len(first) == len(second) == int(dataset.cardinality())  # Keras relies on it
     widths = []
-    for rows, bx, by in StoryBatches(x, y, 32, seed=0):
+    for batches in (first, second):
+        assert sorted(np.concatenate([by for _, by in batches]).tolist()) == \
+            list(range(len(LENGTHS)))
+    for bx, rows in first:
+        assert len(rows) <= 32
         widths.append(bx["fact_ids"].shape[1])
         assert widths[-1] == LENGTHS[rows].max()
         np.testing.assert_array_equal(bx["fact_ids"], x["fact_ids"][rows, :widths[-1]])
         np.testing.assert_array_equal(bx["question_ids"], x["question_ids"][rows])
-        np.testing.assert_array_equal(by, y[rows])
     # Random batches of 32 would nearly all hold a 70-fact story (1 - 0.9**32 = 97%).
     assert np.mean(widths) < 0.5 * LENGTHS.max()
+    order = [np.concatenate([by for _, by in batches]) for batches in (first, second)]
+    assert not np.array_equal(*order)
 
 
-def test_the_dataset_leaves_the_facts_axis_open_and_reshuffles_per_pass():
-    x = stories(LENGTHS[:200])
-    batches = StoryBatches(x, {"answer": np.arange(200)}, 16, seed=0)
-    dataset = batches.dataset()
-    assert dataset.element_spec[0]["fact_ids"].shape.as_list() == [None, None, 4]
-    assert int(dataset.cardinality()) == len(batches) == 13
-    passes = [[(bx["fact_ids"].shape[1], by["answer"].numpy().tolist())
-               for bx, by in dataset] for _ in range(2)]
-    assert len({width for width, _ in passes[0]}) > 1
-    assert sorted(sum((a for _, a in passes[0]), [])) == list(range(200))
-    assert passes[0] != passes[1]
+def test_a_transform_is_applied_on_every_pass_and_dict_targets_follow():
+    x = stories(LENGTHS[:100])
+    calls = []
+
+    def shift_questions(rows, xs, ys):
+        calls.append(len(rows))
+        return {**xs, "question_ids": xs["question_ids"] + len(calls)}, ys
+
+    y = {"answer": np.arange(100), "gates": np.arange(100) * 10}
+    for count, batches in enumerate(_passes(story_batches(x, y, 16, seed=0,
+                                                          transform=shift_questions)), 1):
+        for bx, by in batches:
+            np.testing.assert_array_equal(by["gates"], by["answer"] * 10)
+            np.testing.assert_array_equal(bx["question_ids"],
+                                          x["question_ids"][by["answer"]] + count)
+    assert calls == [100, 100]
