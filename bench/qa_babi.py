@@ -1,6 +1,6 @@
 """Per-task bAbI test accuracy of the DMN+ (1k training examples).
 
-    python bench/qa_babi.py [--tasks all] [--epochs 80] [--joint] [--supporting-facts] ...
+    python bench/qa_babi.py [--tasks all] [--epochs 80] [--joint] [--restarts N] ...
 
 Supervision is answers only unless `--supporting-facts`. Trains one model per task
 (validation: whole stories carved from its training file, early stopping), or one
@@ -55,6 +55,9 @@ def main() -> int:
             print(f"{task:>4} {errors[task]:>9.1f}% {MEMN2N_1K[task]:>9.1f}% "
                   f"{100 * result.task_attention[task]:>9.1f}% {result.seconds:>8.0f}",
                   flush=True)
+        if len(result.validation_scores) > 1:
+            print(f"tasks {run}: best validation score per restart "
+                  f"{[round(s, 4) for s in result.validation_scores]}", flush=True)
     supervision = "answers and supporting facts" if args.supporting_facts else "answers only"
     mean = sum(errors.values()) / len(errors)
     reference = sum(MEMN2N_1K[t] for t in errors) / len(errors)
