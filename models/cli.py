@@ -16,20 +16,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     _register_translator(models)
 
 
-def training_config(args: argparse.Namespace, config_class: type, profiles: dict,
-                    overrides: tuple[str, ...]):
-    """The training config: the profile's settings over the flags' defaults, then
-    the `overrides` flags the user gave over the profile; flags left unset (None) keep
-    the config's own defaults."""
+def training_config(args: argparse.Namespace, config_class: type, profiles: dict):
+    """The training config: its own defaults, under the profile's settings, under the
+    flags the user gave. A flag for a setting some profile sets defaults to None, so
+    that leaving it out keeps the profile's value."""
     given = {k: v for k, v in vars(args).items() if v is not None}
-    settings = {**given, **profiles[args.profile]}
-    settings.update({name: getattr(args, name) for name in overrides if getattr(args, name)})
+    settings = {**profiles[args.profile], **given}
     fields = {f.name for f in dataclasses.fields(config_class)}
     return config_class(**{k: v for k, v in settings.items() if k in fields})
-
-
-# Flags that win over the translator's profile when given.
-TRANSLATOR_OVERRIDES = ("epochs", "units", "word_dropout", "label_smoothing")
 
 
 def _register_translator(models: argparse._SubParsersAction) -> None:
@@ -52,7 +46,7 @@ def _register_translator(models: argparse._SubParsersAction) -> None:
                         help="encoder cell")
     parser.add_argument("--reverse-source", action="store_true",
                         help="read source sentences backwards")
-    parser.add_argument("--no-lexicon", dest="lexicon", action="store_false",
+    parser.add_argument("--no-lexicon", dest="lexicon", action="store_false", default=None,
                         help="train on sentence pairs only, not also on the Ding "
                              "dictionary's word and phrase pairs")
     parser.add_argument("--epochs", type=int, help="overrides the profile's epochs")
@@ -80,7 +74,7 @@ def _train_translator(args: argparse.Namespace) -> int:
 
     try:
         result = train_translator(
-            training_config(args, TranslatorTrainConfig, PROFILES, TRANSLATOR_OVERRIDES))
+            training_config(args, TranslatorTrainConfig, PROFILES))
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -154,7 +148,7 @@ def _train_qa(args: argparse.Namespace) -> int:
     from models.qa.trainer import train_qa
 
     try:
-        result = train_qa(training_config(args, QATrainConfig, PROFILES, ("tasks", "epochs")))
+        result = train_qa(training_config(args, QATrainConfig, PROFILES))
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -201,7 +195,7 @@ def _train_classifier(args: argparse.Namespace) -> int:
     from models.vision.config import PROFILES, ClassifierTrainConfig
     from models.vision.trainer import train_classifier
 
-    result = train_classifier(training_config(args, ClassifierTrainConfig, PROFILES, ("epochs",)))
+    result = train_classifier(training_config(args, ClassifierTrainConfig, PROFILES))
     print(f"test accuracy {result.test_accuracy:.4f} after {result.epochs_run} epochs "
           f"in {result.seconds:.0f} s; saved to {result.model_dir}")
     return 0

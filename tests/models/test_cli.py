@@ -18,8 +18,7 @@ def _parse(*argv: str) -> argparse.Namespace:
 
 
 def _translator(*argv: str) -> TranslatorTrainConfig:
-    return cli.training_config(_parse("translator", *argv), TranslatorTrainConfig, PROFILES,
-                               cli.TRANSLATOR_OVERRIDES)
+    return cli.training_config(_parse("translator", *argv), TranslatorTrainConfig, PROFILES)
 
 
 def test_profile_without_a_size_keeps_the_config_default():
@@ -49,8 +48,7 @@ def test_regularisers_follow_the_profile_unless_given():
 def test_every_qa_profile_gives_a_complete_config(profile):
     from models.qa.config import PROFILES as QA_PROFILES
 
-    config = cli.training_config(_parse("qa", "--profile", profile), QATrainConfig,
-                                 QA_PROFILES, ("tasks", "epochs"))
+    config = cli.training_config(_parse("qa", "--profile", profile), QATrainConfig, QA_PROFILES)
     assert config.tasks == QA_PROFILES[profile]["tasks"]
     assert config.units == QATrainConfig().units
 
@@ -59,7 +57,7 @@ def test_entity_permutation_is_reachable_from_the_command_line():
     from models.qa.config import PROFILES as QA_PROFILES
 
     def qa(*argv: str) -> QATrainConfig:
-        return cli.training_config(_parse("qa", *argv), QATrainConfig, QA_PROFILES, ())
+        return cli.training_config(_parse("qa", *argv), QATrainConfig, QA_PROFILES)
 
     assert qa().permute_entities == QATrainConfig().permute_entities
     assert qa("--permute-entities").permute_entities
@@ -70,7 +68,7 @@ def test_memory_read_and_update_are_reachable_from_the_command_line():
     from models.qa.config import PROFILES as QA_PROFILES
 
     config = cli.training_config(_parse("qa", "--episode", "sum", "--update", "add"),
-                                 QATrainConfig, QA_PROFILES, ())
+                                 QATrainConfig, QA_PROFILES)
     assert (config.episode, config.update) == ("sum", "add")
     with pytest.raises(SystemExit):
         _parse("qa", "--episode", "lstm")
@@ -79,7 +77,20 @@ def test_memory_read_and_update_are_reachable_from_the_command_line():
 def test_restarts_are_reachable_from_the_command_line():
     from models.qa.config import PROFILES as QA_PROFILES
 
-    config = cli.training_config(_parse("qa", "--restarts", "3"), QATrainConfig,
-                                 QA_PROFILES, ())
+    config = cli.training_config(_parse("qa", "--restarts", "3"), QATrainConfig, QA_PROFILES)
     assert config.restarts == 3
-    assert cli.training_config(_parse("qa"), QATrainConfig, QA_PROFILES, ()).restarts == 1
+    assert cli.training_config(_parse("qa"), QATrainConfig, QA_PROFILES).restarts == 1
+
+
+@pytest.mark.parametrize("model", ["classifier", "qa", "translator"])
+def test_every_profile_setting_holds_unless_a_flag_is_given(model):
+    from models.qa.config import PROFILES as QA_PROFILES
+    from models.vision.config import PROFILES as VISION_PROFILES
+    from models.vision.config import ClassifierTrainConfig
+
+    config_class, profiles = {"classifier": (ClassifierTrainConfig, VISION_PROFILES),
+                              "qa": (QATrainConfig, QA_PROFILES),
+                              "translator": (TranslatorTrainConfig, PROFILES)}[model]
+    for name, settings in profiles.items():
+        config = cli.training_config(_parse(model, "--profile", name), config_class, profiles)
+        assert {k: getattr(config, k) for k in settings} == settings, name
