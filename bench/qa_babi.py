@@ -40,7 +40,7 @@ def main() -> int:
     args = parser.parse_args()
     tasks = range(1, 21) if args.tasks == "all" else [int(t) for t in args.tasks.split(",")]
     fields = {f.name for f in dataclasses.fields(QATrainConfig)} - {"tasks"}
-    settings = {k: v for k, v in vars(args).items() if k in fields}
+    settings = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     runs = [",".join(map(str, tasks))] if args.joint else [str(t) for t in tasks]
     started, errors = time.monotonic(), {}
     # "on support": share of test questions whose last pass attends most to a supporting

@@ -117,30 +117,34 @@ def add_qa_model_flags(parser: argparse.ArgumentParser) -> None:
                              "to them, or none")
     parser.add_argument("--temporal", action=argparse.BooleanOptionalAction,
                         default=defaults.temporal, help="a learned vector per fact age")
-    parser.add_argument("--episode", choices=EPISODES, default=defaults.episode,
+    parser.add_argument("--episode", choices=EPISODES,
                         help="how a memory pass reads the facts it attends to: the DMN+ "
-                             "attention GRU, or their gate-weighted sum")
-    parser.add_argument("--update", choices=UPDATES, default=defaults.update,
+                             "attention GRU, or their gate-weighted sum "
+                             f"(default: the profile's, else {defaults.episode})")
+    parser.add_argument("--update", choices=UPDATES,
                         help="memory update per pass: the DMN+ untied ReLU layer, or "
-                             "memory + episode (end-to-end memory networks)")
+                             "memory + episode (end-to-end memory networks) "
+                             f"(default: the profile's, else {defaults.update})")
     parser.add_argument("--dropout", type=float, default=defaults.dropout)
     parser.add_argument("--supporting-facts", action="store_true",
                         help="also train each pass's attention on the supporting facts "
                              "(strong supervision; default: answers only)")
     parser.add_argument("--permute-entities", action=argparse.BooleanOptionalAction,
-                        default=defaults.permute_entities,
                         help="rename the answer words of a story at random in each "
-                             "training example, where the answer is a story word")
+                             "training example, where the answer is a story word "
+                             "(default: the profile's, else off)")
     parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    parser.add_argument("--patience", type=int, default=defaults.patience,
-                        help="early stopping patience, in epochs")
+    parser.add_argument("--patience", type=int,
+                        help="early stopping patience, in epochs "
+                             f"(default: the profile's, else {defaults.patience})")
     parser.add_argument("--monitor", choices=("val_loss", "val_accuracy"),
                         default=defaults.monitor, help="what early stopping watches")
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--restarts", type=int, default=defaults.restarts,
+    parser.add_argument("--restarts", type=int,
                         help="train from this many seeds (--seed, --seed + 1, ...) and keep "
-                             "the model with the best validation score")
+                             "the model with the best validation score "
+                             f"(default: the profile's, else {defaults.restarts})")
 
 
 def _train_qa(args: argparse.Namespace) -> int:
