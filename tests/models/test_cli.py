@@ -94,3 +94,14 @@ def test_every_profile_setting_holds_unless_a_flag_is_given(model):
     for name, settings in profiles.items():
         config = cli.training_config(_parse(model, "--profile", name), config_class, profiles)
         assert {k: getattr(config, k) for k in settings} == settings, name
+
+
+def test_flags_given_win_over_the_qa_full_profile():
+    from models.qa.config import PROFILES as QA_PROFILES
+
+    config = cli.training_config(
+        _parse("qa", "--profile", "full", "--episode", "gru", "--no-permute-entities",
+               "--restarts", "1", "--patience", "5"), QATrainConfig, QA_PROFILES)
+    assert (config.episode, config.permute_entities, config.restarts, config.patience) == \
+        ("gru", False, 1, 5)
+    assert config.update == QA_PROFILES["full"]["update"]
