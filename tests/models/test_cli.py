@@ -100,8 +100,9 @@ def test_flags_given_win_over_the_qa_full_profile():
     from models.qa.config import PROFILES as QA_PROFILES
 
     config = cli.training_config(
-        _parse("qa", "--profile", "full", "--episode", "gru", "--no-permute-entities",
+        _parse("qa", "--profile", "full", "--update", "relu", "--no-permute-entities",
                "--restarts", "1", "--patience", "5"), QATrainConfig, QA_PROFILES)
-    assert (config.episode, config.permute_entities, config.restarts, config.patience) == \
-        ("gru", False, 1, 5)
-    assert config.update == QA_PROFILES["full"]["update"]
+    assert (config.update, config.permute_entities, config.restarts, config.patience) == \
+        ("relu", False, 1, 5)
+    assert QA_PROFILES["full"]["update"] != "relu" and QA_PROFILES["full"]["patience"] != 5
+    assert config.episode == QA_PROFILES["full"]["episode"]
