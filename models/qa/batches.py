@@ -37,33 +37,28 @@ def story_batches(x: dict, y, batch_size: int, seed: int | None = None,
         transform: applied to all examples at the start of every pass, as
             `transform(rows, x, y)` (e.g. `EntityPermutation`); None: none.
     """
-    rows = np.arange(len(x["fact_ids"]))
+    lengths = np.maximum(story_lengths(x["fact_ids"]), 1)  # at least one fact is kept
+    rows = np.arange(len(lengths))
 
     def whole_set():  # once per pass, so the transform draws anew
-        yield transform(rows, x, y) if transform else (x, y)
+        yield (*(transform(rows, x, y) if transform else (x, y)), lengths)
 
     def spec(value: np.ndarray) -> tf.TensorSpec:
         return tf.TensorSpec((None, *value.shape[1:]), tf.as_dtype(value.dtype))
 
     signature = ({k: spec(v) for k, v in x.items()},
-                 {k: spec(v) for k, v in y.items()} if isinstance(y, dict) else spec(y))
+                 {k: spec(v) for k, v in y.items()} if isinstance(y, dict) else spec(y),
+                 spec(lengths))
     dataset = tf.data.Dataset.from_generator(whole_set, output_signature=signature).unbatch()
     if seed is not None:
         dataset = dataset.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.map(_cut_padding).bucket_by_sequence_length(
+    dataset = dataset.map(
+        lambda x, y, n: ({**x, "fact_ids": x["fact_ids"][:n]}, y)).bucket_by_sequence_length(
         lambda x, y: tf.shape(x["fact_ids"])[0], list(BUCKET_BOUNDARIES),
         [batch_size] * (len(BUCKET_BOUNDARIES) + 1))
     # Each bucket ends with one partial batch, whatever the order: the count is known,
     # and Keras then knows each epoch's length.
-    per_bucket = np.bincount(np.searchsorted(
-        BUCKET_BOUNDARIES, np.maximum(story_lengths(x["fact_ids"]), 1), side="right"))
+    per_bucket = np.bincount(np.searchsorted(BUCKET_BOUNDARIES, lengths, side="right"))
     batches = int(sum(-(-n // batch_size) for n in per_bucket))
     return dataset.apply(tf.data.experimental.assert_cardinality(batches)).prefetch(
         tf.data.AUTOTUNE)
-
-
-def _cut_padding(x: dict, y):
-    """One story without its padding facts (at least one fact is kept)."""
-    real = tf.reduce_any(x["fact_ids"] != 0, axis=-1)
-    length = tf.maximum(tf.reduce_sum(tf.cast(real, tf.int32)), 1)
-    return {**x, "fact_ids": x["fact_ids"][:length]}, y
