@@ -11,6 +11,8 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
+from models.length_buckets import bucket_by_length
+
 # Rows, inputs and targets -> inputs and targets (entity renaming), once per epoch.
 Transform = Callable[[np.ndarray, dict, object], tuple[dict, object]]
 
@@ -52,13 +54,6 @@ def story_batches(x: dict, y, batch_size: int, seed: int | None = None,
     dataset = tf.data.Dataset.from_generator(whole_set, output_signature=signature).unbatch()
     if seed is not None:
         dataset = dataset.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.map(
-        lambda x, y, n: ({**x, "fact_ids": x["fact_ids"][:n]}, y)).bucket_by_sequence_length(
-        lambda x, y: tf.shape(x["fact_ids"])[0], list(BUCKET_BOUNDARIES),
-        [batch_size] * (len(BUCKET_BOUNDARIES) + 1))
-    # Each bucket ends with one partial batch, whatever the order: the count is known,
-    # and Keras then knows each epoch's length.
-    per_bucket = np.bincount(np.searchsorted(BUCKET_BOUNDARIES, lengths, side="right"))
-    batches = int(sum(-(-n // batch_size) for n in per_bucket))
-    return dataset.apply(tf.data.experimental.assert_cardinality(batches)).prefetch(
-        tf.data.AUTOTUNE)
+    dataset = dataset.map(lambda x, y, n: ({**x, "fact_ids": x["fact_ids"][:n]}, y))
+    return bucket_by_length(dataset, lengths, lambda x, y: tf.shape(x["fact_ids"])[0],
+                            BUCKET_BOUNDARIES, batch_size)

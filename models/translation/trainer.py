@@ -19,6 +19,7 @@ import numpy as np
 import sacrebleu
 import tensorflow as tf
 
+from models.length_buckets import bucket_by_length
 from models.translation.config import TranslatorTrainConfig
 from models.translation.corpus import (
     SentencePair,
@@ -35,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 MODEL_FILE, PREPROCESSOR_FILE, CHECKPOINT_FILE = ("model.keras", "preprocessor.json",
                                                   "checkpoint.weights.h5")
+# Upper bounds (exclusive) of the target lengths, in words, that share batches.
+BUCKET_BOUNDARIES = (6, 9, 12, 16)
 
 
 @dataclass(frozen=True)
@@ -193,9 +196,8 @@ def teacher_forcing(preprocessor: TranslationPreprocessor, pairs: list[SentenceP
         generate, output_signature=({"source_ids": spec, "target_ids": spec}, spec))
     if shuffle:
         dataset = dataset.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
-    return dataset.bucket_by_sequence_length(
-        lambda x, y: tf.shape(y)[0], bucket_boundaries=[6, 9, 12, 16],
-        bucket_batch_sizes=[batch_size] * 5).prefetch(tf.data.AUTOTUNE)
+    return bucket_by_length(dataset, np.array([len(o) for _, _, o in rows]),
+                            lambda x, y: tf.shape(y)[0], BUCKET_BOUNDARIES, batch_size)
 
 
 def translate_all(translator: Translator, texts: list[str], greedy: bool = False,

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from models.translation.corpus import SentencePair
 from models.translation.preprocessor import TranslationPreprocessor
-from models.translation.trainer import lexicon_pairs, masked_crossentropy
+from models.translation.trainer import lexicon_pairs, masked_crossentropy, teacher_forcing
 
 NEXT_IDS = np.array([[3, 1, 0], [2, 0, 0]], np.int32)  # 0: padding
 
@@ -34,6 +34,23 @@ def test_padded_positions_do_not_count(smoothing):
     changed[NEXT_IDS == 0] = 50.0
     loss = masked_crossentropy(smoothing)
     np.testing.assert_allclose(loss(NEXT_IDS, logits), loss(NEXT_IDS, changed), rtol=1e-6)
+
+
+def test_teacher_forcing_batches_are_counted_in_advance_and_hold_every_pair_once():
+    words = "ein zwei drei vier fünf sechs sieben acht neun zehn elf zwölf".split()
+    rng = np.random.default_rng(0)
+    pairs = [SentencePair(" ".join(rng.choice(words, rng.integers(1, 6))),
+                          " ".join(rng.choice(words, n)))
+             for n in rng.integers(1, 13, size=150)]
+    preprocessor = TranslationPreprocessor(words, words)
+    dataset = teacher_forcing(preprocessor, pairs, batch_size=8, shuffle=True, seed=0)
+    for _ in range(2):  # the count holds whatever order the shuffle gives
+        batches = list(dataset.as_numpy_iterator())
+        assert len(batches) == int(dataset.cardinality())  # Keras sizes each epoch by it
+        got = sorted(tuple(row[row != 0]) for _, following in batches for row in following)
+        want = sorted(tuple(row) for row in preprocessor.target_ids(
+            tf.constant([p.target for p in pairs]))[1].numpy())
+        assert got == [tuple(w) for w in want]
 
 
 @pytest.mark.trans
