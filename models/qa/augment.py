@@ -51,7 +51,8 @@ class EntityPermutation:
         self.tasks, self.classes, self.word_of_answer = tasks, classes, word_of_answer
         self.rng = np.random.default_rng(seed)
         known = word_of_answer >= 0
-        self.answer_of_word = np.full(int(word_of_answer.max()) + 1, -1)
+        # At least one entry, for runs whose answers are never a word (yes/no tasks).
+        self.answer_of_word = np.full(max(int(word_of_answer.max()), 0) + 1, -1)
         self.answer_of_word[word_of_answer[known]] = np.flatnonzero(known)
 
     def __call__(self, rows: np.ndarray, x: dict, y):

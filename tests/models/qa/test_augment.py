@@ -57,6 +57,16 @@ def test_each_example_is_renamed_by_one_permutation_of_its_entities():
     assert moved > 0.7 * len(y)  # with 6 locations, 5 of 6 answers change
 
 
+def test_tasks_without_word_answers_pass_through_unchanged():
+    x, y, tasks, words, answers = _encoded([18])  # yes/no answers only
+    word_of_answer = answer_word_ids(words, answers)
+    assert word_of_answer.max() == -1
+    _, (new_x, new_y) = _permuted(x, y, tasks, {}, word_of_answer)
+    for key in x:
+        np.testing.assert_array_equal(new_x[key], x[key])
+    np.testing.assert_array_equal(new_y, y)
+
+
 def test_each_call_draws_new_names_and_other_targets_stay():
     x, y, tasks, words, answers = _encoded([2])
     word_of_answer = answer_word_ids(words, answers)
