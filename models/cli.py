@@ -49,6 +49,11 @@ def _register_translator(models: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-lexicon", dest="lexicon", action="store_false", default=None,
                         help="train on sentence pairs only, not also on the Ding "
                              "dictionary's word and phrase pairs")
+    parser.add_argument("--subwords", action="store_true", default=None,
+                        help="WordPiece subword tokens instead of words")
+    parser.add_argument("--max-vocabulary", type=int,
+                        help="words (or pieces) per language "
+                             f"(default: {defaults.max_vocabulary})")
     parser.add_argument("--epochs", type=int, help="overrides the profile's epochs")
     parser.add_argument("--units", type=int, help="overrides the profile's hidden size")
     parser.add_argument("--dropout", type=float, default=defaults.dropout)

@@ -123,6 +123,18 @@ def trained_translator(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def trained_subword_translator(tmp_path_factory):
+    """The tiny translator on WordPiece subwords (300 a language), briefly trained: for
+    what the graph does with pieces, not for its translations."""
+    from models.translation.config import TranslatorTrainConfig
+    from models.translation.trainer import train_translator
+
+    settings = {**TINY_TRANSLATOR, "epochs": 3, "subwords": True, "max_vocabulary": 300}
+    return train_translator(TranslatorTrainConfig(
+        **settings, output_dir=str(tmp_path_factory.mktemp("subword_translator"))))
+
+
+@pytest.fixture(scope="session")
 def translator_training_pairs():
     """Short training pairs of the tiny translator whose source has one translation."""
     from collections import Counter

@@ -37,7 +37,9 @@ class TranslatorTrainConfig:
     # now leads by +6.1 (bench/translator_bleu.py).
     word_dropout: float = 0.1
     label_smoothing: float = 0.1
-    max_vocabulary: int = 10000  # words per language; rarer ones become [UNK]
+    max_vocabulary: int = 10000  # words (or pieces) per language; rarer ones: [UNK]
+    # WordPiece subwords instead of words: rare and unseen words become known pieces.
+    subwords: bool = False
     # Also train on the Ding dictionary's word and phrase entries (up to 3 words a side)
     # whose words are all in the vocabularies: +1.1 BLEU (beam) with attention, within
     # +-0.3 without (bench/translator_bleu.py). Needs the dictionary even with a TSV --data.

@@ -1,9 +1,10 @@
 """Sentences to token ids and back, in the graph: the same ops in training and serving.
 
-Text is normalised by `TextNormalizer` and split on spaces; words outside the
-training vocabulary map to the OOV token `[UNK]`. Source sentences keep their first
-`max_source_length - 1` words and end with `</s>`, so even an empty string has one
-position to attend to. Ids: 0 padding, 1 `[UNK]`, then the special tokens, then words.
+Text is normalised by `TextNormalizer` and split on spaces into words, and with
+`subwords` each word into WordPiece pieces; tokens outside the training vocabulary map
+to the OOV token `[UNK]`. Source sentences keep their first `max_source_length - 1`
+tokens and end with `</s>`, so even an empty string has one position to attend to.
+Ids: 0 padding, 1 `[UNK]`, then the special tokens, then the vocabulary.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import keras
 import tensorflow as tf
 
 from models.translation.normalization import TextNormalizer
+from models.translation.wordpiece import CONTINUATION, WordPieceSplitter
 
 PAD, UNK, BOS, EOS = "", "[UNK]", "<s>", "</s>"
 SOURCE_SPECIALS, TARGET_SPECIALS = (EOS,), (BOS, EOS)
@@ -33,19 +35,27 @@ class TranslationPreprocessor(keras.layers.Layer):
     """Both languages' tokenizers, vocabularies and the detokenizer.
 
     Args:
-        source_words: list of str. Source vocabulary, without special tokens.
-        target_words: list of str. Target vocabulary, without special tokens.
+        source_words: list of str. Source vocabulary (words, or pieces with
+            `subwords`), without special tokens.
+        target_words: list of str. Target vocabulary, likewise.
         max_source_length: int. Source positions kept, `</s>` included; longer
             sentences are truncated.
-        max_target_length: int. Most target words decoded per sentence.
+        max_target_length: int. Most target tokens decoded per sentence.
+        subwords: bool. Tokens are WordPiece pieces of the words (`wordpiece.py`).
     """
 
     def __init__(self, source_words: list[str], target_words: list[str],
-                 max_source_length: int = 50, max_target_length: int = 60, **kwargs):
+                 max_source_length: int = 50, max_target_length: int = 60,
+                 subwords: bool = False, **kwargs):
         super().__init__(trainable=False, **kwargs)
         self.source_words, self.target_words = list(source_words), list(target_words)
         self.max_source_length, self.max_target_length = max_source_length, max_target_length
+        self.subwords = subwords
         self.normalizer = TextNormalizer(name="normalizer")
+        self.splitters = ({side: WordPieceSplitter(pieces, name=f"{side}_pieces")
+                           for side, pieces in (("source", self.source_words),
+                                                ("target", self.target_words))}
+                          if subwords else {})
         self.source_lookup = self._lookup([*SOURCE_SPECIALS, *self.source_words], "source")
         self.target_lookup = self._lookup([*TARGET_SPECIALS, *self.target_words], "target")
         self.target_vocabulary = tf.constant(self.target_lookup.get_vocabulary())
@@ -78,20 +88,29 @@ class TranslationPreprocessor(keras.layers.Layer):
     def build(self, input_shape=None):
         self.built = True  # tables only, nothing to build
 
-    def tokenize(self, text: tf.Tensor) -> tf.RaggedTensor:
+    def words(self, text: tf.Tensor) -> tf.RaggedTensor:
         """Normalised words, `(batch, words)` ragged."""
         return tf.strings.split(self.normalizer(text))
+
+    def tokenize(self, text: tf.Tensor, side: str) -> tf.RaggedTensor:
+        """The words, or with `subwords` their pieces, of the "source" or "target"
+        language: `(batch, tokens)` ragged."""
+        words = self.words(text)
+        if not self.subwords:
+            return words
+        pieces = self.splitters[side](words.flat_values)  # (words, pieces)
+        return words.with_flat_values(pieces).merge_dims(1, 2)
 
     def call(self, text: tf.Tensor):
         """`text [batch]` -> `(source_ids [batch, positions], source_tokens [batch,
         positions])`, `</s>` last, padded with 0 and ""."""
-        words = self.tokenize(text)[:, : self.max_source_length - 1]
+        words = self.tokenize(text, "source")[:, : self.max_source_length - 1]
         tokens = tf.concat([words, tf.fill([tf.shape(text)[0], 1], EOS)], axis=1)
         return self.source_lookup(tokens).to_tensor(0), tokens.to_tensor(PAD)
 
     def target_ids(self, text: tf.Tensor) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
         """Teacher forcing: `(<s> w1 .. wn, w1 .. wn </s>)` ids, ragged."""
-        ids = self.target_lookup(self.tokenize(text)[:, : self.max_target_length])
+        ids = self.target_lookup(self.tokenize(text, "target")[:, : self.max_target_length])
         batch = tf.shape(text)[0]
         bos = tf.fill([batch, 1], tf.constant(self.bos_id, ids.dtype))
         eos = tf.fill([batch, 1], tf.constant(self.eos_id, ids.dtype))
@@ -100,11 +119,11 @@ class TranslationPreprocessor(keras.layers.Layer):
     def detokenize(self, ids: tf.Tensor, lengths: tf.Tensor,
                    source_tokens: tf.Tensor | None = None,
                    attention: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
-        """`ids [batch, steps]` and word counts -> `(sentences [batch], tokens [batch,
-        steps])`: words joined, no space before closing punctuation, first letter
-        upper-cased. Given the source tokens and the attention, each `[UNK]` becomes
-        the source word it attended to most (Luong et al. 2015): names and numbers
-        outside the vocabulary are copied through."""
+        """`ids [batch, steps]` and token counts -> `(sentences [batch], tokens [batch,
+        steps])`: tokens joined (pieces into their words), no space before closing
+        punctuation, first letter upper-cased. Given the source tokens and the
+        attention, each `[UNK]` becomes the source token it attended to most (Luong et
+        al. 2015): names and numbers outside the vocabulary are copied through."""
         tokens = tf.gather(self.target_vocabulary, ids)
         if attention is not None:
             tokens = self._replace_unknown(ids, tokens, source_tokens, attention)
@@ -112,6 +131,8 @@ class TranslationPreprocessor(keras.layers.Layer):
         tokens = tf.where(kept, tokens, PAD)
         text = tf.strings.reduce_join(tf.ragged.boolean_mask(tokens, kept), axis=1,
                                       separator=" ")
+        if self.subwords:
+            text = tf.strings.regex_replace(text, "(^| )" + CONTINUATION, "")
         text = tf.strings.regex_replace(text, r" ([.,!?;:…)\]])", r"\1")
         text = tf.strings.regex_replace(text, r"([(\[¿¡]) ", r"\1")
         text = text + " "  # so that "" has a first character too
@@ -132,4 +153,4 @@ class TranslationPreprocessor(keras.layers.Layer):
         return {**super().get_config(), "source_words": self.source_words,
                 "target_words": self.target_words,
                 "max_source_length": self.max_source_length,
-                "max_target_length": self.max_target_length}
+                "max_target_length": self.max_target_length, "subwords": self.subwords}

@@ -28,9 +28,10 @@ from models.translation.corpus import (
     read_ding_phrases,
     split_pairs,
 )
-from models.translation.preprocessor import TranslationPreprocessor, build_vocabulary
+from models.translation.preprocessor import UNK, TranslationPreprocessor, build_vocabulary
 from models.translation.seq2seq import build_seq2seq
 from models.translation.translator import Translator
+from models.translation.wordpiece import learn_wordpieces
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,9 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
     preprocessor = fit_preprocessor(splits["train"], config)
     train = _short(preprocessor, splits["train"], config.max_train_words)
     lexicon = lexicon_pairs(preprocessor, config.direction,
-                            splits["validation"] + splits["test"]) if config.lexicon else []
+                            splits["validation"] + splits["test"],
+                            known_words(preprocessor, splits["train"], config.max_vocabulary),
+                            ) if config.lexicon else []
     validation = _short(preprocessor, splits["validation"], config.max_train_words)
     model = build_seq2seq(preprocessor.source_size, preprocessor.target_size,
                           config.embedding_dim, config.units, config.attention, config.cell,
@@ -126,34 +129,43 @@ def _callbacks(config: TranslatorTrainConfig, out: Path) -> list[keras.callbacks
 
 def fit_preprocessor(train: list[SentencePair],
                      config: TranslatorTrainConfig) -> TranslationPreprocessor:
-    """Tokenizers with vocabularies from the training pairs only."""
+    """Tokenizers with vocabularies from the training pairs only: the most frequent
+    words, or with `subwords` WordPiece pieces learned from them."""
     probe = TranslationPreprocessor([], [])
-    source = _words(probe, [p.source for p in train])
-    target = _words(probe, [p.target for p in train])
-    return TranslationPreprocessor(
-        build_vocabulary(source, config.max_vocabulary),
-        build_vocabulary(target, config.max_vocabulary),
-        config.max_source_length, config.max_target_length)
+    sides = [_words(probe, [getattr(p, side) for p in train]) for side in ("source", "target")]
+    if config.subwords:
+        vocabularies = [learn_wordpieces(words, config.max_vocabulary, UNK) for words in sides]
+    else:
+        vocabularies = [build_vocabulary(words, config.max_vocabulary) for words in sides]
+    return TranslationPreprocessor(*vocabularies, config.max_source_length,
+                                   config.max_target_length, subwords=config.subwords)
+
+
+def known_words(preprocessor: TranslationPreprocessor, train: list[SentencePair],
+                max_size: int) -> tuple[set[str], set[str]]:
+    """Each language's `max_size` most frequent words in the training pairs: the word
+    vocabularies (with subwords, the words a word-level model would know)."""
+    return tuple(set(build_vocabulary(_words(preprocessor, [getattr(p, side) for p in train]),
+                                      max_size)) for side in ("source", "target"))
 
 
 def lexicon_pairs(preprocessor: TranslationPreprocessor, direction: str,
-                  held_out: list[SentencePair]) -> list[SentencePair]:
-    """The Ding dictionary's word and phrase pairs whose words are all in both
-    vocabularies (they teach the translation of words seen once or twice), less any
-    whose source or target is a held-out sentence without its punctuation."""
+                  held_out: list[SentencePair], known: tuple[set[str], set[str]],
+                  ) -> list[SentencePair]:
+    """The Ding dictionary's word and phrase pairs whose words are all `known` (source,
+    target), so they teach the translation of words seen once or twice, less any whose
+    source or target is a held-out sentence without its punctuation."""
     try:
         phrases = read_ding_phrases(locate_ding(), direction)
     except FileNotFoundError as e:
         raise FileNotFoundError(f"{e}; or train on sentence pairs only: --no-lexicon") from e
     kept = list(phrases)
-    for side, vocabulary in (("source", preprocessor.source_words),
-                             ("target", preprocessor.target_words)):
-        known = set(vocabulary)
+    for side, vocabulary in zip(("source", "target"), known, strict=True):
         held = {_bare(words) for words in _words(preprocessor,
                                                  [getattr(p, side) for p in held_out])}
         words = _words(preprocessor, [getattr(p, side) for p in kept])
         kept = [p for p, w in zip(kept, words, strict=True)
-                if known.issuperset(w) and _bare(w) not in held]
+                if vocabulary.issuperset(w) and _bare(w) not in held]
     return kept
 
 
@@ -164,7 +176,7 @@ def _bare(words: list[str]) -> str:
 def _words(preprocessor: TranslationPreprocessor, texts: list[str]) -> list[list[str]]:
     if not texts:
         return []
-    tokens = preprocessor.tokenize(tf.constant(texts)).to_list()
+    tokens = preprocessor.words(tf.constant(texts)).to_list()
     return [[word.decode() for word in words] for words in tokens]
 
 
@@ -172,7 +184,7 @@ def _short(preprocessor, pairs: list[SentencePair], max_words: int) -> list[Sent
     """The pairs whose both sides have at most `max_words` words."""
     if not pairs:
         return []
-    lengths = [preprocessor.tokenize(tf.constant([getattr(p, side) for p in pairs]))
+    lengths = [preprocessor.words(tf.constant([getattr(p, side) for p in pairs]))
                .row_lengths().numpy() for side in ("source", "target")]
     return [p for p, a, b in zip(pairs, *lengths, strict=True) if a <= max_words and b <= max_words]
 
@@ -225,7 +237,8 @@ def bleu(translator: Translator, pairs: list[SentencePair], greedy: bool = False
 def save(out: Path, model: keras.Model, preprocessor: TranslationPreprocessor) -> None:
     model.save(out / MODEL_FILE)
     settings = {k: preprocessor.get_config()[k] for k in
-                ("source_words", "target_words", "max_source_length", "max_target_length")}
+                ("source_words", "target_words", "max_source_length", "max_target_length",
+                 "subwords")}
     (out / PREPROCESSOR_FILE).write_text(json.dumps(settings, ensure_ascii=False) + "\n")
 
 

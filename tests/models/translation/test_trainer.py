@@ -6,9 +6,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from models.translation.config import TranslatorTrainConfig
 from models.translation.corpus import SentencePair
 from models.translation.preprocessor import TranslationPreprocessor
-from models.translation.trainer import lexicon_pairs, masked_crossentropy, teacher_forcing
+from models.translation.trainer import (
+    fit_preprocessor,
+    known_words,
+    lexicon_pairs,
+    masked_crossentropy,
+    teacher_forcing,
+)
 
 NEXT_IDS = np.array([[3, 1, 0], [2, 0, 0]], np.int32)  # 0: padding
 
@@ -55,13 +62,13 @@ def test_teacher_forcing_batches_are_counted_in_advance_and_hold_every_pair_once
 
 @pytest.mark.trans
 def test_lexicon_keeps_in_vocabulary_phrases_and_never_a_held_out_sentence():
-    preprocessor = TranslationPreprocessor(["aal", "blau", "in", "aspik"],
-                                           ["eel", "au", "bleu", "jellied"])
-    pairs = lexicon_pairs(preprocessor, "de-en", [])
+    preprocessor = TranslationPreprocessor([], [])
+    known = ({"aal", "blau", "in", "aspik"}, {"eel", "au", "bleu", "jellied"})
+    pairs = lexicon_pairs(preprocessor, "de-en", [], known)
     assert {SentencePair("Aal", "Eel"), SentencePair("Aal blau", "Eel au bleu"),
             SentencePair("Aal in Aspik", "Jellied Eel")} <= set(pairs)
     held_out = [SentencePair("Aal blau!", "Blue eel!"), SentencePair("Sülze.", "Jellied eel.")]
-    pairs = lexicon_pairs(preprocessor, "de-en", held_out)
+    pairs = lexicon_pairs(preprocessor, "de-en", held_out, known)
     assert SentencePair("Aal", "Eel") in pairs
     assert SentencePair("Aal blau", "Eel au bleu") not in pairs  # a held-out source
     assert SentencePair("Aal in Aspik", "Jellied Eel") not in pairs  # a held-out target
@@ -71,10 +78,22 @@ def test_lexicon_keeps_in_vocabulary_phrases_and_never_a_held_out_sentence():
                                                                       "jellied"}
 
 
+def test_the_lexicon_knows_the_word_vocabularies_whether_tokens_are_words_or_pieces():
+    train = [SentencePair("Der Hund bellt.", "The dog barks."),
+             SentencePair("Der Hund schläft.", "The dog sleeps.")]
+    words = fit_preprocessor(train, TranslatorTrainConfig(max_vocabulary=4))
+    assert words.source_words == [".", "der", "hund", "bellt"]
+    pieces = fit_preprocessor(train, TranslatorTrainConfig(max_vocabulary=30, subwords=True))
+    assert pieces.subwords and any(p.startswith("##") for p in pieces.source_words)
+    for preprocessor in (words, pieces):
+        assert known_words(preprocessor, train, 4) == (set(words.source_words),
+                                                       set(words.target_words))
+
+
 def test_lexicon_without_the_dictionary_says_how_to_do_without(tmp_path, monkeypatch):
     from models.translation import corpus
 
     monkeypatch.delenv("TFSTACK_DATA_DIR", raising=False)
     monkeypatch.setattr(corpus, "DING_FILE", tmp_path / "absent")
     with pytest.raises(FileNotFoundError, match="--no-lexicon"):
-        lexicon_pairs(TranslationPreprocessor(["aal"], ["eel"]), "de-en", [])
+        lexicon_pairs(TranslationPreprocessor([], []), "de-en", [], ({"aal"}, {"eel"}))
