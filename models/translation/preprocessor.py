@@ -21,9 +21,10 @@ PAD, UNK, BOS, EOS = "", "[UNK]", "<s>", "</s>"
 SOURCE_SPECIALS, TARGET_SPECIALS = (EOS,), (BOS, EOS)
 
 
-def build_vocabulary(tokenized: list[list[str]], max_size: int, min_count: int = 1,
+def build_vocabulary(tokenized: list[list[str]], max_size: int | None, min_count: int = 1,
                      ) -> list[str]:
-    """The `max_size` most frequent words (ties alphabetical) seen `min_count` times."""
+    """The `max_size` (None: all) most frequent words (ties alphabetical) seen
+    `min_count` times."""
     counts = collections.Counter(word for words in tokenized for word in words)
     ranked = sorted((w for w, c in counts.items() if c >= min_count),
                     key=lambda w: (-counts[w], w))

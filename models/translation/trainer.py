@@ -68,7 +68,8 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
     train = _short(preprocessor, splits["train"], config.max_train_words)
     lexicon = lexicon_pairs(preprocessor, config.direction,
                             splits["validation"] + splits["test"],
-                            known_words(preprocessor, splits["train"], config.max_vocabulary),
+                            known_words(preprocessor, splits["train"],
+                                        None if config.subwords else config.max_vocabulary),
                             ) if config.lexicon else []
     validation = _short(preprocessor, splits["validation"], config.max_train_words)
     model = build_seq2seq(preprocessor.source_size, preprocessor.target_size,
@@ -142,9 +143,9 @@ def fit_preprocessor(train: list[SentencePair],
 
 
 def known_words(preprocessor: TranslationPreprocessor, train: list[SentencePair],
-                max_size: int) -> tuple[set[str], set[str]]:
-    """Each language's `max_size` most frequent words in the training pairs: the word
-    vocabularies (with subwords, the words a word-level model would know)."""
+                max_size: int | None) -> tuple[set[str], set[str]]:
+    """Each language's words in the training pairs, the `max_size` most frequent if
+    given: the words a word-level model knows (with subwords, every word is read)."""
     return tuple(set(build_vocabulary(_words(preprocessor, [getattr(p, side) for p in train]),
                                       max_size)) for side in ("source", "target"))
 

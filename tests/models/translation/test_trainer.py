@@ -78,7 +78,7 @@ def test_lexicon_keeps_in_vocabulary_phrases_and_never_a_held_out_sentence():
                                                                       "jellied"}
 
 
-def test_the_lexicon_knows_the_word_vocabularies_whether_tokens_are_words_or_pieces():
+def test_the_lexicon_knows_the_word_vocabularies_or_with_subwords_every_word():
     train = [SentencePair("Der Hund bellt.", "The dog barks."),
              SentencePair("Der Hund schläft.", "The dog sleeps.")]
     words = fit_preprocessor(train, TranslatorTrainConfig(max_vocabulary=4))
@@ -88,6 +88,7 @@ def test_the_lexicon_knows_the_word_vocabularies_whether_tokens_are_words_or_pie
     for preprocessor in (words, pieces):
         assert known_words(preprocessor, train, 4) == (set(words.source_words),
                                                        set(words.target_words))
+    assert known_words(pieces, train, None)[0] == {".", "der", "hund", "bellt", "schläft"}
 
 
 def test_lexicon_without_the_dictionary_says_how_to_do_without(tmp_path, monkeypatch):
