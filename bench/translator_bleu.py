@@ -22,7 +22,7 @@ VARIANTS = {
     "attention": [],
     "baseline": ["--no-attention"],
     "baseline-reversed": ["--no-attention", "--reverse-source"],
-    "subwords": ["--subwords"],
+    "subwords": ["--subwords", "--max-vocabulary", "8000"],
 }
 
 
