@@ -93,25 +93,25 @@ class TranslationPreprocessor(keras.layers.Layer):
         """Normalised words, `(batch, words)` ragged."""
         return tf.strings.split(self.normalizer(text))
 
-    def tokenize(self, text: tf.Tensor, side: str) -> tf.RaggedTensor:
-        """The words, or with `subwords` their pieces, of the "source" or "target"
-        language: `(batch, tokens)` ragged."""
-        words = self.words(text)
+    def tokenize(self, text: tf.Tensor, side: str, limit: int) -> tf.RaggedTensor:
+        """The first `limit` words, or with `subwords` pieces of the words, of the
+        "source" or "target" language: `(batch, tokens)` ragged."""
+        words = self.words(text)[:, :limit]  # a word gives at least one piece
         if not self.subwords:
             return words
         pieces = self.splitters[side](words.flat_values)  # (words, pieces)
-        return words.with_flat_values(pieces).merge_dims(1, 2)
+        return words.with_flat_values(pieces).merge_dims(1, 2)[:, :limit]
 
     def call(self, text: tf.Tensor):
         """`text [batch]` -> `(source_ids [batch, positions], source_tokens [batch,
         positions])`, `</s>` last, padded with 0 and ""."""
-        words = self.tokenize(text, "source")[:, : self.max_source_length - 1]
+        words = self.tokenize(text, "source", self.max_source_length - 1)
         tokens = tf.concat([words, tf.fill([tf.shape(text)[0], 1], EOS)], axis=1)
         return self.source_lookup(tokens).to_tensor(0), tokens.to_tensor(PAD)
 
     def target_ids(self, text: tf.Tensor) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
         """Teacher forcing: `(<s> w1 .. wn, w1 .. wn </s>)` ids, ragged."""
-        ids = self.target_lookup(self.tokenize(text, "target")[:, : self.max_target_length])
+        ids = self.target_lookup(self.tokenize(text, "target", self.max_target_length))
         batch = tf.shape(text)[0]
         bos = tf.fill([batch, 1], tf.constant(self.bos_id, ids.dtype))
         eos = tf.fill([batch, 1], tf.constant(self.eos_id, ids.dtype))
