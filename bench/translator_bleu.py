@@ -22,7 +22,8 @@ VARIANTS = {
     "attention": [],
     "baseline": ["--no-attention"],
     "baseline-reversed": ["--no-attention", "--reverse-source"],
-    "subwords": ["--subwords", "--max-vocabulary", "8000"],
+    "subwords": ["--subwords", "--max-vocabulary", "4000"],
+    "subwords-baseline": ["--no-attention", "--subwords", "--max-vocabulary", "4000"],
 }
 
 

@@ -39,12 +39,11 @@ class TranslatorTrainConfig:
     label_smoothing: float = 0.1
     max_vocabulary: int = 10000  # words (or pieces) per language; rarer ones: [UNK]
     # WordPiece subwords instead of words: rare and unseen words become known pieces.
-    # Full profile, seed 1337, 8,000 / 4,000 pieces a language: validation BLEU 7.5 / 7.6
-    # against 6.7 for words; test 8.0 / 7.7 (beam) and 6.6 / 6.2 (greedy) against 7.6 and
-    # 6.8. Those runs kept fewer phrase pairs (words among the 8,000 / 4,000 most frequent:
-    # 12,439 / 6,916) than the rule now does (every training word: 23,414); with it, 4,000
-    # pieces: validation 7.9, test 7.7 (beam) and 6.5 (greedy), 28 epochs, 72 min. Off by
-    # default until the no-attention baseline is measured on subwords too.
+    # Full profile, 4,000 pieces a language, seeds 1337 / 2: validation BLEU 7.9 / 7.9
+    # against 6.7 / 7.4 for words, yet test 7.7 / 7.4 (beam) and 6.5 / 6.6 (greedy)
+    # against 7.6 / 7.2 and 6.8 / 6.8. Pieces help the no-attention baseline more (test
+    # 2.4 / 2.5 against 1.5 / 1.2), so attention leads by +5.2 / +4.9 instead of +6.1 /
+    # +6.0, and training takes 72-82 min instead of 57-63. Hence off by default.
     subwords: bool = False
     # Also train on the Ding dictionary's word and phrase entries (up to 3 words a side)
     # whose words are all in the vocabularies: +1.1 BLEU (beam) with attention, within
