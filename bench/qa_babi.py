@@ -25,7 +25,9 @@ from models.qa.config import QATrainConfig
 from models.qa.trainer import train_qa
 
 # Test error (%) of MemN2N on 1k ("PE LS RN" column of Sukhbaatar et al. 2015, Table 1),
-# transcribed for reference: check against the paper before citing.
+# transcribed for reference. A public rerun of Facebook's Matlab code on the 1k tasks of
+# bAbI v1.2 (vinhkhuc/MemN2N-babi-python, bechmarks/README.md) is within 5.4 points of
+# it on every task: mean 13.8%, task 16 0.4%.
 MEMN2N_1K = {1: 0.0, 2: 8.3, 3: 40.3, 4: 2.8, 5: 13.1, 6: 7.6, 7: 17.3, 8: 10.0, 9: 13.2,
              10: 15.1, 11: 0.9, 12: 0.2, 13: 0.4, 14: 1.7, 15: 0.0, 16: 1.3, 17: 51.0,
              18: 11.1, 19: 82.8, 20: 0.0}

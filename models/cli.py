@@ -118,8 +118,9 @@ def add_qa_model_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--units", type=int, default=defaults.units)
     parser.add_argument("--passes", type=int, default=defaults.passes)
     parser.add_argument("--input-fusion", choices=FUSIONS, default=defaults.input_fusion,
-                        help="the DMN+ bidirectional GRU over facts: replacing them, added "
-                             "to them, or none")
+                        help="how facts see each other: the DMN+ bidirectional GRU over "
+                             "them (replacing them, or added to them), self-attention "
+                             "among them, or none")
     parser.add_argument("--temporal", action=argparse.BooleanOptionalAction,
                         default=defaults.temporal, help="a learned vector per fact age")
     parser.add_argument("--episode", choices=EPISODES,

@@ -27,7 +27,9 @@ def build_dmn(vocab_size: int, answer_size: int, max_facts: int, max_words: int,
         dropout: float. Dropout on the fused facts and before the answer.
         input_fusion: str. "gru": the DMN+ bidirectional GRU over facts replaces
             them; "residual": its output is added to each fact, which keeps what the
-            fact itself says; "none": facts are read independently (least to overfit).
+            fact itself says; "attention": each fact attends to the others (4 heads,
+            padding masked) and takes in what they say, added and layer-normalised;
+            "none": facts are read independently (least to overfit).
         temporal: bool. Add a learned vector per fact age, so order is known even
             without input fusion.
         episode: str. How each pass reads the facts (see `EpisodicMemory`).
@@ -47,7 +49,12 @@ def build_dmn(vocab_size: int, answer_size: int, max_facts: int, max_words: int,
         facts = TemporalEncoding(max_facts, name="temporal_encoding")(facts, fact_mask)
     if input_fusion not in FUSIONS:
         raise ValueError(f"input_fusion must be one of {FUSIONS}, got {input_fusion!r}")
-    if input_fusion != "none":
+    if input_fusion == "attention":
+        pair = ops.logical_and(fact_mask[:, :, None], fact_mask[:, None, :])
+        attended = keras.layers.MultiHeadAttention(4, units // 4, name="fusion_attention")(
+            facts, facts, attention_mask=pair)
+        facts = keras.layers.LayerNormalization(name="fusion_norm")(facts + attended)
+    elif input_fusion != "none":
         fused = keras.layers.Bidirectional(
             keras.layers.GRU(units, return_sequences=True), merge_mode="sum",
             name="input_fusion")(facts, mask=fact_mask)  # (batch, F, units)

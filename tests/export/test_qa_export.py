@@ -13,6 +13,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 from export.contracts import QA
 from export.qa import qa_archive
 from models.qa.babi import load_tasks
+from models.qa.dmn import build_dmn
 from models.qa.trainer import encode, load_trained
 
 pytestmark = pytest.mark.babi
@@ -84,6 +85,30 @@ def test_a_model_saved_with_a_fixed_facts_axis_still_exports(trained_qa, tmp_pat
     assert out["answer"].numpy().tolist() == [b"bathroom"]
     assert out["facts"].shape == (1, preprocessor.max_facts)
     np.testing.assert_allclose(out["gates"].numpy().sum(-1), 1.0, rtol=1e-5)
+
+
+def test_an_attention_fused_model_serves_what_keras_computes(trained_qa, tmp_path):
+    trained, preprocessor, answers = load_trained(trained_qa.model_dir)
+    keras.utils.set_random_seed(0)
+    model = build_dmn(trained.get_layer("embedding").input_dim - 2, len(answers),
+                      preprocessor.max_facts, preprocessor.max_words, units=16,
+                      input_fusion="attention", temporal=True)
+    qa_archive(model, preprocessor, answers).write_out(str(tmp_path), verbose=False)
+    serve = tf.saved_model.load(str(tmp_path)).signatures["serving_default"]
+    test = [e for e in load_tasks([1], "test") if len(e.facts) in (2, 10)][:8]
+    assert {len(e.facts) for e in test} == {2, 10}
+    x, _ = encode(preprocessor, test, answers)
+    expected = model.predict(x, verbose=0)
+    stories, questions = ["\n".join(e.facts) for e in test], [e.question for e in test]
+    out = ask(serve, stories, questions)
+    np.testing.assert_allclose(out["gates"], expected["gates"], atol=1e-5)
+    np.testing.assert_allclose(out["probability"], expected["answer"].max(-1), rtol=1e-5)
+    # Sent alone, a short story is padded to its own length, not to the batch's longest.
+    short = next(i for i, e in enumerate(test) if len(e.facts) == 2)
+    alone = ask(serve, [stories[short]], [questions[short]])
+    np.testing.assert_allclose(alone["gates"][0], out["gates"][short, :, :2], atol=1e-5)
+    np.testing.assert_allclose(alone["probability"], out["probability"][short:short + 1],
+                               rtol=1e-5)
 
 
 def test_empty_unknown_and_over_long_inputs_get_answers(serve):

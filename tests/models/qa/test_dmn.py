@@ -24,6 +24,7 @@ def random_inputs(facts_used=(3, 5), facts=6, words=5, vocab=20):
 
 VARIANTS = [dict(input_fusion="gru", temporal=False),
             dict(input_fusion="residual", temporal=True),
+            dict(input_fusion="attention", temporal=True),
             dict(input_fusion="none", temporal=True),
             dict(input_fusion="none", temporal=True, episode="sum", update="add")]
 
@@ -68,6 +69,18 @@ def test_padding_facts_to_any_length_leaves_the_outputs_alone(variant):
     assert cut["gates"].shape == (2, 3, 5) and padded["gates"].shape == (2, 3, 9)
     np.testing.assert_allclose(cut["answer"], padded["answer"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(cut["gates"], padded["gates"][..., :5], rtol=1e-5, atol=1e-6)
+
+
+def test_attention_fusion_lets_each_fact_take_in_the_other_facts_of_its_story():
+    model = build_dmn(vocab_size=20, answer_size=4, max_facts=6, max_words=5, units=16,
+                      input_fusion="attention", temporal=True)
+    fused = keras.Model(model.inputs, model.get_layer("fusion_norm").output)
+    inputs = random_inputs()
+    changed = {**inputs, "fact_ids": inputs["fact_ids"].copy()}
+    changed["fact_ids"][1, 0, :3] = (changed["fact_ids"][1, 0, :3] + 1) % 18 + 2
+    before, after = fused.predict(inputs, verbose=0), fused.predict(changed, verbose=0)
+    assert np.abs(before[1, 1:5] - after[1, 1:5]).max(axis=-1).min() > 1e-4
+    np.testing.assert_allclose(before[0], after[0], rtol=1e-5, atol=1e-6)
 
 
 def test_unknown_input_fusion_is_refused():
