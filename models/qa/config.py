@@ -36,7 +36,7 @@ class QATrainConfig:
     dropout: float = 0.1
     # No input fusion and a temporal encoding instead: on 1k examples the fusion GRU lets
     # the model memorise stories (bench/qa_babi.py: mean error 30.7% -> 22.7%).
-    # "attention" learns tasks 2 and 3 trained alone, but not better jointly (README).
+    # "attention" finds the chains of tasks 2 and 3 trained alone; no gain jointly (README).
     input_fusion: str = "none"  # one of FUSIONS
     temporal: bool = True
     episode: str = "gru"  # one of EPISODES
