@@ -51,9 +51,10 @@ def build_dmn(vocab_size: int, answer_size: int, max_facts: int, max_words: int,
         raise ValueError(f"input_fusion must be one of {FUSIONS}, got {input_fusion!r}")
     if input_fusion == "attention":
         pair = ops.logical_and(fact_mask[:, :, None], fact_mask[:, None, :])
-        attended = keras.layers.MultiHeadAttention(4, units // 4, name="fusion_attention")(
-            facts, facts, attention_mask=pair)
-        facts = keras.layers.LayerNormalization(name="fusion_norm")(facts + attended)
+        attention = keras.layers.MultiHeadAttention(4, max(units // 4, 1),
+                                                    name="fusion_attention")
+        facts = keras.layers.LayerNormalization(name="fusion_norm")(
+            facts + attention(facts, facts, attention_mask=pair))
     elif input_fusion != "none":
         fused = keras.layers.Bidirectional(
             keras.layers.GRU(units, return_sequences=True), merge_mode="sum",
