@@ -123,8 +123,9 @@ class TranslationPreprocessor(keras.layers.Layer):
         """`ids [batch, steps]` and token counts -> `(sentences [batch], tokens [batch,
         steps])`: tokens joined (pieces into their words), no space before closing
         punctuation, first letter upper-cased. Given the source tokens and the
-        attention, each `[UNK]` becomes the source token it attended to most (Luong et
-        al. 2015): names and numbers outside the vocabulary are copied through."""
+        attention, each `[UNK]` becomes the source word it attended to most (Luong et
+        al. 2015; with `subwords`, the whole word of that piece): names and numbers
+        outside the vocabulary are copied through."""
         tokens = tf.gather(self.target_vocabulary, ids)
         if attention is not None:
             tokens = self._replace_unknown(ids, tokens, source_tokens, attention)
@@ -144,11 +145,27 @@ class TranslationPreprocessor(keras.layers.Layer):
         return tf.strings.strip(first + rest), tokens
 
     def _replace_unknown(self, ids, tokens, source_tokens, attention):
-        aligned = tf.gather(source_tokens, tf.argmax(attention, -1, output_type=tf.int32),
-                            batch_dims=1)  # (batch, steps)
+        peak = tf.argmax(attention, -1, output_type=tf.int32)  # (batch, steps)
+        if self.subwords:
+            source_tokens, peak = self._whole_words(source_tokens, peak)
+        aligned = tf.gather(source_tokens, peak, batch_dims=1)  # (batch, steps)
         copy = (tf.equal(ids, self.unk_id) & (tf.reduce_max(attention, -1) > 0)  # baseline: none
                 & tf.not_equal(aligned, EOS) & tf.not_equal(aligned, PAD))
         return tf.where(copy, aligned, tokens)
+
+    @staticmethod
+    def _whole_words(pieces, positions):
+        """`(words [batch, pieces], word_positions)`: the source pieces joined into
+        their words, and the word each of `positions` falls in, so a copy stands alone
+        rather than continuing the previous target word."""
+        batch, count = tf.shape(pieces)[0], tf.shape(pieces)[1]
+        starts = ~tf.strings.regex_full_match(pieces, CONTINUATION + ".*")
+        word = tf.maximum(tf.cumsum(tf.cast(starts, tf.int32), axis=1) - 1, 0)
+        segments = word + tf.range(batch)[:, None] * count  # one segment per word
+        joined = tf.strings.unsorted_segment_join(
+            tf.strings.regex_replace(pieces, "^" + CONTINUATION, ""), segments, batch * count)
+        return (tf.reshape(joined, [batch, count]),
+                tf.gather(word, positions, batch_dims=1))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "source_words": self.source_words,

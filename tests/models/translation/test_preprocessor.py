@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import tensorflow as tf
 
 from models.translation.preprocessor import EOS, UNK, TranslationPreprocessor
@@ -39,3 +40,15 @@ def test_without_attention_weights_unknown_words_stay_unknown():
     text, _ = preprocessor.detokenize(tf.constant([[4, 1]]), tf.constant([2]),
                                       tf.constant([["wo", "x", EOS]]), tf.zeros([1, 2, 3]))
     assert text.numpy()[0].decode() == f"Where {UNK}"
+
+
+@pytest.mark.parametrize("peak", [2, 3, 4])
+def test_with_subwords_an_unknown_word_copies_the_whole_source_word_of_its_piece(peak):
+    preprocessor = TranslationPreprocessor(["wo", "ist", "ma", "##in", "##z"],
+                                           ["where", "is", "?", "##s"], subwords=True)
+    source = [["wo", "ist", "ma", "##in", "##z", "?", EOS]]
+    attention = tf.one_hot([[0, 1, peak, 5]], len(source[0])) * 0.9 + 0.01
+    text, tokens = preprocessor.detokenize(tf.constant([[4, 5, 1, 6]]), tf.constant([4]),
+                                           tf.constant(source), attention)
+    assert text.numpy()[0].decode() == "Where is mainz?"
+    assert tokens.numpy()[0][2].decode() == "mainz"
