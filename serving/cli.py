@@ -71,6 +71,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="(tfstack) file with a bearer token every call must carry")
     parser.add_argument("--access_log", type=parse_bool, nargs="?", const=True,
                         default=defaults.access_log, help="(tfstack) log each request")
+    parser.add_argument("--max_request_tensor_bytes", type=int,
+                        default=defaults.max_request_tensor_bytes,
+                        help="(tfstack) bytes the decoded input tensors of one request may "
+                             "take; a tensor declaring more is refused before it is built")
     parser.add_argument("--enable_model_warmup", type=parse_bool, nargs="?", const=True,
                         default=defaults.enable_model_warmup)
     parser.set_defaults(handler=run)

@@ -36,6 +36,7 @@ class ServerConfig:
     auth_token_file: str | None = None
     access_log: bool = False
     max_message_bytes: int = 64 * 1024 * 1024
+    max_request_tensor_bytes: int = 64 * 1024 * 1024  # decoded tensors of one request
     grace_seconds: float = 10.0
 
 

@@ -24,6 +24,7 @@ from serving.inference import (
 from serving.metrics import ServingMetrics
 from serving.repository import ModelRepository, VersionState
 from serving.servable import Servable
+from serving.tensor_protos import DEFAULT_MAX_REQUEST_TENSOR_BYTES
 
 SIGNATURE_DEF_FIELD = "signature_def"
 # A call expected to take less than this runs on the event loop when nothing else is
@@ -37,8 +38,10 @@ class DataPlane:
     arriving alone, which run in place."""
 
     def __init__(self, repository: ModelRepository, max_threads: int = 8,
-                 batching: BatchingOptions | None = None):
+                 batching: BatchingOptions | None = None,
+                 max_request_tensor_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES):
         self.repository = repository
+        self.max_request_tensor_bytes = max_request_tensor_bytes
         self.metrics = ServingMetrics(repository)
         threads = max(max_threads, batching.num_batch_threads if batching else 0)
         self._pool = concurrent.futures.ThreadPoolExecutor(

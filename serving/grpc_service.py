@@ -27,6 +27,7 @@ from serving.dataplane import DataPlane
 from serving.errors import InvalidArgument, ServingError
 from serving.inference import CLASSIFY_METHOD, REGRESS_METHOD
 from serving.responses import metadata_response, model_spec, status_response
+from serving.tensor_protos import to_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -57,16 +58,6 @@ def _version(spec: model_pb2.ModelSpec) -> tuple[int | None, str | None]:
     return None, None
 
 
-def _to_arrays(inputs) -> dict:
-    arrays = {}
-    for key, proto in inputs.items():
-        try:
-            arrays[key] = tf.make_ndarray(proto)
-        except (TypeError, ValueError) as e:
-            raise InvalidArgument(f"input '{key}' is not a well-formed TensorProto: {e}") from e
-    return arrays
-
-
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     """`tensorflow.serving.PredictionService`: Predict, Classify, Regress,
     MultiInference and GetModelMetadata."""
@@ -80,7 +71,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         signature = request.model_spec.signature_name or "serving_default"
         servable, outputs = await self._dataplane.predict(
             request.model_spec.name, version, label, signature,
-            _to_arrays(request.inputs), list(request.output_filter),
+            to_arrays(request.inputs, self._dataplane.max_request_tensor_bytes),
+            list(request.output_filter),
         )
         response = predict_pb2.PredictResponse(model_spec=model_spec(servable, signature))
         for key, value in outputs.items():

@@ -15,10 +15,14 @@ logger = logging.getLogger(__name__)
 
 
 async def poll_versions(dataplane: DataPlane, seconds: float) -> None:
-    """Re-scans every model's folder each `seconds` (runs until cancelled)."""
+    """Re-scans every model's folder each `seconds` (runs until cancelled); a poll
+    that fails is logged and the next one runs as usual."""
     while True:
         await asyncio.sleep(seconds)
-        await asyncio.to_thread(dataplane.repository.poll)
+        try:
+            await asyncio.to_thread(dataplane.repository.poll)
+        except Exception:  # noqa: BLE001 - polling must outlive any one failure
+            logger.exception("polling the model folders failed; retrying in %.0f s", seconds)
 
 
 async def watch_config_file(dataplane: DataPlane, config: ServerConfig) -> None:
@@ -41,3 +45,5 @@ async def watch_config_file(dataplane: DataPlane, config: ServerConfig) -> None:
             logger.info("applied the changed model config file %s", path)
         except (ValueError, ServingError) as e:
             logger.error("model config file %s rejected, keeping the current one: %s", path, e)
+        except Exception:  # noqa: BLE001 - watching must outlive any one failure
+            logger.exception("applying the model config file %s failed", path)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from serving.config import ModelConfig, select_versions
-from serving.errors import NotFound, ServingError, Unavailable
+from serving.errors import FailedPrecondition, NotFound, ServingError, Unavailable
 from serving.servable import Servable, load_servable
 from serving.warmup import replay_warmup
 
@@ -48,8 +48,9 @@ class ModelRepository:
 
     def set_models(self, models: list[ModelConfig]) -> None:
         """Replaces the model list (a config reload); models no longer listed are
-        unloaded at the next `poll`, new ones loaded."""
-        with self._lock:
+        unloaded at the next `poll`, new ones loaded. Waits for a poll in progress,
+        so a reload never races an unload."""
+        with self._poll_lock, self._lock:
             self._models = {m.name: m for m in models}
             for name in self._models:
                 self._servables.setdefault(name, {})
@@ -102,13 +103,16 @@ class ModelRepository:
             if self._warmup:
                 replay_warmup(servable)
             servable.load_seconds = time.monotonic() - started
-        except ServingError as e:
-            logger.error("model %s version %d failed to load: %s", name, version, e)
+        except Exception as e:  # noqa: BLE001 - any failure is this version's, not the server's
+            error = e if isinstance(e, ServingError) else FailedPrecondition(
+                f"{name} version {version} failed to load from {path}: "
+                f"{type(e).__name__}: {e}")
+            logger.error("model %s version %d failed to load: %s", name, version, error)
             fingerprint = _fingerprint(path)
             previous = self._failures.get((name, version))
             attempts = previous[1] + 1 if previous and previous[0] == fingerprint else 1
             self._failures[(name, version)] = (fingerprint, attempts)
-            self._set_state(name, VersionState(version, "END", e))
+            self._set_state(name, VersionState(version, "END", error))
             return
         self._failures.pop((name, version), None)
         with self._lock:

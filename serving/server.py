@@ -73,7 +73,8 @@ async def serve(config: ServerConfig) -> None:
     repository = ModelRepository(model_configs(config), config.enable_model_warmup,
                                  config.max_num_load_retries)
     await asyncio.to_thread(repository.poll)
-    dataplane = DataPlane(repository, config.grpc_max_threads, batching_options(config))
+    dataplane = DataPlane(repository, config.grpc_max_threads, batching_options(config),
+                          config.max_request_tensor_bytes)
     background = _start_polling(dataplane, config)
     token = read_token(config.auth_token_file)
     server, port, health_servicer = create_server(

@@ -10,6 +10,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from serving.errors import FailedPrecondition, ServingError
 from serving.servable import Servable
+from serving.tensor_protos import to_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +36,8 @@ def replay_warmup(servable: Servable) -> int:
                 "only predict_log warm-up records are supported"
             )
         request = record.predict_log.request
-        inputs = {key: tf.make_ndarray(proto) for key, proto in request.inputs.items()}
         try:
+            inputs = to_arrays(request.inputs)
             servable.predict(request.model_spec.signature_name, inputs)
         except ServingError as e:
             raise FailedPrecondition(f"warm-up record {count} in {path} failed: {e}") from e
