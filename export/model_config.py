@@ -4,6 +4,7 @@ model repository: every exported model listed, its version policy, its labels.""
 from __future__ import annotations
 
 import os
+import posixpath
 import tempfile
 from pathlib import Path
 
@@ -13,13 +14,23 @@ from tensorflow_serving.config import model_server_config_pb2
 ModelServerConfig = model_server_config_pb2.ModelServerConfig
 DEFAULT_CONFIG_FILE = "serving/models.config"
 DEFAULT_REPOSITORY = "model_repository"
+# TF Serving refuses relative base paths and its binary has no flag for a root folder
+# (server_core.cc, main.cc), so the containers read a copy of the config whose paths
+# are joined to the folder docker-compose.yml mounts the project at in every container.
+CONTAINER_ROOT = "/models"
+CONTAINER_CONFIG_FILE = "serving/tfserving/models.config"
 _HEADER = """\
 # TF Serving model config (ModelServerConfig, text format), kept in step with
-# model_repository/ by `tfstack export` and `tfstack label`. Read by `tfstack serve`
-# and by the tensorflow/serving containers of docker-compose.yml. Relative base paths
-# resolve against the server's working directory (the repository root, or /models in
-# the containers). A model with version labels serves exactly its labelled versions;
-# one without serves its latest version.
+# model_repository/ by `tfstack export` and `tfstack label`. Read by `make up`'s
+# `tfstack serve`, which joins the relative base paths below to the project folder
+# (--model_config_list_root_dir); the containers read serving/tfserving/models.config,
+# the same list with absolute paths. A model with version labels serves exactly its
+# labelled versions; one without serves its latest version.
+"""
+_CONTAINER_HEADER = f"""\
+# Written by `tfstack export` and `tfstack label` from serving/models.config: the same
+# models with base paths under {CONTAINER_ROOT}, where docker-compose.yml mounts the
+# project in the tensorflow/serving (and tfstack) containers. Do not edit by hand.
 """
 
 
@@ -43,10 +54,28 @@ def read_model_config(path: str | Path) -> ModelServerConfig:
 
 
 def write_model_config(path: str | Path, config: ModelServerConfig) -> None:
-    """Writes atomically, so a server polling the file never reads half of it."""
-    path = Path(path)
+    """Writes atomically, so a server polling the file never reads half of it; for the
+    project's own config, also the containers' copy with absolute paths."""
+    _write_atomically(Path(path), _HEADER + text_format.MessageToString(config))
+    if Path(path).resolve() == Path(DEFAULT_CONFIG_FILE).resolve():
+        _write_atomically(Path(CONTAINER_CONFIG_FILE), _CONTAINER_HEADER
+                          + text_format.MessageToString(container_config(config)))
+
+
+def container_config(config: ModelServerConfig, root: str = CONTAINER_ROOT,
+                     ) -> ModelServerConfig:
+    """`config` with each relative base path joined to `root`, as ServerCore joins
+    them to model_config_list_root_dir."""
+    resolved = ModelServerConfig()
+    resolved.CopyFrom(config)
+    for entry in resolved.model_config_list.config:
+        if not os.path.isabs(entry.base_path) and "://" not in entry.base_path:
+            entry.base_path = posixpath.join(root, entry.base_path)
+    return resolved
+
+
+def _write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = _HEADER + text_format.MessageToString(config)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False,
                                      prefix=f".{path.name}.") as staging:
         staging.write(text)

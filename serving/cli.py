@@ -40,6 +40,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="folder of integer version folders of one model")
     parser.add_argument("--model_config_file", default=None,
                         help="ModelServerConfig text proto listing the models to serve")
+    parser.add_argument("--model_config_list_root_dir", default=None,
+                        help="(tfstack; ServerCore's option, which TF Serving's binary has no "
+                             "flag for) absolute folder that relative base paths join to")
     parser.add_argument("--file_system_poll_wait_seconds", type=float,
                         default=defaults.file_system_poll_wait_seconds,
                         help="seconds between scans for new versions; 0 loads once")
@@ -52,8 +55,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--allow_version_labels_for_unavailable_models", type=parse_bool,
                         nargs="?", const=True,
                         default=defaults.allow_version_labels_for_unavailable_models,
-                        help="accepted for TF Serving compatibility: tfstack lets a label "
-                             "name any version present in the model's folder")
+                        help="let a new label name a version that is not loaded yet (a "
+                             "label that moves still needs its version AVAILABLE)")
     parser.add_argument("--grpc_max_threads", type=int, default=defaults.grpc_max_threads,
                         help="threads running model graphs")
     parser.add_argument("--enable_batching", type=parse_bool, nargs="?", const=True,
@@ -88,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     config = ServerConfig(**{k: v for k, v in vars(args).items() if k in fields})
     try:
         asyncio.run(serve(config))
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError) as e:  # ConfigError is a ValueError
         logger.error("cannot start the server: %s", e)
         return 1
     return 0

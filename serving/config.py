@@ -8,6 +8,8 @@ from pathlib import Path
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving.config_rules import TENSORFLOW_PLATFORM, ConfigError, validate_model_list
+
 ModelServerConfig = model_server_config_pb2.ModelServerConfig
 ModelConfig = model_server_config_pb2.ModelConfig
 
@@ -22,6 +24,7 @@ class ServerConfig:
     model_name: str = "default"
     model_base_path: str | None = None
     model_config_file: str | None = None
+    model_config_list_root_dir: str | None = None  # ServerCore's option; absolute
     file_system_poll_wait_seconds: float = 1.0
     model_config_file_poll_wait_seconds: float = 0.0
     max_num_load_retries: int = 5
@@ -47,38 +50,34 @@ def read_model_config_file(path: str | Path) -> ModelServerConfig:
         config = text_format.Parse(text, ModelServerConfig())
     except text_format.ParseError as e:
         raise ValueError(f"{path} is not a valid ModelServerConfig text proto: {e}") from e
+    if config.WhichOneof("config") == "custom_model_config":  # LoadCustomModelConfig
+        raise ConfigError("ModelServer does not yet support custom model config.")
     if config.WhichOneof("config") != "model_config_list":
-        raise ValueError(f"{path} has no model_config_list; it is the only config supported")
+        raise ConfigError(f"{path} has no model_config_list; it is the only config supported")
     return config
 
 
 def model_configs(config: ServerConfig) -> list[ModelConfig]:
-    """The models to serve: from `--model_config_file`, else the single
-    `--model_name`/`--model_base_path` pair, exactly as TF Serving chooses."""
+    """The models to serve, checked by TF Serving's rules: from `--model_config_file`,
+    else the single `--model_name`/`--model_base_path` pair, as Server::BuildAndStart
+    chooses (model_servers/server.cc)."""
+    check_server_flags(config)
     if config.model_config_file:
         models = list(read_model_config_file(config.model_config_file).model_config_list.config)
-        check_models(models)
-    elif config.model_base_path:
-        models = [ModelConfig(name=config.model_name, base_path=config.model_base_path,
-                              model_platform="tensorflow")]
     else:
-        raise ValueError("give --model_config_file, or --model_base_path (and --model_name)")
-    return models
+        models = [ModelConfig(name=config.model_name, base_path=config.model_base_path,
+                              model_platform=TENSORFLOW_PLATFORM)]
+    return validate_model_list(models, config.model_config_list_root_dir)
 
 
-def check_models(models: list[ModelConfig]) -> None:
-    """Raises ValueError for what TF Serving refuses in a model list: repeated
-    names, and labels naming versions absent from the model's folder."""
-    names = [m.name for m in models]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ValueError(f"model names must be unique; repeated: {', '.join(duplicates)}")
-    for model in models:
-        for label, version in model.version_labels.items():
-            if not (Path(model.base_path) / str(version)).is_dir():
-                raise ValueError(
-                    f"version label {label!r} of model {model.name} points at version "
-                    f"{version}, which is not in {model.base_path}; export it first")
+def check_server_flags(config: ServerConfig) -> None:
+    """Flag combinations Server::BuildAndStart refuses (model_servers/server.cc)."""
+    if not config.model_base_path and not config.model_config_file:
+        raise ConfigError("Both server_options.model_base_path and "
+                          "server_options.model_config_file are empty!")
+    if config.batching_parameters_file and not config.enable_batching:
+        raise ConfigError("server_options.batching_parameters_file is set without setting "
+                          "server_options.enable_batching to true.")
 
 
 def select_versions(available: list[int], model: ModelConfig) -> list[int]:

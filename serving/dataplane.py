@@ -12,7 +12,8 @@ import numpy as np
 from tensorflow_serving.apis import input_pb2
 
 from serving.batching import Batcher, BatchingOptions
-from serving.config import ModelConfig, check_models
+from serving.config import ModelConfig
+from serving.config_rules import ConfigError, LabelError, validate_model_list
 from serving.errors import FailedPrecondition, InvalidArgument, ServingError
 from serving.inference import (
     CLASSIFY_METHOD,
@@ -39,8 +40,10 @@ class DataPlane:
 
     def __init__(self, repository: ModelRepository, max_threads: int = 8,
                  batching: BatchingOptions | None = None,
-                 max_request_tensor_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES):
+                 max_request_tensor_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES,
+                 model_config_list_root_dir: str | None = None):
         self.repository = repository
+        self.model_config_list_root_dir = model_config_list_root_dir
         self.max_request_tensor_bytes = max_request_tensor_bytes
         self.metrics = ServingMetrics(repository)
         threads = max(max_threads, batching.num_batch_threads if batching else 0)
@@ -152,10 +155,12 @@ class DataPlane:
         """Switches to a new model list and waits until it is loaded (what
         HandleReloadConfigRequest and a changed config file do)."""
         try:
-            check_models(models)
-        except ValueError as e:
+            models = validate_model_list(models, self.model_config_list_root_dir)
+            self.repository.set_models(models)
+        except LabelError as e:
             raise FailedPrecondition(str(e)) from e
-        self.repository.set_models(models)
+        except ConfigError as e:
+            raise InvalidArgument(str(e)) from e
         await asyncio.to_thread(self.repository.poll)
 
     def close(self) -> None:

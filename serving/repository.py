@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from serving.config import ModelConfig, select_versions
+from serving.config_rules import check_labels, check_platforms_unchanged
 from serving.errors import FailedPrecondition, NotFound, ServingError, Unavailable
 from serving.servable import Servable, load_servable
 from serving.warmup import replay_warmup
@@ -31,8 +32,9 @@ class ModelRepository:
     servables by name, version or label."""
 
     def __init__(self, models: list[ModelConfig], warmup: bool = True,
-                 max_load_retries: int = 5):
+                 max_load_retries: int = 5, allow_labels_for_unavailable: bool = False):
         self._models: dict[str, ModelConfig] = {}
+        self._allow_labels_for_unavailable = allow_labels_for_unavailable
         self._warmup = warmup
         self._max_load_retries = max_load_retries
         self._servables: dict[str, dict[int, Servable]] = {}
@@ -49,8 +51,15 @@ class ModelRepository:
     def set_models(self, models: list[ModelConfig]) -> None:
         """Replaces the model list (a config reload); models no longer listed are
         unloaded at the next `poll`, new ones loaded. Waits for a poll in progress,
-        so a reload never races an unload."""
+        so a reload never races an unload. Raises ConfigError, changing nothing, for a
+        platform change or a label on a version that is not AVAILABLE (TF Serving's
+        rules, serving/config_rules.py)."""
         with self._poll_lock, self._lock:
+            check_platforms_unchanged(list(self._models.values()), models)
+            available = {name: {v for v, s in states.items() if s.state == "AVAILABLE"}
+                         for name, states in self._states.items()}
+            labels = {name: dict(m.version_labels) for name, m in self._models.items()}
+            check_labels(models, available, labels, self._allow_labels_for_unavailable)
             self._models = {m.name: m for m in models}
             for name in self._models:
                 self._servables.setdefault(name, {})

@@ -71,10 +71,11 @@ async def serve(config: ServerConfig) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     repository = ModelRepository(model_configs(config), config.enable_model_warmup,
-                                 config.max_num_load_retries)
+                                 config.max_num_load_retries,
+                                 config.allow_version_labels_for_unavailable_models)
     await asyncio.to_thread(repository.poll)
     dataplane = DataPlane(repository, config.grpc_max_threads, batching_options(config),
-                          config.max_request_tensor_bytes)
+                          config.max_request_tensor_bytes, config.model_config_list_root_dir)
     background = _start_polling(dataplane, config)
     token = read_token(config.auth_token_file)
     server, port, health_servicer = create_server(
@@ -112,8 +113,6 @@ def batching_options(config: ServerConfig) -> BatchingOptions | None:
     """The batching parameters in force: none unless --enable_batching; TF Serving's
     defaults unless --batching_parameters_file."""
     if not config.enable_batching:
-        if config.batching_parameters_file:
-            logger.warning("--batching_parameters_file is ignored without --enable_batching")
         return None
     if config.batching_parameters_file:
         return BatchingOptions.from_file(config.batching_parameters_file)

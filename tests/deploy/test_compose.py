@@ -3,6 +3,7 @@ files, TF Serving flags, and the embedded server started from the same files."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -13,8 +14,17 @@ import yaml
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from export.model_config import (
+    CONTAINER_CONFIG_FILE,
+    DEFAULT_CONFIG_FILE,
+    container_config,
+    read_model_config,
+    register_model,
+    set_label,
+)
 from serving.cli import build_parser
 from serving.config_protos import BatchingParameters, MonitoringConfig, read_text_proto
+from serving.config_rules import ConfigError, validate_model_list
 from serving.launcher import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,14 +82,48 @@ def test_flags_are_tf_servings_and_the_embedded_server_accepts_them(service):
     own = TFSTACK_FLAGS if service == "tfstack" else set()
     assert set(given) <= TF_SERVING_FLAGS | own
     args = build_parser().parse_args(["serve", *COMPOSE["services"][service]["command"]])
-    assert args.model_config_file == "serving/models.config"
+    assert args.model_config_file == "/models/serving/tfserving/models.config"
     assert args.enable_batching is True
+    # TF Serving resolves no path against its working directory: every file is absolute
+    assert all(given[f].startswith("/models/") for f in given if f.endswith("_file"))
+
+
+@pytest.mark.parametrize("service", SERVING)
+def test_only_folders_are_mounted_so_atomic_rewrites_reach_the_container(service):
+    for volume in COMPOSE["services"][service]["volumes"]:
+        host = volume.split(":")[0]
+        assert host in ("./model_repository", "./serving"), volume
+        assert host == "./model_repository" or (ROOT / host).is_dir()
+
+
+def test_a_rename_reaches_a_reader_of_the_folder_but_not_of_the_file(tmp_path):
+    """What a bind mount holds: a folder mount resolves names at each open (it sees the
+    new inode `os.replace` puts in place), a single-file mount keeps the old inode."""
+    folder = tmp_path / "serving"
+    path = folder / "models.config"
+    register_model(path, "classifier", "model_repository/classifier")
+    folder_mount = os.open(folder, os.O_RDONLY)
+    file_mount = os.open(path, os.O_RDONLY)
+    try:
+        set_label(path, "classifier", "stable", 1)  # rewritten by rename
+        with os.fdopen(os.open("models.config", os.O_RDONLY, dir_fd=folder_mount)) as seen:
+            assert 'key: "stable"' in seen.read()
+        os.lseek(file_mount, 0, os.SEEK_SET)
+        assert b'key: "stable"' not in os.read(file_mount, 1 << 20)
+    finally:
+        os.close(folder_mount)
+        os.close(file_mount)
 
 
 def test_mounted_config_files_parse_as_tf_serving_protos():
-    models = text_format.Parse((ROOT / "serving/models.config").read_text(),
+    models = text_format.Parse((ROOT / CONTAINER_CONFIG_FILE).read_text(),
                                model_server_config_pb2.ModelServerConfig())
     assert [m.name for m in models.model_config_list.config] == ["classifier", "qa", "translator"]
+    local = read_model_config(ROOT / DEFAULT_CONFIG_FILE)
+    assert models == container_config(local), "run `tfstack label` or export to regenerate"
+    validate_model_list(list(models.model_config_list.config))  # TF Serving's startup rules
+    with pytest.raises(ConfigError, match="to have an absolute path or URI"):
+        validate_model_list(list(local.model_config_list.config))  # why the copy exists
     batching = read_text_proto(ROOT / "serving/batching.config", BatchingParameters)
     assert batching.max_batch_size.value >= 1
     monitoring = read_text_proto(ROOT / "serving/monitoring.config", MonitoringConfig)
@@ -87,27 +131,33 @@ def test_mounted_config_files_parse_as_tf_serving_protos():
 
 
 def container_root(tmp_path: Path, service: str, repository: Path) -> Path:
-    """The service's working directory as the container sees it, built from its mounts
-    (the model repository taken from the test's own export)."""
-    workdir = tmp_path / COMPOSE["services"][service]["working_dir"].lstrip("/")
+    """The container's /models as the service's mounts build it, with the model
+    repository taken from the test's own export."""
     for volume in COMPOSE["services"][service]["volumes"]:
         host, target = volume.split(":")[:2]
         source = repository if host == "./model_repository" else ROOT / host
-        destination = tmp_path / target.lstrip("/")
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, destination)
-    return workdir
+        shutil.copytree(source, tmp_path / target.lstrip("/"))
+    return tmp_path / "models"
 
 
 @pytest.mark.fashion
 @pytest.mark.parametrize("service", ["tfserving-cpu", "tfstack"])
 def test_embedded_server_starts_from_the_mounted_files(service, classifier_repository, tmp_path):
+    """The service's own flags and its mounted config, with /models moved under tmp_path
+    (the one change: absolute paths cannot point into a test folder otherwise)."""
     from clients.client import ServingClient
 
-    workdir = container_root(tmp_path, service, classifier_repository)
-    command = [arg for arg in COMPOSE["services"][service]["command"]
+    container = container_root(tmp_path, service, classifier_repository)
+    config = container / "serving" / "tfserving" / "models.config"
+    served = read_model_config(config)
+    del served.model_config_list.config[1:]  # the test's repository holds the classifier
+    for entry in served.model_config_list.config:
+        entry.base_path = entry.base_path.replace("/models/", f"{container}/", 1)
+    config.write_text(text_format.MessageToString(served))
+    command = [arg.replace("=/models/", f"={container}/")
+               for arg in COMPOSE["services"][service]["command"]
                if not arg.startswith(("--port=", "--rest_api_port=", "--host="))]
-    with ServerProcess(*command, cwd=str(workdir)) as server:
+    with ServerProcess(*command) as server:
         with ServingClient(server.target, deadline=30) as client:
             [status] = client.status("classifier")
     assert (status.version, status.state) == (1, "AVAILABLE")

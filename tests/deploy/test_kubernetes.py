@@ -11,6 +11,7 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving.config_protos import BatchingParameters, MonitoringConfig
+from serving.config_rules import validate_model_list
 
 ROOT = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
 KUSTOMIZATION = yaml.safe_load((ROOT / "kustomization.yaml").read_text())
@@ -39,10 +40,13 @@ def test_gpu_pods_with_probes_and_config_from_the_configmap():
     assert {"HorizontalPodAutoscaler", "PodDisruptionBudget", "Service"} <= set(BY_KIND)
 
 
-def test_configmap_files_are_tf_serving_configs_on_an_object_store():
+def test_configmap_files_are_tf_serving_configs_on_gcs():
+    """TF Serving's binary reads gs:// but no longer s3:// (model_servers/BUILD links
+    only the GCS file system since 2.7; tensorflow/serving issue #1963)."""
     data = BY_KIND["ConfigMap"]["data"]
     models = text_format.Parse(data["models.config"], model_server_config_pb2.ModelServerConfig())
-    assert all(m.base_path.startswith(("s3://", "gs://")) for m in models.model_config_list.config)
+    assert all(m.base_path.startswith("gs://") for m in models.model_config_list.config)
+    validate_model_list(list(models.model_config_list.config))  # TF Serving's startup rules
     text_format.Parse(data["batching.config"], BatchingParameters())
     assert text_format.Parse(data["monitoring.config"], MonitoringConfig()).prometheus_config.enable
 

@@ -137,5 +137,5 @@ model_config_list {{
 }}
 """)
     models = model_configs(ServerConfig(model_config_file=str(config_file)))
-    with InProcessServer(ModelRepository(models)) as running:
+    with InProcessServer(ModelRepository(models, allow_labels_for_unavailable=True)) as running:
         yield running

@@ -30,15 +30,17 @@ def test_single_model_flags_make_one_model():
 
 def test_config_file_lists_models(tmp_path):
     path = tmp_path / "models.config"
-    path.write_text('model_config_list { config { name: "a" base_path: "/a" } '
-                    'config { name: "b" base_path: "/b" } }')
+    path.write_text('model_config_list { config { name: "a" base_path: "/a" '
+                    'model_platform: "tensorflow" } config { name: "b" base_path: "gs://m/b" '
+                    'model_platform: "tensorflow" } }')
     assert [m.name for m in model_configs(ServerConfig(model_config_file=str(path)))] == ["a", "b"]
 
 
 @pytest.mark.parametrize("text,message", [
     ("model_config_list { config { nam: 'a' } }", "not a valid ModelServerConfig"),
     ("", "no model_config_list"),
-    ('model_config_list { config { name: "a" } config { name: "a" } }', "repeated: a"),
+    ('model_config_list { config { name: "a" } config { name: "a" } }',
+     "Illegal to list model a multiple times in config list"),
 ])
 def test_bad_config_files_say_what_is_wrong(tmp_path, text, message):
     path = tmp_path / "models.config"
@@ -48,5 +50,6 @@ def test_bad_config_files_say_what_is_wrong(tmp_path, text, message):
 
 
 def test_no_models_at_all_is_an_error():
-    with pytest.raises(ValueError, match="--model_base_path"):
+    with pytest.raises(ValueError, match="Both server_options.model_base_path and "
+                       "server_options.model_config_file are empty!"):
         model_configs(ServerConfig())

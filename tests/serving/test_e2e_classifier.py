@@ -100,6 +100,7 @@ def test_sigterm_stops_the_server_cleanly(classifier_repository):
 
 
 def test_server_without_models_exits_with_a_clear_error(tmp_path):
-    with pytest.raises(RuntimeError, match="give --model_config_file, or --model_base_path"):
+    with pytest.raises(RuntimeError, match="Both server_options.model_base_path and "
+                       "server_options.model_config_file are empty!"):
         with ServerProcess(startup_seconds=60):
             pass

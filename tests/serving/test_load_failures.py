@@ -25,7 +25,8 @@ from tests.serving.conftest import write_doubler
 
 
 def config(name: str, base) -> ModelConfig:
-    return text_format.Parse(f'name: "{name}" base_path: "{base}"', ModelConfig())
+    return text_format.Parse(f'name: "{name}" base_path: "{base}" model_platform: "tensorflow"',
+                             ModelConfig())
 
 
 def test_a_truncated_warmup_file_fails_only_its_version(tmp_path):

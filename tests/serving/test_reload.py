@@ -35,12 +35,14 @@ def test_reload_config_request_swaps_models(tmp_path):
     write_doubler(tmp_path / "a" / "1")
     write_doubler(tmp_path / "b" / "3")
     models = model_configs(ServerConfig(model_name="a", model_base_path=str(tmp_path / "a")))
-    with InProcessServer(ModelRepository(models)) as server:
+    # as compose runs TF Serving: a new label may name a version still loading
+    with InProcessServer(ModelRepository(models, allow_labels_for_unavailable=True)) as server:
         service = model_service_pb2_grpc.ModelServiceStub(server.channel)
         predict = prediction_service_pb2_grpc.PredictionServiceStub(server.channel)
         response = service.HandleReloadConfigRequest(reload_request(
             f'model_config_list {{ config {{ name: "b" base_path: "{tmp_path / "b"}" '
-            f'version_labels {{ key: "stable" value: 3 }} }} }}'), timeout=60)
+            'model_platform: "tensorflow" version_labels { key: "stable" value: 3 } } }'),
+            timeout=60)
         assert response.status.error_code == 0
         answer = predict.Predict(predict_request("b", X, label="stable"), timeout=30)
         assert answer.model_spec.version.value == 3
@@ -50,9 +52,12 @@ def test_reload_config_request_swaps_models(tmp_path):
         with pytest.raises(grpc.RpcError) as info:
             service.HandleReloadConfigRequest(reload_request(
                 f'model_config_list {{ config {{ name: "b" base_path: "{tmp_path / "b"}" '
-                f'version_labels {{ key: "stable" value: 9 }} }} }}'), timeout=60)
+                'model_platform: "tensorflow" version_labels { key: "stable" value: 9 } } }'),
+                timeout=60)
         assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-        assert "points at version 9" in info.value.details()
+        # moving a label needs its new version AVAILABLE, flag or not (server_core.cc)
+        assert info.value.details() == ("Request to assign label to version 9 of model b, "
+                                        "which is not currently available for inference")
         assert predict.Predict(predict_request("b", X), timeout=30).model_spec.version.value == 3
 
 
@@ -70,7 +75,8 @@ def test_server_process_picks_up_versions_and_config_edits(tmp_path):
     write_doubler(tmp_path / "b" / "1")
     config_file = tmp_path / "models.config"
     config_file.write_text(
-        f'model_config_list {{ config {{ name: "a" base_path: "{tmp_path / "a"}" }} }}')
+        f'model_config_list {{ config {{ name: "a" base_path: "{tmp_path / "a"}" '
+        'model_platform: "tensorflow" } }')
     with ServerProcess(f"--model_config_file={config_file}",
                        "--model_config_file_poll_wait_seconds=0.2",
                        "--file_system_poll_wait_seconds=0.2") as server:
@@ -88,7 +94,8 @@ def test_server_process_picks_up_versions_and_config_edits(tmp_path):
         shutil.copytree(tmp_path / "a" / "1", tmp_path / "a" / "2")
         assert wait_for(lambda: version_of("a") == 2)
         config_file.write_text(
-            f'model_config_list {{ config {{ name: "b" base_path: "{tmp_path / "b"}" }} }}')
+            f'model_config_list {{ config {{ name: "b" base_path: "{tmp_path / "b"}" '
+            'model_platform: "tensorflow" } }')
         assert wait_for(lambda: version_of("b") == 1 and version_of("a") is None)
         config_file.write_text("model_config_list { config { nam")  # broken edit: ignored
         time.sleep(1.0)

@@ -18,7 +18,8 @@ X = {"x": np.ones((1, 2), np.float32)}
 
 
 def config(name: str, base, policy: str = "") -> ModelConfig:
-    return text_format.Parse(f'name: "{name}" base_path: "{base}" {policy}', ModelConfig())
+    return text_format.Parse(f'name: "{name}" base_path: "{base}" model_platform: "tensorflow" '
+                             f'{policy}', ModelConfig())
 
 
 def states(repository: ModelRepository, name: str = "m") -> dict[int, str]:
