@@ -79,21 +79,19 @@ class Batcher:
         self._executor = executor
         self._threads = asyncio.Semaphore(options.num_batch_threads)
         self._open: dict[tuple[int, str], _Batch] = {}
-        self._waiting = 0  # batches formed and not yet running
+        self._waiting: dict[tuple[int, str], int] = {}  # per queue: formed, not running
         self._observe = observe
 
     @property
     def queue_depth(self) -> int:
-        return self._waiting
+        return sum(self._waiting.values())
 
     async def submit(self, servable: Servable, signature: str, inputs: Mapping[str, np.ndarray],
                      output_filter: list[str] | None = None) -> dict[str, np.ndarray]:
         """Runs a validated request as part of a batch; returns its own outputs."""
         rows = _batch_rows(inputs)
-        if rows is None:  # not batchable along dimension 0: run alone
-            loop = asyncio.get_running_loop()
-            outputs = await loop.run_in_executor(self._executor, servable.run, signature, inputs)
-            return {k: outputs[k] for k in output_filter or outputs}
+        if rows is None:  # not batchable along dimension 0: a batch of its own
+            rows = 0
         if rows > self.options.max_batch_size:
             raise InvalidArgument(
                 f"Task size {rows} is larger than maximum batch size "
@@ -104,16 +102,22 @@ class Batcher:
         return await task.future
 
     def _enqueue(self, servable: Servable, signature: str, task: _Task) -> None:
+        """Adds the task to its queue's open batch, or opens one; each (servable,
+        signature) queue holds at most max_enqueued_batches, as in TF Serving."""
         key = (id(servable), signature)
         batch = self._open.get(key)
         if batch is None or not self._fits(batch, task):
-            if self._waiting >= self.options.max_enqueued_batches:
+            waiting = self._waiting.get(key, 0)
+            if waiting >= self.options.max_enqueued_batches:
                 raise ResourceExhausted(
                     "The batch scheduling queue to which this task was submitted is full "
-                    f"({self._waiting} batches waiting); retry with backoff, or raise "
-                    "max_enqueued_batches / num_batch_threads")
-            batch = self._open[key] = _Batch(servable, signature)
-            self._waiting += 1
+                    f"({waiting} batches of {servable.name} signature {signature!r} "
+                    "waiting); retry with backoff, or raise max_enqueued_batches / "
+                    "num_batch_threads")
+            batch = _Batch(servable, signature)
+            self._waiting[key] = waiting + 1
+            if task.rows:  # an unbatchable task (rows 0) runs alone
+                self._open[key] = batch
             asyncio.get_running_loop().create_task(self._run(key, batch))
         batch.tasks.append(task)
         batch.rows += task.rows
@@ -121,7 +125,7 @@ class Batcher:
             self._open.pop(key, None)
 
     def _fits(self, batch: _Batch, task: _Task) -> bool:
-        if batch.rows + task.rows > self.options.max_batch_size:
+        if not task.rows or batch.rows + task.rows > self.options.max_batch_size:
             return False
         if self.options.pad_variable_length_inputs:
             return True
@@ -133,20 +137,40 @@ class Batcher:
         async with self._threads:
             if self._open.get(key) is batch:
                 del self._open[key]  # no more joiners
-            self._waiting -= 1
-            loop = asyncio.get_running_loop()
-            try:
-                outputs = await loop.run_in_executor(self._executor, self._execute, batch)
-            except ServingError as e:
-                await self._retry_alone(batch, e)
+            self._waiting[key] -= 1
+            await self._run_tasks(batch, batch.tasks)
+
+    async def _run_tasks(self, batch: _Batch, tasks: list[_Task]) -> None:
+        """Runs `tasks` as one batch and settles every future, whatever happens; when
+        the batch fails on a bad input, each half runs again, so a bad request fails
+        alone in log2(tasks) reruns instead of one rerun per batch-mate."""
+        part = _Batch(batch.servable, batch.signature, tasks, sum(t.rows for t in tasks))
+        try:
+            outputs = await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._execute, part)
+        except InvalidArgument as e:
+            if len(tasks) == 1:
+                _settle(tasks[0], error=e)
                 return
-            except Exception as e:  # noqa: BLE001 - every caller must get an answer
-                for task in batch.tasks:
-                    _settle(task, error=Internal(f"batch failed: {type(e).__name__}: {e}"))
-                return
-            _deliver(batch, outputs)
+            middle = len(tasks) // 2
+            await self._run_tasks(batch, tasks[:middle])
+            await self._run_tasks(batch, tasks[middle:])
+            return
+        except ServingError as e:
+            for task in tasks:
+                _settle(task, error=e)
+            return
+        except BaseException as e:  # noqa: BLE001 - every caller must get an answer
+            for task in tasks:
+                _settle(task, error=Internal(f"batch failed: {type(e).__name__}: {e}"))
+            if not isinstance(e, Exception):
+                raise
+            return
+        _deliver(part, outputs)
 
     def _execute(self, batch: _Batch) -> list[dict[str, np.ndarray]]:
+        if batch.rows == 0:  # one unbatchable task
+            return [batch.servable.run(batch.signature, batch.tasks[0].inputs)]
         merged = {key: _merge([t.inputs[key] for t in batch.tasks],
                               self.options.pad_variable_length_inputs)
                   for key in batch.tasks[0].inputs}
@@ -165,21 +189,6 @@ class Batcher:
         offsets = np.cumsum([0] + [t.rows for t in batch.tasks])
         return [{k: v[offsets[i]:offsets[i + 1]] for k, v in outputs.items()}
                 for i in range(len(batch.tasks))]
-
-    async def _retry_alone(self, batch: _Batch, error: ServingError) -> None:
-        """One bad request must not fail its batch-mates: rerun each on its own."""
-        if len(batch.tasks) == 1 or not isinstance(error, InvalidArgument):
-            for task in batch.tasks:
-                _settle(task, error=error)
-            return
-        loop = asyncio.get_running_loop()
-        for task in batch.tasks:
-            try:
-                outputs = await loop.run_in_executor(
-                    self._executor, batch.servable.run, batch.signature, task.inputs)
-                _settle(task, outputs)
-            except ServingError as e:
-                _settle(task, error=e)
 
 
 def _batch_rows(inputs: Mapping[str, np.ndarray]) -> int | None:

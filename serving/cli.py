@@ -78,6 +78,19 @@ def register(commands: argparse._SubParsersAction) -> None:
                         default=defaults.max_request_tensor_bytes,
                         help="(tfstack) bytes the decoded input tensors of one request may "
                              "take; a tensor declaring more is refused before it is built")
+    parser.add_argument("--max_in_flight_per_signature", type=int,
+                        default=defaults.max_in_flight_per_signature,
+                        help="(tfstack) requests of one model signature admitted at once; "
+                             "more are RESOURCE_EXHAUSTED")
+    parser.add_argument("--grpc_max_concurrent_rpcs", type=int,
+                        default=defaults.grpc_max_concurrent_rpcs,
+                        help="(tfstack) gRPC calls open at once; more are RESOURCE_EXHAUSTED")
+    parser.add_argument("--drain_seconds", type=float, default=defaults.drain_seconds,
+                        help="(tfstack) seconds health reports NOT_SERVING before the "
+                             "listeners stop, on SIGTERM")
+    parser.add_argument("--grace_period_seconds", type=float,
+                        default=defaults.grace_period_seconds,
+                        help="(tfstack) seconds calls in flight get to finish on SIGTERM")
     parser.add_argument("--enable_model_warmup", type=parse_bool, nargs="?", const=True,
                         default=defaults.enable_model_warmup)
     parser.set_defaults(handler=run)

@@ -40,7 +40,10 @@ class ServerConfig:
     access_log: bool = False
     max_message_bytes: int = 64 * 1024 * 1024
     max_request_tensor_bytes: int = 64 * 1024 * 1024  # decoded tensors of one request
-    grace_seconds: float = 10.0
+    max_in_flight_per_signature: int = 256  # admitted requests of one model signature
+    grpc_max_concurrent_rpcs: int = 1024  # gRPC calls open at once; more: RESOURCE_EXHAUSTED
+    drain_seconds: float = 2.0  # NOT_SERVING before the listeners stop, for load balancers
+    grace_period_seconds: float = 10.0
 
 
 def read_model_config_file(path: str | Path) -> ModelServerConfig:

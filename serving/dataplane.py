@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 from tensorflow_serving.apis import input_pb2
@@ -14,7 +16,7 @@ from tensorflow_serving.apis import input_pb2
 from serving.batching import Batcher, BatchingOptions
 from serving.config import ModelConfig
 from serving.config_rules import ConfigError, LabelError, validate_model_list
-from serving.errors import FailedPrecondition, InvalidArgument, ServingError
+from serving.errors import FailedPrecondition, InvalidArgument, ResourceExhausted, ServingError
 from serving.inference import (
     CLASSIFY_METHOD,
     classification_result,
@@ -28,23 +30,35 @@ from serving.servable import Servable
 from serving.tensor_protos import DEFAULT_MAX_REQUEST_TENSOR_BYTES
 
 SIGNATURE_DEF_FIELD = "signature_def"
-# A call expected to take less than this runs on the event loop when nothing else is
-# in flight: handing it to a thread and back costs ~0.3 ms on a small machine.
-INLINE_SECONDS = 0.005
+UNKNOWN_LABEL = "<unknown>"  # the metric label of names the server does not serve
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """What one request, and all requests to one signature, may take of the server."""
+
+    max_request_tensor_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES
+    # Requests of one model and signature admitted at once (running or queued); more
+    # are RESOURCE_EXHAUSTED at once instead of queueing without bound.
+    max_in_flight_per_signature: int = 256
+    # A request of at most this many rows, arriving when nothing else runs, runs on the
+    # event loop: handing it to a thread and back costs ~0.3 ms on a small machine.
+    inline_rows: int = 1
 
 
 class DataPlane:
-    """Runs requests against a ModelRepository. Graph execution happens on a bounded
-    thread pool so the event loop keeps accepting calls, except for short calls
-    arriving alone, which run in place."""
+    """Runs requests against a ModelRepository, every one along the same path:
+    validate against the SignatureDef, admit (bounded per model and signature), then
+    schedule (the batcher, or directly on a bounded thread pool; a lone request of a
+    row or so runs in place)."""
 
     def __init__(self, repository: ModelRepository, max_threads: int = 8,
                  batching: BatchingOptions | None = None,
-                 max_request_tensor_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES,
+                 limits: RequestLimits = RequestLimits(),
                  model_config_list_root_dir: str | None = None):
         self.repository = repository
+        self.limits = limits
         self.model_config_list_root_dir = model_config_list_root_dir
-        self.max_request_tensor_bytes = max_request_tensor_bytes
         self.metrics = ServingMetrics(repository)
         threads = max(max_threads, batching.num_batch_threads if batching else 0)
         self._pool = concurrent.futures.ThreadPoolExecutor(
@@ -52,8 +66,11 @@ class DataPlane:
         )
         self.batching = batching
         self._batcher: Batcher | None = None
-        self._in_flight = 0
-        self._seconds: dict[tuple[int, str], float] = {}  # running mean call time
+        self._in_flight: dict[tuple[str, str], int] = {}
+
+    @property
+    def max_request_tensor_bytes(self) -> int:
+        return self.limits.max_request_tensor_bytes
 
     async def predict(self, model: str, version: int | None, label: str | None,
                       signature: str, inputs: Mapping[str, np.ndarray],
@@ -65,7 +82,7 @@ class DataPlane:
         try:
             servable = self.repository.servable(model, version, label)
         except ServingError as e:
-            self._observe(model, "", signature, api, e.code.name, started)
+            self._observe(model, None, signature, api, e.code.name, started)
             raise
         return servable, await self.run(servable, signature, inputs, output_filter, api,
                                         started)
@@ -78,39 +95,61 @@ class DataPlane:
         started = time.monotonic() if started is None else started
         status = "OK"
         try:
-            return await self._predict(servable, signature, inputs, output_filter)
+            signature = servable.validate(signature, inputs, output_filter)
+            with self._admitted(servable.name, signature):
+                return await self._schedule(servable, signature, inputs, output_filter)
         except ServingError as e:
             status = e.code.name
             raise
         finally:
-            self._observe(servable.name, str(servable.version), signature, api, status, started)
+            self._observe(servable.name, servable, signature, api, status, started)
 
-    def _observe(self, model: str, version: str, signature: str, api: str, status: str,
-                 started: float) -> None:
-        self.metrics.observe_request(model, version, signature or "serving_default", api,
-                                     status, time.monotonic() - started)
+    @contextlib.contextmanager
+    def _admitted(self, model: str, signature: str):
+        key = (model, signature)
+        if self._in_flight.get(key, 0) >= self.limits.max_in_flight_per_signature:
+            raise ResourceExhausted(
+                f"{self._in_flight[key]} requests to {model} signature {signature!r} are "
+                "already in flight; retry with backoff (limit: "
+                "--max_in_flight_per_signature)")
+        self._in_flight[key] = self._in_flight.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            self._in_flight[key] -= 1
 
-    async def _predict(self, servable: Servable, signature: str,
-                       inputs: Mapping[str, np.ndarray],
-                       output_filter: list[str] | None) -> dict[str, np.ndarray]:
+    async def _schedule(self, servable: Servable, signature: str,
+                        inputs: Mapping[str, np.ndarray],
+                        output_filter: list[str] | None) -> dict[str, np.ndarray]:
         if self.batching is not None:
-            signature = servable.validate(signature, inputs, output_filter)
             return await self._batcher_of_loop().submit(
                 servable, signature, inputs, output_filter)
-        key = (id(servable), signature)
-        inline = self._in_flight == 0 and self._seconds.get(key, 1.0) < INLINE_SECONDS
-        self._in_flight += 1
-        started = time.monotonic()
-        try:
-            if inline:  # a thread hop would cost more than the call blocks the loop
-                return servable.predict(signature, inputs, output_filter)
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
-                self._pool, servable.predict, signature, inputs, output_filter)
-        finally:
-            self._in_flight -= 1
-            took = time.monotonic() - started
-            self._seconds[key] = 0.8 * self._seconds.get(key, took) + 0.2 * took
+        if self._runs_inline(inputs):  # a thread hop would cost more than the call
+            outputs = servable.run(signature, inputs)
+        else:
+            outputs = await asyncio.get_running_loop().run_in_executor(
+                self._pool, servable.run, signature, inputs)
+        return {key: outputs[key] for key in output_filter or outputs}
+
+    def _runs_inline(self, inputs: Mapping[str, np.ndarray]) -> bool:
+        alone = sum(self._in_flight.values()) == 1
+        return alone and all(np.ndim(v) == 0 or len(v) <= self.limits.inline_rows
+                             for v in inputs.values())
+
+    def _observe(self, model: str, servable: Servable | None, signature: str, api: str,
+                 status: str, started: float) -> None:
+        """Counts a request under labels the server owns: a name it does not serve is
+        counted as <unknown>, so callers cannot create metric series at will."""
+        signature = signature or "serving_default"
+        if servable is None:
+            model = model if model in self.repository.model_names else UNKNOWN_LABEL
+            version, signature = "", UNKNOWN_LABEL
+        else:
+            version = str(servable.version)
+            if signature not in servable.signature_defs:
+                signature = UNKNOWN_LABEL
+        self.metrics.observe_request(model, version, signature, api, status,
+                                     time.monotonic() - started)
 
     async def infer(self, method: str, model: str, version: int | None, label: str | None,
                     signature: str, request_input: input_pb2.Input):

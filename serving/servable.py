@@ -22,8 +22,8 @@ SERVE_TAG = "serve"
 
 @dataclass
 class Servable:
-    """A SavedModel version ready to run; `predict` checks inputs against the
-    SignatureDef first, so bad requests fail before touching the graph."""
+    """A SavedModel version ready to run: `validate` checks a request against the
+    SignatureDef, so bad requests fail before touching the graph; `run` runs it."""
 
     name: str
     version: int
@@ -45,13 +45,6 @@ class Servable:
                 f"{self.version} has: {', '.join(sorted(self.functions))}"
             )
         return self.signature_defs[key]
-
-    def predict(self, signature_key: str, inputs: Mapping[str, np.ndarray],
-                output_filter: list[str] | None = None) -> dict[str, np.ndarray]:
-        """Runs one signature; returns its outputs (only `output_filter`'s if given)."""
-        signature_key = self.validate(signature_key, inputs, output_filter)
-        outputs = self.run(signature_key, inputs)
-        return {key: outputs[key] for key in output_filter or outputs}
 
     def validate(self, signature_key: str, inputs: Mapping[str, np.ndarray],
                  output_filter: list[str] | None = None) -> str:

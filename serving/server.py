@@ -13,7 +13,7 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 
 from serving.batching import BatchingOptions
 from serving.config import ServerConfig, model_configs
-from serving.dataplane import DataPlane
+from serving.dataplane import DataPlane, RequestLimits
 from serving.grpc_service import ModelService, PredictionService
 from serving.interceptors import GrpcGuard, read_token, rest_middlewares, ssl_credentials
 from serving.metrics import prometheus_path
@@ -33,11 +33,13 @@ def create_server(dataplane: DataPlane, address: str = "127.0.0.1:0",
                   max_message_bytes: int = 64 * 1024 * 1024,
                   credentials: grpc.ServerCredentials | None = None,
                   interceptors: tuple[grpc.aio.ServerInterceptor, ...] = (),
+                  maximum_concurrent_rpcs: int | None = None,
                   ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """A grpc.aio server with TF Serving's services, health checking and reflection,
     bound to `address` (port 0 picks a free one; TLS with `credentials`); returns it
-    with its port."""
-    server = grpc.aio.server(interceptors=interceptors, options=[
+    with its port. Calls beyond `maximum_concurrent_rpcs` are RESOURCE_EXHAUSTED."""
+    server = grpc.aio.server(interceptors=interceptors,
+                             maximum_concurrent_rpcs=maximum_concurrent_rpcs, options=[
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
     ])
@@ -74,14 +76,16 @@ async def serve(config: ServerConfig) -> None:
                                  config.max_num_load_retries,
                                  config.allow_version_labels_for_unavailable_models)
     await asyncio.to_thread(repository.poll)
+    limits = RequestLimits(config.max_request_tensor_bytes, config.max_in_flight_per_signature)
     dataplane = DataPlane(repository, config.grpc_max_threads, batching_options(config),
-                          config.max_request_tensor_bytes, config.model_config_list_root_dir)
+                          limits, config.model_config_list_root_dir)
     background = _start_polling(dataplane, config)
     token = read_token(config.auth_token_file)
     server, port, health_servicer = create_server(
         dataplane, f"{config.host}:{config.port}", config.max_message_bytes,
         ssl_credentials(config.ssl_config_file) if config.ssl_config_file else None,
         (GrpcGuard(token, config.access_log),) if token or config.access_log else (),
+        config.grpc_max_concurrent_rpcs,
     )
     await server.start()
     rest = None
@@ -98,15 +102,27 @@ async def serve(config: ServerConfig) -> None:
     logger.info("Running gRPC ModelServer at %s:%d, serving %s",
                 config.host, port, ", ".join(repository.model_names))
     await stop.wait()
-    logger.info("shutting down: finishing in-flight requests (grace %.0f s)",
-                config.grace_seconds)
+    await shut_down(config, health_servicer, server, rest, background)
+    dataplane.close()
+
+
+async def shut_down(config: ServerConfig, health_servicer: health.aio.HealthServicer,
+                    server: grpc.aio.Server, rest, background: list[asyncio.Task]) -> None:
+    """As a load balancer expects: NOT_SERVING first, `drain_seconds` for it to notice,
+    then both listeners stop taking calls together, and calls in flight get up to
+    `grace_period_seconds` to finish."""
+    logger.info("shutting down: NOT_SERVING for %.1f s, then up to %.0f s for calls in "
+                "flight", config.drain_seconds, config.grace_period_seconds)
     await set_serving(health_servicer, False)
     for task in background:
         task.cancel()
+    await asyncio.sleep(config.drain_seconds)
+    stops = [server.stop(config.grace_period_seconds)]
     if rest is not None:
-        await rest.cleanup()
-    await server.stop(config.grace_seconds)
-    dataplane.close()
+        stops.append(asyncio.wait_for(rest.cleanup(), config.grace_period_seconds))
+    for outcome in await asyncio.gather(*stops, return_exceptions=True):
+        if isinstance(outcome, Exception):
+            logger.warning("REST calls still running after the grace period: %r", outcome)
 
 
 def batching_options(config: ServerConfig) -> BatchingOptions | None:

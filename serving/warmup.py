@@ -38,7 +38,8 @@ def replay_warmup(servable: Servable) -> int:
         request = record.predict_log.request
         try:
             inputs = to_arrays(request.inputs)
-            servable.predict(request.model_spec.signature_name, inputs)
+            signature = servable.validate(request.model_spec.signature_name, inputs)
+            servable.run(signature, inputs)
         except ServingError as e:
             raise FailedPrecondition(f"warm-up record {count} in {path} failed: {e}") from e
         count += 1

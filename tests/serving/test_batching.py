@@ -148,3 +148,64 @@ def test_server_with_batching_answers_concurrent_grpc_callers(tmp_path):
     totals = {s.name: s.value for s in family.samples if "le" not in s.labels}
     assert totals[":tensorflow:serving:batch_size_sum"] == 48  # every row ran exactly once
     assert totals[":tensorflow:serving:batch_size_count"] < 48  # in fewer, larger runs
+
+
+def test_each_queue_has_its_own_limit(servable):
+    """TF Serving bounds max_enqueued_batches per queue (one per servable and signature,
+    batching_session.cc), so a busy signature cannot starve another."""
+    options = BatchingOptions(max_batch_size=2, batch_timeout_micros=50_000,
+                              max_enqueued_batches=1, num_batch_threads=1)
+    x = {"x": np.ones((2, 2), np.float32)}
+    text = {"text": np.array([b"a", b"b"], dtype=object)}
+    sizes = []
+
+    async def main():
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            batcher = Batcher(options, pool, lambda s, sig, n: sizes.append(n))
+            return await asyncio.gather(batcher.submit(servable, "serving_default", x),
+                                        batcher.submit(servable, "shout", text),
+                                        batcher.submit(servable, "serving_default", x),
+                                        return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert isinstance(results[0], dict) and results[1]["upper"].tolist() == [b"A", b"B"]
+    assert isinstance(results[2], ResourceExhausted)
+    assert "signature 'serving_default'" in str(results[2])
+
+
+def test_one_bad_request_in_a_big_batch_reruns_by_halves(servable):
+    good, bad = png(np.zeros((3, 5, 1))), b"not a png"
+    requests = [{"image": np.array([bad if i == 5 else good], dtype=object)} for i in range(16)]
+    sizes = []
+
+    async def main():
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            batcher = Batcher(BatchingOptions(batch_timeout_micros=20_000), pool,
+                              lambda s, sig, n: sizes.append(n))
+            return await asyncio.gather(*(batcher.submit(servable, "decode", r)
+                                          for r in requests), return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert [isinstance(r, InvalidArgument) for r in results] == [i == 5 for i in range(16)]
+    assert all(r["shape"].tolist() == [[3, 5, 1]] for i, r in enumerate(results) if i != 5)
+    # 16, then 8+8, 4+4, 2+2, 1+1: 9 runs; rerunning each alone would take 17
+    assert len(sizes) <= 1 + 2 * 4
+
+
+class Exploding:
+    """A servable that refuses batches as bad input, and whose graph raises something
+    that is not a ServingError when a request is rerun alone."""
+
+    name, version = "exploding", 1
+
+    def run(self, signature, inputs):
+        if len(inputs["x"]) > 1:
+            raise InvalidArgument("batch refused")
+        raise MemoryError("out of memory in the graph")
+
+
+def test_every_caller_gets_an_answer_whatever_the_batch_raises():
+    requests = [{"x": np.ones((1, 2), np.float32)} for _ in range(5)]
+    results, _ = run_concurrently(BatchingOptions(batch_timeout_micros=10_000), Exploding(),
+                                  requests)
+    assert all(type(r).__name__ == "Internal" and "MemoryError" in str(r) for r in results)

@@ -66,7 +66,7 @@ def test_removed_version_is_unloaded_and_in_flight_holders_finish(root):
     shutil.rmtree(root / "1")
     repository.poll()
     assert states(repository) == {1: "END", 2: "AVAILABLE"}
-    assert in_flight.predict("serving_default", X)["y"].tolist() == [[2.0, 2.0]]
+    assert in_flight.run("serving_default", X)["y"].tolist() == [[2.0, 2.0]]
 
 
 def test_models_added_and_removed_by_a_new_config(root, tmp_path):

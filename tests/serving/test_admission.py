@@ -1,0 +1,132 @@
+"""Bounded everything: admission per model and signature, gRPC's concurrent-call cap,
+metric labels the caller cannot invent, small work inline by rows, and a shutdown in
+the order a load balancer expects."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import grpc
+import numpy as np
+import pytest
+import requests
+import tensorflow as tf
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
+from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+from serving.config import ServerConfig, model_configs
+from serving.dataplane import DataPlane, RequestLimits
+from serving.errors import ResourceExhausted
+from serving.launcher import ServerProcess
+from serving.metrics import DEFAULT_PATH
+from serving.repository import ModelRepository
+from tests.messages import predict_request
+from tests.serving.test_shutdown_and_limits import Spinner
+
+
+@pytest.fixture(scope="module")
+def spinner_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("spin")
+    module = Spinner()
+    tf.saved_model.save(module, str(root / "1"), signatures={"serving_default": module.spin})
+    return root
+
+
+def test_a_full_signature_is_resource_exhausted_and_others_still_run(spinner_root):
+    repository = ModelRepository(model_configs(ServerConfig(
+        model_name="spin", model_base_path=str(spinner_root))))
+    repository.poll()
+    dataplane = DataPlane(repository, max_threads=4,
+                          limits=RequestLimits(max_in_flight_per_signature=2))
+    slow = {"steps": np.array([400_000, 0])}  # two rows: on the thread pool, not inline
+
+    async def main():
+        running = [asyncio.create_task(dataplane.predict("spin", None, None, "", slow))
+                   for _ in range(2)]
+        await asyncio.sleep(0.05)
+        with pytest.raises(ResourceExhausted, match="2 requests to spin signature "
+                                                    "'serving_default' are already in flight"):
+            await dataplane.predict("spin", None, None, "", {"steps": np.array([1])})
+        await asyncio.gather(*running)
+        # admitted again once they finished
+        return await dataplane.predict("spin", None, None, "", {"steps": np.array([1])})
+
+    _, outputs = asyncio.run(main())
+    dataplane.close()
+    assert outputs["counted"].tolist() == [1]
+
+
+def test_only_small_lone_requests_run_inline(spinner_root):
+    repository = ModelRepository(model_configs(ServerConfig(
+        model_name="spin", model_base_path=str(spinner_root))))
+    dataplane = DataPlane(repository, limits=RequestLimits(inline_rows=1))
+    dataplane._in_flight[("spin", "serving_default")] = 1  # this request alone
+    assert dataplane._runs_inline({"steps": np.array([1])})
+    assert not dataplane._runs_inline({"steps": np.zeros(10_000, np.int64)})
+    dataplane._in_flight[("other", "serving_default")] = 1
+    assert not dataplane._runs_inline({"steps": np.array([1])})
+    dataplane.close()
+
+
+def test_metric_labels_are_limited_to_served_names(server):
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(server.channel)
+    for name in ("random-1", "random-2", "random-3"):
+        with pytest.raises(grpc.RpcError):
+            stub.Predict(predict_request(name, {"x": np.ones((1, 2), np.float32)}), timeout=10)
+    with pytest.raises(grpc.RpcError):
+        stub.Predict(predict_request("doubler", {"x": np.ones((1, 2), np.float32)},
+                                     signature="made-up-signature"), timeout=10)
+    scraped = requests.get(server.rest_url + DEFAULT_PATH, timeout=30).text
+    [family] = [f for f in text_string_to_metric_families(scraped)
+                if f.name == ":tensorflow:serving:request_count"]
+    models = {s.labels["model_name"] for s in family.samples}
+    signatures = {s.labels["signature"] for s in family.samples}
+    assert not {"random-1", "random-2", "random-3"} & models
+    assert "<unknown>" in models and "made-up-signature" not in signatures
+    assert "<unknown>" in signatures
+
+
+def test_grpc_caps_concurrent_calls(spinner_root):
+    with ServerProcess("--model_name=spin", f"--model_base_path={spinner_root}",
+                       "--grpc_max_concurrent_rpcs=2") as server:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(
+            grpc.insecure_channel(server.target))
+        slow = predict_request("spin", {"steps": np.array([600_000, 0])})  # not inline
+        calls = [stub.Predict.future(slow, timeout=60) for _ in range(2)]
+        time.sleep(0.5)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Predict(predict_request("spin", {"steps": np.array([1])}), timeout=10)
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert [tf.make_ndarray(c.result().outputs["counted"]).tolist() for c in calls] == \
+            [[600_000] * 2] * 2
+
+
+def test_sigterm_goes_not_serving_then_drains_then_stops(spinner_root):
+    with ServerProcess("--model_name=spin", f"--model_base_path={spinner_root}",
+                       "--drain_seconds=3", "--grace_period_seconds=30") as server:
+        channel = grpc.insecure_channel(server.target)
+        health = health_pb2_grpc.HealthStub(channel)
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        request = health_pb2.HealthCheckRequest(service="")
+        assert health.Check(request, timeout=10).status == health_pb2.HealthCheckResponse.SERVING
+        server.terminate()
+        seen = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not seen:
+            status = health.Check(request, timeout=10).status
+            if status == health_pb2.HealthCheckResponse.NOT_SERVING:
+                # draining: health says go away, yet calls are still answered
+                seen.append(stub.Predict(predict_request("spin", {"steps": np.array([3])}),
+                                         timeout=10))
+        assert seen and seen[0].outputs["counted"].int64_val == [3]
+        assert server.stop() == 0
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_threads():
+    before = threading.active_count()
+    yield
+    assert threading.active_count() <= before + 8
