@@ -1,6 +1,6 @@
 # The two commands of this project:
 #   make up    set up .venv, train + export what has no version yet, serve on :8500
-#   make test  set up .venv, lint, run the test suite
+#   make test  set up .venv (and .venv-tfserving), lint, run the test suite
 PYTHON  ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
@@ -9,11 +9,16 @@ PROFILE ?= quick
 PORT    ?= 8500
 REST_PORT ?= 8501
 REPOSITORY := model_repository
+# The TF Serving release of the image (.env), and a bare venv with only that
+# release's `tensorflow`: CI loads every export there with TF Serving's session loader.
+TFSERVING_VERSION := $(shell sed -n 's/^TFSERVING_VERSION=//p' .env)
+SERVING_VENV  := .venv-tfserving
+SERVING_STAMP := $(SERVING_VENV)/.installed-tensorflow-$(TFSERVING_VERSION)
 
 export TF_CPP_MIN_LOG_LEVEL := 3
 export TF_ENABLE_ONEDNN_OPTS := 0
 
-.PHONY: up test install models lint clean
+.PHONY: up test install models lint clean serving-tf serving-check
 
 install: $(STAMP)
 
@@ -22,6 +27,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
+
+serving-tf: $(SERVING_STAMP)
+
+# Reused while its stamp names the release in .env; a new release rebuilds it.
+$(SERVING_STAMP):
+	@[ -n "$(TFSERVING_VERSION)" ] || { echo "no TFSERVING_VERSION in .env" >&2; exit 1; }
+	rm -rf $(SERVING_VENV)
+	$(PYTHON) -m venv $(SERVING_VENV)
+	$(SERVING_VENV)/bin/pip install --quiet --upgrade pip
+	$(SERVING_VENV)/bin/pip install --quiet tensorflow==$(TFSERVING_VERSION) numpy
+	touch $@
+
+# Loads every version in model_repository/ as TF Serving $(TFSERVING_VERSION) does and
+# replays its warm-up records.
+serving-check: $(SERVING_STAMP)
+	@[ -n "$(wildcard $(REPOSITORY)/*/[0-9]*)" ] || { echo "no versions in $(REPOSITORY)/" >&2; exit 1; }
+	$(SERVING_VENV)/bin/python -m export.session_check $(wildcard $(REPOSITORY)/*/[0-9]*)
 
 # Train (PROFILE=quick by default, PROFILE=full to converge) and export each model
 # whose repository folder has no version; a model already trained is only exported.
@@ -55,14 +77,15 @@ up: models
 	@echo "  curl -s localhost:$(REST_PORT)/monitoring/prometheus/metrics"
 	@echo ""
 	exec $(BIN)/tfstack serve --port=$(PORT) --rest_api_port=$(REST_PORT) \
-	  --model_config_file=serving/models.config --model_config_file_poll_wait_seconds=60 \
+	  --model_config_file=serving/models.config --model_config_list_root_dir=$(CURDIR) \
+	  --model_config_file_poll_wait_seconds=60 --allow_version_labels_for_unavailable_models \
 	  --enable_batching --batching_parameters_file=serving/batching.config \
 	  --monitoring_config_file=serving/monitoring.config
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP)
+test: $(STAMP) $(SERVING_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

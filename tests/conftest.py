@@ -155,3 +155,13 @@ def translator_repository(trained_translator, tmp_path_factory):
     repository = tmp_path_factory.mktemp("translator_repository")
     export_translator(trained_translator.model_dir, repository)
     return repository
+
+
+@pytest.fixture(scope="session")
+def subword_translator_repository(trained_subword_translator, tmp_path_factory):
+    """A model repository holding the tiny subword translator as version 1."""
+    from export.translator import export_translator
+
+    repository = tmp_path_factory.mktemp("subword_translator_repository")
+    export_translator(trained_subword_translator.model_dir, repository)
+    return repository

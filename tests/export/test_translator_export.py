@@ -11,7 +11,6 @@ from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 
 from export.contracts import DEFAULT_SIGNATURE, GREEDY_SIGNATURE, TRANSLATOR
-from export.translator import export_translator
 from export.warmup import WARMUP_DIR, WARMUP_FILE
 from models.translation.trainer import load_trained
 
@@ -32,12 +31,10 @@ def trained(request, tokens):
 
 
 @pytest.fixture(scope="module")
-def version_dir(request, tokens, trained, tmp_path_factory):
-    if tokens == "words":
-        return request.getfixturevalue("translator_repository") / "translator" / "1"
-    repository = tmp_path_factory.mktemp("subword_repository")
-    export_translator(trained.model_dir, repository)
-    return repository / "translator" / "1"
+def version_dir(request, tokens):
+    repository = ("translator_repository" if tokens == "words"
+                  else "subword_translator_repository")
+    return request.getfixturevalue(repository) / "translator" / "1"
 
 
 @pytest.fixture(scope="module")
