@@ -24,6 +24,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     _add_export_flags(classifier, "classifier")
     classifier.add_argument("--top-k", type=int, default=5,
                             help="labels returned per image")
+    classifier.add_argument(
+        "--max-image-pixels", type=_positive, default=50_000_000, metavar="PIXELS",
+        help="refuse (INVALID_ARGUMENT, before decoding) an image whose header declares "
+             "more than this many pixels, width x height (default: %(default)s)")
     classifier.set_defaults(handler=_export_classifier)
 
     qa = models.add_parser("qa", help="question answering: story + question in, answer out")
@@ -67,8 +71,15 @@ def _add_export_flags(parser: argparse.ArgumentParser, model: str) -> None:
 def _export_classifier(args: argparse.Namespace) -> int:
     from export.classifier import export_classifier
 
-    return _list(args, "classifier",
-                 *export_classifier(args.model_dir, args.repository, args.top_k))
+    return _list(args, "classifier", *export_classifier(
+        args.model_dir, args.repository, args.top_k, args.max_image_pixels))
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {value}")
+    return value
 
 
 def _export_qa(args: argparse.Namespace) -> int:

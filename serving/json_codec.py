@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -19,13 +20,67 @@ from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
 
 from serving.errors import InvalidArgument
+from serving.tensor_protos import DEFAULT_MAX_REQUEST_TENSOR_BYTES
 
 ROW, COLUMNAR = "row", "columnar"
 
+# Arrays and objects nested deeper than this are refused before parsing: Python's
+# json module recurses once a level. A rank-32 tensor of {"b64": ...} objects in a
+# row-format body nests 35 deep.
+MAX_JSON_DEPTH = 100
+
+_SCAN_CHUNK = 1 << 20
+_QUOTE, _BACKSLASH = ord('"'), ord("\\")
+_NESTING = np.zeros(256, np.int64)  # +1 opens a level, -1 closes one
+_NESTING[[ord("["), ord("{")]] = 1
+_NESTING[[ord("]"), ord("}")]] = -1
+
+
+def parse_body(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> object:
+    """A request body's JSON value; InvalidArgument for an empty body, nesting deeper
+    than `max_depth` (checked before parsing) or malformed JSON."""
+    if not raw.strip():
+        raise InvalidArgument("JSON Parse error: The document is empty")
+    check_depth(raw, max_depth)
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidArgument(f"JSON Parse error: {e}") from e
+
+
+def check_depth(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """InvalidArgument if arrays and objects in the JSON text `raw` nest deeper than
+    `max_depth`, found by one linear scan (no recursion) that skips brackets inside
+    strings. Text after a syntax error may be misread, but the parser stops there."""
+    if raw.count(b"[") + raw.count(b"{") <= max_depth:
+        return
+    data = np.frombuffer(raw, np.uint8)
+    depth, in_string, odd_backslashes = 0, 0, 0
+    for start in range(0, len(data), _SCAN_CHUNK):
+        chunk = data[start:start + _SCAN_CHUNK]
+        # a quote is escaped when an odd run of backslashes ends right before it
+        position = np.arange(len(chunk))
+        backslash = chunk == _BACKSLASH
+        last_other = np.maximum.accumulate(np.where(backslash, -1, position))
+        run = position - last_other + np.where(last_other < 0, odd_backslashes, 0)
+        before = np.concatenate(([odd_backslashes], run[:-1] % 2))
+        quote = (chunk == _QUOTE) & (before == 0)
+        inside = (np.cumsum(quote) + in_string) % 2 == 1  # a closing quote is outside
+        levels = depth + np.cumsum(np.where(inside, 0, _NESTING[chunk]))
+        if levels.max() > max_depth:
+            offset = start + int(np.argmax(levels > max_depth))
+            raise InvalidArgument(
+                f"JSON Parse error: arrays and objects nest deeper than {max_depth} levels "
+                f"at offset: {offset}; no request tensor needs more")
+        depth, in_string = int(levels[-1]), int(inside[-1])
+        odd_backslashes = int(run[-1] % 2)
+
 
 def predict_inputs(body: object, signature: meta_graph_pb2.SignatureDef,
+                   max_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES,
                    ) -> tuple[dict[str, np.ndarray], str]:
-    """The input arrays of a `:predict` body, and which format it used."""
+    """The input arrays of a `:predict` body, and which format it used; refused
+    before any array is built if together they would take more than `max_bytes`."""
     if not isinstance(body, dict):
         raise InvalidArgument("the request body must be a JSON object")
     has_rows, has_columns = "instances" in body, "inputs" in body
@@ -34,17 +89,17 @@ def predict_inputs(body: object, signature: meta_graph_pb2.SignatureDef,
                               'format) or "inputs" (columnar format)')
     keys = list(signature.inputs)
     if has_rows:
-        return _from_rows(body["instances"], keys, signature), ROW
+        return _to_arrays(_from_rows(body["instances"], keys), signature, max_bytes), ROW
     columns = body["inputs"]
     if not (isinstance(columns, dict) and set(columns) <= set(keys) and columns):
         columns = {keys[0]: columns} if len(keys) == 1 else columns
     if not isinstance(columns, dict):
         raise InvalidArgument(f'"inputs" must be an object keyed by input name: {keys}')
-    return {key: to_array(value, signature.inputs.get(key), key)
-            for key, value in columns.items()}, COLUMNAR
+    return _to_arrays(columns, signature, max_bytes), COLUMNAR
 
 
-def _from_rows(rows: object, keys: list[str], signature) -> dict[str, np.ndarray]:
+def _from_rows(rows: object, keys: list[str]) -> dict[str, object]:
+    """Row-format instances as one JSON value per input key."""
     if not isinstance(rows, list) or not rows:
         raise InvalidArgument('"instances" must be a non-empty list, one entry per example')
     named = all(isinstance(row, dict) and "b64" not in row for row in rows)
@@ -52,7 +107,7 @@ def _from_rows(rows: object, keys: list[str], signature) -> dict[str, np.ndarray
         if len(keys) != 1:
             raise InvalidArgument(f"this signature has several inputs {keys}: give each "
                                   "instance as an object keyed by input name")
-        return {keys[0]: to_array(rows, signature.inputs[keys[0]], keys[0])}
+        return {keys[0]: rows}
     columns: dict[str, list] = {}
     for index, row in enumerate(rows):
         if set(row) != set(rows[0]):
@@ -60,14 +115,55 @@ def _from_rows(rows: object, keys: list[str], signature) -> dict[str, np.ndarray
                                   f"has {sorted(rows[0])}; every instance needs the same keys")
         for key, value in row.items():
             columns.setdefault(key, []).append(value)
-    return {key: to_array(values, signature.inputs.get(key), key)
-            for key, values in columns.items()}
+    return columns
+
+
+def _to_arrays(columns: Mapping[str, object], signature: meta_graph_pb2.SignatureDef,
+               max_bytes: int) -> dict[str, np.ndarray]:
+    """Each input's JSON value as an array, once their sizes are known to fit."""
+    values = {key: _decode_b64(value, f"input '{key}'") for key, value in columns.items()}
+    sizes = {key: _declared(value, signature.inputs.get(key)) for key, value in values.items()}
+    total = sum(nbytes for _, _, nbytes in sizes.values())
+    if total > max_bytes:
+        declared = ", ".join(f"'{key}' shape {shape} {dtype} ({nbytes} bytes)"
+                             for key, (shape, dtype, nbytes) in sizes.items())
+        raise InvalidArgument(
+            f"the request's tensors would decode to {total} bytes, more than the server's "
+            f"limit of {max_bytes} bytes per request (--max_request_tensor_bytes): "
+            f"{declared}")
+    return {key: _as_array(value, signature.inputs.get(key), key)
+            for key, value in values.items()}
+
+
+def _declared(value: object, info: meta_graph_pb2.TensorInfo | None,
+              ) -> tuple[list[int], str, int]:
+    """The shape a (b64-decoded) JSON value gives, its dtype's name, and the bytes it
+    takes as an array: counted from list lengths, without building it."""
+    shape, item = [], value
+    while isinstance(item, list):  # the first entry of each level; ragged fails later
+        shape.append(len(item))
+        item = item[0] if item else None
+    elements = math.prod(shape)
+    dtype = tf.dtypes.as_dtype(info.dtype) if info is not None else tf.string
+    if dtype != tf.string:
+        return shape, dtype.name, elements * dtype.size
+    text, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, (bytes, str)):
+            text += len(item) if isinstance(item, bytes) else len(item.encode("utf-8"))
+    return shape, dtype.name, text + 8 * elements  # one pointer a slot, as for protos
 
 
 def to_array(value: object, info: meta_graph_pb2.TensorInfo | None, key: str) -> np.ndarray:
     """A JSON value as an array of the signature's dtype for `key` (strings stay
     bytes; b64 objects are decoded)."""
-    value = _decode_b64(value, f"input '{key}'")
+    return _as_array(_decode_b64(value, f"input '{key}'"), info, key)
+
+
+def _as_array(value: object, info: meta_graph_pb2.TensorInfo | None, key: str) -> np.ndarray:
     if info is None:  # an unknown key: the data plane reports it by name
         return np.asarray(value, dtype=object)
     dtype = tf.dtypes.as_dtype(info.dtype)

@@ -2,6 +2,9 @@
 
 Handlers only parse the URL and JSON, call the data plane, and write JSON; every
 ServingError becomes `{"error": "..."}` with its HTTP status in `_answers_errors`.
+Bodies nesting deeper than MAX_JSON_DEPTH, or whose arrays would exceed the data
+plane's `max_request_tensor_bytes`, are refused before they are built; bodies over
+INLINE_BODY_BYTES are parsed, built and answered on a worker thread, not the loop.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 import logging
 import re
 
+import numpy as np
 from aiohttp import web
 from google.protobuf import json_format
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -28,6 +32,7 @@ from serving.inference import CLASSIFY_METHOD, REGRESS_METHOD
 from serving.json_codec import (
     classify_json,
     examples_input,
+    parse_body,
     predict_inputs,
     predict_response,
     regress_json,
@@ -41,6 +46,9 @@ _MODEL_URL = re.compile(
     r"(?:/versions/(?P<version>-?\d+)|/labels/(?P<label>[^/:]+))?"
     r"(?:(?P<metadata>/metadata)|:(?P<verb>predict|classify|regress))?$"
 )
+# Bodies and answers larger than this are decoded and encoded off the event loop;
+# smaller ones take less time than a hop to a thread and back.
+INLINE_BODY_BYTES = 64 * 1024
 
 
 def _answers_errors(handler):
@@ -58,9 +66,26 @@ def _answers_errors(handler):
 
 
 def _json(body: dict, status: int = 200) -> web.Response:
+    return _json_text(_dumps(body), status)
+
+
+def _json_text(text: str, status: int = 200) -> web.Response:
+    return web.Response(text=text, status=status, content_type="application/json")
+
+
+def _dumps(body: dict) -> str:
     # allow_nan: TF Serving writes NaN/Infinity for non-finite floats
-    return web.Response(text=json.dumps(body, allow_nan=True), status=status,
-                        content_type="application/json")
+    return json.dumps(body, allow_nan=True)
+
+
+async def _call(off_loop: bool, fn, *args):
+    """`fn(*args)`, on a worker thread when `off_loop` (for large bodies)."""
+    return await asyncio.to_thread(fn, *args) if off_loop else fn(*args)
+
+
+def _answer_bytes(outputs: dict[str, np.ndarray]) -> int:
+    """Roughly what the outputs take, to decide where to encode them."""
+    return sum(np.asarray(value).nbytes for value in outputs.values())
 
 
 def _proto_json(message) -> dict:
@@ -119,33 +144,38 @@ class RestApi:
         if not route["verb"]:
             raise InvalidArgument(f"POST {request.path}: expected a :predict, :classify or "
                                   ":regress URL")
-        try:
-            body = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError) as e:
-            raise InvalidArgument(f"JSON Parse error: {e}") from e
+        raw = await request.read()
+        large = len(raw) > INLINE_BODY_BYTES
+        body = await _call(large, parse_body, raw)
         signature = (body.get("signature_name") if isinstance(body, dict) else None) \
             or "serving_default"
         try:
             async with asyncio.timeout(self._timeout):
-                return await self._answer(route, signature, body)
+                return await self._answer(route, signature, body, large)
         except TimeoutError as e:
             raise DeadlineExceeded(f"request took longer than --rest_api_timeout_in_ms="
                                    f"{int(self._timeout * 1000)}") from e
 
-    async def _answer(self, route: dict, signature: str, body: object) -> web.Response:
+    async def _answer(self, route: dict, signature: str, body: object,
+                      large: bool) -> web.Response:
         if route["verb"] == "predict":
-            return await self._predict(route, signature, body)
+            return await self._predict(route, signature, body, large)
         method = CLASSIFY_METHOD if route["verb"] == "classify" else REGRESS_METHOD
+        request_input = await _call(large, examples_input, body)
         _, result = await self._dataplane.infer(method, route["name"], route["version"],
-                                                route["label"], signature, examples_input(body))
-        return _json(classify_json(result) if method == CLASSIFY_METHOD else regress_json(result))
+                                                route["label"], signature, request_input)
+        to_json = classify_json if method == CLASSIFY_METHOD else regress_json
+        return _json_text(await _call(large, lambda: _dumps(to_json(result))))
 
-    async def _predict(self, route: dict, signature: str, body: object) -> web.Response:
+    async def _predict(self, route: dict, signature: str, body: object,
+                       large: bool) -> web.Response:
         servable = self._dataplane.repository.servable(route["name"], route["version"],
                                                        route["label"])
-        inputs, fmt = predict_inputs(body, servable.signature(signature))
+        inputs, fmt = await _call(large, predict_inputs, body, servable.signature(signature),
+                                  self._dataplane.max_request_tensor_bytes)
         outputs = await self._dataplane.run(servable, signature, inputs)
-        return _json(predict_response(outputs, fmt))
+        large = large or _answer_bytes(outputs) > INLINE_BODY_BYTES
+        return _json_text(await _call(large, lambda: _dumps(predict_response(outputs, fmt))))
 
 
 async def start_rest(dataplane: DataPlane, host: str, port: int, max_body_bytes: int,
