@@ -20,7 +20,14 @@ RUN pip install --no-cache-dir ./
 USER 10001
 WORKDIR /models
 EXPOSE 8500 8501
+# The health check asks the gRPC health service (grpc and protobuf only, no TensorFlow).
+# Against a secured server set, as for the tfstack client commands:
+#   TFSTACK_TLS_CA (PEM CA file), TFSTACK_TLS_SERVER_NAME (a name the certificate carries,
+#   since the check dials 127.0.0.1), TFSTACK_TLS_CERT + TFSTACK_TLS_KEY (mutual TLS),
+#   TFSTACK_TOKEN_FILE (bearer token); TFSTACK_HEALTH_TARGET if --port is not 8500.
+ENV TFSTACK_HEALTH_TARGET=127.0.0.1:8500
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s \
-    CMD ["tfstack", "status", "classifier", "--deadline", "4"]
+    CMD ["python", "-m", "clients.healthcheck", "--timeout", "4"]
 ENTRYPOINT ["tfstack", "serve"]
-CMD ["--host=0.0.0.0", "--rest_api_port=8501", "--model_config_file=serving/models.config"]
+CMD ["--host=0.0.0.0", "--rest_api_port=8501", \
+     "--model_config_file=/models/serving/tfserving/models.config"]

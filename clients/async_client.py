@@ -11,6 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
 from clients import messages
+from clients.channels import ChannelSecurity, secure_aio_channel
 from clients.client import DEFAULT_DEADLINE, DEFAULT_TARGET
 from clients.errors import ClientError
 from clients.results import Answer, Classification, Translation, VersionStatus
@@ -25,6 +26,7 @@ class AsyncServingClient:
         deadline: float. Seconds each call may take before DEADLINE_EXCEEDED.
         wait_for_ready: bool. Wait (up to the deadline) for an unreachable server
             instead of failing at once: what batch jobs want across restarts.
+        security: ChannelSecurity. TLS and bearer token, as for `ServingClient`.
 
     Example:
     >>> async with AsyncServingClient("127.0.0.1:8500") as client:
@@ -33,12 +35,13 @@ class AsyncServingClient:
     """
 
     def __init__(self, target: str = DEFAULT_TARGET, deadline: float = DEFAULT_DEADLINE,
-                 wait_for_ready: bool = False):
+                 wait_for_ready: bool = False, security: ChannelSecurity | None = None):
         self.target = target
         self.deadline = deadline
+        self.security = security or ChannelSecurity()
         self._wait = wait_for_ready
-        self._channel = grpc.aio.insecure_channel(messages.channel_target(target),
-                                                  options=messages.CHANNEL_OPTIONS)
+        self._channel = secure_aio_channel(messages.channel_target(target), self.security,
+                                           messages.CHANNEL_OPTIONS)
         self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
@@ -56,7 +59,7 @@ class AsyncServingClient:
         try:
             return await method(request, timeout=self.deadline, wait_for_ready=self._wait)
         except grpc.RpcError as e:
-            raise ClientError.from_rpc_error(e, self.target) from e
+            raise ClientError.from_rpc_error(e, self.target, self.security) from e
 
     async def call_predict(self, request) -> object:
         """Sends a ready-made PredictRequest (see `clients.messages`); returns the response."""

@@ -8,6 +8,10 @@ import logging
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from clients.client import ServingClient
 
 logger = logging.getLogger(__name__)
 
@@ -60,14 +64,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _ask(args: argparse.Namespace) -> int:
-    from clients.client import ServingClient
     from clients.errors import ClientError
 
     if not args.story.is_file():
         print(f"error: no such file: {args.story}", file=sys.stderr)
         return 2
     try:
-        with ServingClient(args.server, args.deadline) as client:
+        with _connect(args) as client:
             answer = client.ask(args.story.read_text(encoding="utf-8"), args.question,
                                 model=args.model)
     except ClientError as e:
@@ -87,11 +90,10 @@ def _ask(args: argparse.Namespace) -> int:
 
 
 def _translate(args: argparse.Namespace) -> int:
-    from clients.client import ServingClient
     from clients.errors import ClientError
 
     try:
-        with ServingClient(args.server, args.deadline) as client:
+        with _connect(args) as client:
             results = client.translate(args.sentences, greedy=args.greedy, model=args.model)
     except ClientError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -117,6 +119,7 @@ def _numbered(path: Path, count: int) -> list[Path]:
 
 
 def _register_score(commands: argparse._SubParsersAction) -> None:
+    from clients.channels import add_security_flags
     from clients.score_io import INPUT_FORMATS, OUTPUT_FORMATS
     from clients.scoring import ScoreConfig
 
@@ -148,17 +151,20 @@ def _register_score(commands: argparse._SubParsersAction) -> None:
                        help="HOST:PORT, several IP:PORT comma-separated, or dns:///NAME:PORT")
     score.add_argument("--deadline", type=float, default=defaults.deadline,
                        help="seconds per request")
+    add_security_flags(score)
     score.set_defaults(handler=_score)
 
 
 def _score(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from clients.channels import security_from_args
     from clients.scoring import ScoreConfig, score
 
     fields = {f.name for f in dataclasses.fields(ScoreConfig)}
-    config = ScoreConfig(**{k: v for k, v in vars(args).items() if k in fields})
     try:
+        config = ScoreConfig(**{k: v for k, v in vars(args).items() if k in fields},
+                             security=security_from_args(args))
         summary = score(config)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -168,15 +174,29 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _add_server_flags(parser: argparse.ArgumentParser) -> None:
+    from clients.channels import add_security_flags
     from clients.client import DEFAULT_DEADLINE, DEFAULT_TARGET
 
     parser.add_argument("--server", default=DEFAULT_TARGET, help="HOST:PORT of the server")
     parser.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE,
                         help="seconds per call")
+    add_security_flags(parser)
+
+
+def _connect(args: argparse.Namespace) -> ServingClient:
+    """A `ServingClient` for `--server` with the TLS and token flags; a bad flag (a
+    missing file, a certificate without its key) exits with status 2 and says why."""
+    from clients.channels import security_from_args
+    from clients.client import ServingClient
+
+    try:
+        return ServingClient(args.server, args.deadline, security=security_from_args(args))
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from e
 
 
 def _classify(args: argparse.Namespace) -> int:
-    from clients.client import ServingClient
     from clients.errors import ClientError
 
     missing = [str(f) for f in args.files if not f.is_file()]
@@ -184,7 +204,7 @@ def _classify(args: argparse.Namespace) -> int:
         print(f"error: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
     try:
-        with ServingClient(args.server, args.deadline) as client:
+        with _connect(args) as client:
             results = client.classify(args.files, args.top_k, model=args.model)
     except ClientError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -202,12 +222,11 @@ def _status(args: argparse.Namespace) -> int:
     """One line per version; without MODEL, every endpoint of the wire contract."""
     import grpc
 
-    from clients.client import ServingClient
     from clients.errors import ClientError
     from export.contracts import ENDPOINTS
 
     models = [args.model] if args.model else sorted(ENDPOINTS)
-    with ServingClient(args.server, args.deadline) as client:
+    with _connect(args) as client:
         for model in models:
             try:
                 versions = client.status(model)

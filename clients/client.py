@@ -11,6 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
 from clients import messages
+from clients.channels import ChannelSecurity, secure_channel
 from clients.errors import ClientError
 from clients.results import Answer, Classification, Translation, VersionStatus
 from export.contracts import CLASSIFIER, DEFAULT_SIGNATURE, QA, TRANSLATOR
@@ -26,6 +27,8 @@ class ServingClient:
         target: str. `host:port` of the server; `dns:///name:port` or several
             comma-separated `ip:port` addresses to balance over them (round robin).
         deadline: float. Seconds each call may take before DEADLINE_EXCEEDED.
+        security: ChannelSecurity. TLS (CA, client certificate for mutual TLS, server
+            name) and bearer token; None for a plain channel without a token.
 
     Example:
     >>> with ServingClient("127.0.0.1:8500") as client:
@@ -33,11 +36,13 @@ class ServingClient:
     'Shirt'
     """
 
-    def __init__(self, target: str = DEFAULT_TARGET, deadline: float = DEFAULT_DEADLINE):
+    def __init__(self, target: str = DEFAULT_TARGET, deadline: float = DEFAULT_DEADLINE,
+                 security: ChannelSecurity | None = None):
         self.target = target
         self.deadline = deadline
-        self._channel = grpc.insecure_channel(messages.channel_target(target),
-                                              options=messages.CHANNEL_OPTIONS)
+        self.security = security or ChannelSecurity()
+        self._channel = secure_channel(messages.channel_target(target), self.security,
+                                       messages.CHANNEL_OPTIONS)
         self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
@@ -55,7 +60,7 @@ class ServingClient:
         try:
             return method(request, timeout=self.deadline)
         except grpc.RpcError as e:
-            raise ClientError.from_rpc_error(e, self.target) from e
+            raise ClientError.from_rpc_error(e, self.target, self.security) from e
 
     def predict(self, model: str, inputs: Mapping[str, object],
                 signature: str = DEFAULT_SIGNATURE, version: int | None = None,

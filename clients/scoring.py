@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from clients import messages
 from clients.async_client import AsyncServingClient
+from clients.channels import ChannelSecurity
 from clients.errors import ClientError
 from clients.score_io import Item, ResultWriter, read_items
 
@@ -105,7 +106,8 @@ ENDPOINTS = {"classifier": ClassifierEndpoint, "qa": QAEndpoint,
 
 @dataclass(frozen=True)
 class ScoreConfig:
-    """A scoring run; the same settings as `tfstack score`'s flags."""
+    """A scoring run; the same settings as `tfstack score`'s flags (`security`: TLS
+    and bearer token, from `--tls-ca`, `--tls-cert`, `--tls-key`, `--token-file`...)."""
 
     model: str
     input: str
@@ -125,6 +127,7 @@ class ScoreConfig:
     resume: bool = False
     top_k: int = 5
     progress: bool = True
+    security: ChannelSecurity = ChannelSecurity()
 
 
 @dataclass
@@ -171,8 +174,8 @@ async def score_async(config: ScoreConfig) -> ScoreSummary:
     todo = items[summary.skipped:]
     started = time.monotonic()
     try:
-        async with AsyncServingClient(config.server, config.deadline,
-                                      wait_for_ready=True) as client:
+        async with AsyncServingClient(config.server, config.deadline, wait_for_ready=True,
+                                      security=config.security) as client:
             run = _Run(config, endpoint, client, writer, summary)
             with tqdm(total=len(items), initial=summary.skipped, unit="item",
                       disable=not config.progress, dynamic_ncols=True) as bar:
