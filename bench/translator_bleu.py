@@ -1,11 +1,13 @@
-"""sacreBLEU of the translator on the held-out de-en test split: Bahdanau attention vs
-the no-attention baseline at the same budget, greedy vs beam search, and training time.
+"""sacreBLEU and chrF of the translator on the held-out Tatoeba de-en test split:
+Bahdanau attention vs the no-attention baseline at the same budget, greedy vs beam
+search, BLEU on the Ding dictionary's sentences (out of domain), and training time.
 
     python bench/translator_bleu.py [--profile full|quick] [--variants attention,baseline]
+    python bench/translator_bleu.py --metrics RUN/metrics.json ...   # print finished runs
 
-Each variant is trained with `tfstack train translator --profile P` (seeded, same
-epochs, data and sizes; with `full`, both also train on the dictionary's word and phrase
-pairs) into a scratch folder; the table compares their test BLEU.
+Each variant is trained with `tfstack train translator --profile P --seed S` (same
+data, time budget and sizes) into a scratch folder; the table compares their test
+scores. Settings are chosen on the validation column, never on test.
 """
 
 from __future__ import annotations
@@ -27,11 +29,11 @@ VARIANTS = {
 }
 
 
-def train(profile: str, flags: list[str], out: str) -> dict:
+def train(profile: str, flags: list[str], out: str, seed: int) -> dict:
     """Runs the training command; returns its metrics.json."""
     subprocess.run(
         [str(Path(sys.executable).with_name("tfstack")), "train", "translator",
-         "--profile", profile, "--output-dir", out, *flags],
+         "--profile", profile, "--seed", str(seed), "--output-dir", out, *flags],
         check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     return json.loads((Path(out) / "metrics.json").read_text())
 
@@ -41,25 +43,44 @@ def main() -> int:
     parser.add_argument("--profile", default="full", choices=("full", "quick"))
     parser.add_argument("--variants", default="attention,baseline",
                         help=f"comma-separated, of: {', '.join(VARIANTS)}")
+    parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--metrics", nargs="+", type=Path,
+                        help="print these finished runs' metrics.json instead of training")
     args = parser.parse_args()
-    rows = []
-    for name in args.variants.split(","):
-        with tempfile.TemporaryDirectory() as out:
-            rows.append((name, train(args.profile, VARIANTS[name], out)))
-    pairs = rows[0][1]["pairs"]
-    print(f"profile {args.profile}, {os.cpu_count()} cpu cores, {pairs['train']} training "
-          f"sentence pairs + {pairs.get('lexicon', 0)} dictionary phrases, "
-          f"{pairs['test']} held-out pairs")
-    print(f"{'variant':18s} {'BLEU greedy':>11s} {'BLEU beam 4':>11s} {'val. beam':>9s} "
-          f"{'epochs':>6s} {'minutes':>7s}")
-    for name, metrics in rows:
-        print(f"{name:18s} {metrics['bleu_greedy']:11.2f} {metrics['bleu_beam']:11.2f} "
-              f"{metrics['bleu_validation']:9.2f} {metrics['epochs_run']:6d} "
-              f"{metrics['seconds'] / 60:7.1f}")
-    if len(rows) > 1:
-        gain = rows[0][1]["bleu_beam"] - rows[1][1]["bleu_beam"]
-        print(f"{rows[0][0]} - {rows[1][0]}: {gain:+.2f} BLEU (beam)")
+    if args.metrics:
+        rows = [(path.parent.name, json.loads(path.read_text())) for path in args.metrics]
+    else:
+        rows = []
+        for name in args.variants.split(","):
+            with tempfile.TemporaryDirectory() as out:
+                rows.append((name, train(args.profile, VARIANTS[name], out, args.seed)))
+    print_table(rows)
     return 0
+
+
+def print_table(rows: list[tuple[str, dict]]) -> None:
+    pairs, corpus = rows[0][1]["pairs"], rows[0][1].get("corpus") or {}
+    print(f"{os.cpu_count()} cpu cores; corpus {corpus.get('release', '?')} "
+          f"({corpus.get('pairs', '?')} pairs): {pairs['train']} training pairs, "
+          f"{pairs['test']} test pairs (every English translation of a source is a reference)")
+    print(f"{'run':18s} {'profile':>7s} {'seed':>5s} {'BLEU greedy':>11s} {'BLEU beam 4':>11s} "
+          f"{'chrF beam':>9s} {'val. beam':>9s} {'Ding beam':>9s} {'epochs':>6s} "
+          f"{'minutes':>7s}")
+    for name, m in rows:
+        config, ood = m["config"], m.get("bleu_out_of_domain")
+        print(f"{name:18s} {_profile(config):>7s} {config['seed']:5d} {m['bleu_greedy']:11.2f} "
+              f"{m['bleu_beam']:11.2f} {m.get('chrf_beam', 0.0):9.2f} "
+              f"{m['bleu_validation']:9.2f} {'-' if ood is None else f'{ood:.2f}':>9s} "
+              f"{m['epochs_run']:6d} {m['seconds'] / 60:7.1f}")
+    with_attention = [m for _, m in rows if m["config"]["attention"]]
+    without = [m for _, m in rows if not m["config"]["attention"]]
+    if with_attention and without:
+        gain = with_attention[0]["bleu_beam"] - without[0]["bleu_beam"]
+        print(f"attention - no attention: {gain:+.2f} BLEU (beam, test)")
+
+
+def _profile(config: dict) -> str:
+    return "quick" if config.get("max_minutes") == 5 else "full"
 
 
 if __name__ == "__main__":

@@ -33,8 +33,12 @@ def _register_translator(models: argparse._SubParsersAction) -> None:
     parser = models.add_parser(
         "translator", help="seq2seq with Bahdanau attention (default: German -> English)",
         description="Train on sentence pairs and print sacreBLEU on the held-out test split.")
-    parser.add_argument("--data", help="Ding dictionary file (default: the Debian package "
-                                       "trans-de-en) or a tab-separated parallel file")
+    parser.add_argument("--corpus", choices=("tatoeba", "ding"), default=defaults.corpus,
+                        help="Tatoeba German-English (default; found in $TFSTACK_DATA_DIR, "
+                             "../shared/data or downloaded) or the Ding dictionary's "
+                             "sentences (Debian trans-de-en)")
+    parser.add_argument("--data", help="a pairs file instead: deu-eng.zip, deu.txt or any "
+                                       "tab-separated file, or a Ding dictionary file")
     parser.add_argument("--direction", default=defaults.direction, help="de-en or en-de")
     parser.add_argument("--tsv-languages", default=defaults.tsv_languages,
                         help="column order of a tab-separated file")
@@ -67,6 +71,9 @@ def _register_translator(models: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--patience", type=int, default=defaults.patience)
+    parser.add_argument("--max-minutes", type=float,
+                        help="stop after the epoch that would overrun this many minutes of "
+                             "training (default: the profile's)")
     parser.add_argument("--limit", type=int, help="use at most this many sentence pairs")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--output-dir", default=defaults.output_dir)
@@ -83,6 +90,9 @@ def _train_translator(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    if result.corpus:
+        print(f"corpus: {result.corpus['path']} (release {result.corpus['release']}, "
+              f"sha256 {result.corpus['sha256']}, {result.corpus['pairs']} pairs)")
     print(f"test BLEU {result.bleu_beam:.1f} (beam), {result.bleu_greedy:.1f} (greedy) on "
           f"{result.pairs['test']} held-out pairs (validation {result.bleu_validation:.1f}, "
           f"beam); {result.epochs_run} epochs in "

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# `quick` is what `make up` trains on a first run (a smaller model, 3 epochs on the
-# shorter sentence pairs: 3-4 minutes on 2 cores). It leaves out the word dropout and
-# label smoothing: within 3 epochs they cost time (342 s vs 285 s on one core) for no
-# gain (BLEU 0.4 vs 0.5). `full` trains until validation loss stops improving (16
-# epochs, ~60 min on one core; bench/translator_bleu.py).
+# Sized for Tatoeba German-English (150k training pairs) on 2 CPU cores. `quick` is
+# what `make up` trains on a first run: a smaller model on the pairs of up to 10 words,
+# for 5 minutes of training. `full` trains until validation loss stops improving or 80
+# minutes run out (bench/translator_bleu.py prints both).
 PROFILES: dict[str, dict] = {
-    "quick": dict(epochs=3, max_train_words=12, units=128, embedding_dim=96, lexicon=False,
-                  word_dropout=0.0, label_smoothing=0.0),
-    "full": dict(epochs=30),
+    "quick": dict(epochs=10, max_minutes=5, max_train_words=10, units=128, embedding_dim=96,
+                  max_vocabulary=8000, word_dropout=0.0, label_smoothing=0.0),
+    "full": dict(epochs=30, max_minutes=80, patience=2),
 }
 
 
@@ -20,7 +19,8 @@ PROFILES: dict[str, dict] = {
 class TranslatorTrainConfig:
     """Settings of a seq2seq training run (teacher forcing, masked loss)."""
 
-    data: str | None = None  # Ding dictionary or TSV file; default: Debian trans-de-en
+    corpus: str = "tatoeba"  # tatoeba | ding (the Ding dictionary's sentences)
+    data: str | None = None  # a pairs file or folder; default: the corpus where found
     direction: str = "de-en"
     tsv_languages: str = "en-de"  # column order of a TSV file (manythings' deu.txt)
     output_dir: str = "artifacts/translator"
@@ -29,7 +29,7 @@ class TranslatorTrainConfig:
     reverse_source: bool = False
     embedding_dim: int = 128
     units: int = 256
-    dropout: float = 0.4  # the model overfits within 6 epochs at 0.2 (BLEU 3.1 -> 4.4)
+    dropout: float = 0.2
     # Low-resource regularisers (Sennrich & Zhang 2019): whole source and previous-target
     # words dropped, and that share of each target's probability spread over the
     # vocabulary. Together, with attention: validation BLEU 5.2 -> 6.7, test 5.3 -> 7.6
@@ -48,14 +48,15 @@ class TranslatorTrainConfig:
     # Also train on the Ding dictionary's word and phrase entries (up to 3 words a side)
     # whose words are all in the vocabularies: +1.1 BLEU (beam) with attention, within
     # +-0.3 without (bench/translator_bleu.py). Needs the dictionary even with a TSV --data.
-    lexicon: bool = True
+    lexicon: bool = False
     max_train_words: int = 20  # longer training pairs are left out
     max_source_length: int = 50  # served sentences are truncated to this many positions
     max_target_length: int = 60
     epochs: int = 30
-    batch_size: int = 64
+    batch_size: int = 128
     learning_rate: float = 1e-3
     patience: int = 3  # epochs without a better validation loss; 0: train all epochs
+    max_minutes: float | None = None  # stop after the epoch that would overrun this
     beam_width: int = 4
     alpha: float = 1.0
     limit: int | None = None  # use at most this many pairs (tests, quick looks)

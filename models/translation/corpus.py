@@ -1,5 +1,6 @@
-"""Sentence pairs for translation: the Ding dictionary (Debian `trans-de-en`) and
-tab-separated parallel files (Tatoeba/manythings format).
+"""Sentence pairs for translation: Tatoeba (manythings' `deu-eng.zip`, the default), the
+Ding dictionary (Debian `trans-de-en`, an out-of-domain test set) and tab-separated
+parallel files.
 
 Ding lines read `German :: English`; ` | ` separates parallel entries on both sides,
 `; ` synonyms within an entry, and `{..}` `[..]` `(..)` `<..>` are annotations. Only
@@ -18,6 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.translation import tatoeba
+from models.translation.tatoeba import TatoebaRelease
+
+CORPORA = ("tatoeba", "ding")
 DING_FILE = Path("/usr/share/trans/de-en")
 DING_LANGUAGES = "de-en"
 SPLITS = ("train", "validation", "test")
@@ -105,14 +110,22 @@ def read_tsv(path: str | Path, direction: str = "de-en",
              languages: str = "en-de") -> list[SentencePair]:
     """Pairs of a tab-separated file `first<TAB>second[<TAB>attribution]` whose columns
     are in `languages` order (manythings' `deu.txt` is en-de)."""
+    return parse_tsv(Path(path).read_text(encoding="utf-8").splitlines(), direction,
+                     languages, str(path))
+
+
+def parse_tsv(lines: list[str], direction: str = "de-en", languages: str = "en-de",
+              where: str = "<lines>") -> list[SentencePair]:
+    """The pairs of tab-separated lines, in order, without repeats; `where` names the
+    source in errors."""
     flip = _flip(direction, languages)
     pairs = {}
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         columns = line.split("\t")
         if len(columns) < 2:
-            raise ValueError(f"{path}:{number}: expected 'source<TAB>target', got "
+            raise ValueError(f"{where}:{number}: expected 'source<TAB>target', got "
                              f"{line[:60]!r}")
         pair = (columns[0].strip(), columns[1].strip())
         pairs[pair[::-1] if flip else pair] = None
@@ -144,14 +157,31 @@ def locate_ding(path: str | Path | None = None) -> Path:
 
 
 def load_pairs(path: str | Path | None = None, direction: str = "de-en",
-               tsv_languages: str = "en-de") -> list[SentencePair]:
-    """Pairs from a Ding file, or from a tab-separated file (`.tsv`/`.txt` with tabs)."""
-    found = locate_ding(path)
-    with open(found, encoding="utf-8") as stream:
+               tsv_languages: str = "en-de", corpus: str = "tatoeba") -> list[SentencePair]:
+    """The sentence pairs of `corpus` (see `load_corpus`)."""
+    return load_corpus(path, direction, tsv_languages, corpus)[0]
+
+
+def load_corpus(path: str | Path | None = None, direction: str = "de-en",
+                tsv_languages: str = "en-de", corpus: str = "tatoeba",
+                ) -> tuple[list[SentencePair], TatoebaRelease | None]:
+    """Pairs from `path` (a Ding file, a tab-separated file, `deu-eng.zip` or a folder
+    holding one), else from the corpus found by name: `tatoeba` (the default) or `ding`;
+    with the Tatoeba release read, if it was Tatoeba."""
+    if corpus not in CORPORA:
+        raise ValueError(f"unknown corpus {corpus!r}; choose one of {', '.join(CORPORA)}")
+    if corpus == "ding" or (path and _is_ding(Path(path))):
+        return read_ding(locate_ding(path), direction), None
+    lines, release = tatoeba.read_lines(tatoeba.locate(path))
+    return parse_tsv(lines, direction, tsv_languages, release.path), release
+
+
+def _is_ding(path: Path) -> bool:
+    if not path.is_file() or path.suffix == ".zip":
+        return False
+    with open(path, encoding="utf-8") as stream:
         head = stream.readline()
-    if " :: " in head or head.startswith("#"):
-        return read_ding(found, direction)
-    return read_tsv(found, direction, tsv_languages)
+    return " :: " in head or head.startswith("#")
 
 
 def split_pairs(pairs: list[SentencePair], validation: float = 0.05,

@@ -20,11 +20,13 @@ import sacrebleu
 import tensorflow as tf
 
 from models.length_buckets import bucket_by_length
+from models.time_budget import TimeBudget
 from models.translation.config import TranslatorTrainConfig
 from models.translation.corpus import (
     SentencePair,
-    load_pairs,
+    load_corpus,
     locate_ding,
+    read_ding,
     read_ding_phrases,
     split_pairs,
 )
@@ -44,7 +46,7 @@ BUCKET_BOUNDARIES = (6, 9, 12, 16)
 @dataclass(frozen=True)
 class TranslatorResult:
     """Where the model went, its test BLEU (greedy and beam), its validation BLEU (beam:
-    the figure to compare settings by) and the data sizes."""
+    the figure to compare settings by), the data sizes and the corpus release."""
 
     model_dir: Path
     bleu_greedy: float
@@ -53,6 +55,9 @@ class TranslatorResult:
     pairs: dict[str, int]
     epochs_run: int
     seconds: float
+    corpus: dict | None = None  # the Tatoeba release read: path, sha256, release, pairs
+    chrf_beam: float = 0.0
+    bleu_out_of_domain: float | None = None  # beam, on the Ding dictionary's test sentences
 
 
 def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
@@ -60,7 +65,8 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
     saves the model with its vocabularies."""
     keras.utils.set_random_seed(config.seed)
     started = time.monotonic()
-    pairs = load_pairs(config.data, config.direction, config.tsv_languages)
+    pairs, release = load_corpus(config.data, config.direction, config.tsv_languages,
+                                 config.corpus)
     if config.limit:
         pairs = pairs[: config.limit]
     splits = split_pairs(pairs)
@@ -86,18 +92,33 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
         validation_data=teacher_forcing(preprocessor, validation, config.batch_size),
         epochs=config.epochs, verbose=config.verbose, callbacks=_callbacks(config, out),
         shuffle=False)  # the dataset shuffles itself, every epoch
+    save(out, model, preprocessor)  # before the slow evaluation, so nothing trained is lost
     translator = Translator(model, preprocessor, config.beam_width, config.alpha)
     test = splits["test"]
+    greedy, beam = evaluate(translator, test, greedy=True), evaluate(translator, test)
     result = TranslatorResult(
-        out, bleu(translator, test, greedy=True), bleu(translator, test, greedy=False),
-        bleu(translator, splits["validation"]),
+        out, greedy["bleu"], beam["bleu"], evaluate(translator, splits["validation"])["bleu"],
         {"train": len(train), "lexicon": len(lexicon), "validation": len(validation),
          "test": len(test)},
-        len(history.epoch), time.monotonic() - started)
-    save(out, model, preprocessor)
+        len(history.epoch), time.monotonic() - started, asdict(release) if release else None,
+        beam["chrf"], out_of_domain(translator, config))
     (out / "metrics.json").write_text(json.dumps(
-        {**asdict(result), "model_dir": str(out), "config": asdict(config)}, indent=2) + "\n")
+        {**asdict(result), "model_dir": str(out), "config": asdict(config),
+         "history": {k: [float(x) for x in v] for k, v in history.history.items()}},
+        indent=2) + "\n")
     return result
+
+
+def out_of_domain(translator: Translator, config: TranslatorTrainConfig) -> float | None:
+    """Beam BLEU on the Ding dictionary's held-out sentences when training on all of
+    another corpus and the dictionary is installed; None otherwise."""
+    if config.corpus == "ding" or config.data or config.limit:
+        return None
+    try:
+        ding = split_pairs(read_ding(locate_ding(), config.direction))["test"]
+    except FileNotFoundError:
+        return None
+    return evaluate(translator, ding)["bleu"]
 
 
 def masked_crossentropy(label_smoothing: float = 0.0):
@@ -119,12 +140,15 @@ def masked_crossentropy(label_smoothing: float = 0.0):
 
 
 def _callbacks(config: TranslatorTrainConfig, out: Path) -> list[keras.callbacks.Callback]:
-    """Best-on-validation checkpoints; early stopping unless `patience` is 0."""
+    """Best-on-validation checkpoints; early stopping unless `patience` is 0; a stop
+    before `max_minutes` of training run out."""
     callbacks = [keras.callbacks.ModelCheckpoint(out / CHECKPOINT_FILE, save_best_only=True,
                                                  save_weights_only=True)]
-    if config.patience:
-        callbacks.append(keras.callbacks.EarlyStopping(patience=config.patience,
+    if config.patience or config.max_minutes:
+        callbacks.append(keras.callbacks.EarlyStopping(patience=config.patience or config.epochs,
                                                        restore_best_weights=True))
+    if config.max_minutes:
+        callbacks.append(TimeBudget(config.max_minutes))
     return callbacks
 
 
@@ -215,24 +239,34 @@ def teacher_forcing(preprocessor: TranslationPreprocessor, pairs: list[SentenceP
 
 def translate_all(translator: Translator, texts: list[str], greedy: bool = False,
                   batch_size: int = 64) -> list[str]:
-    """Translations of `texts`, in batches, by the compiled decoding."""
+    """Translations of `texts`, in order, by the compiled decoding, run on batches of
+    sentences of similar length (a batch decodes as long as its longest sentence)."""
     run = tf.function(lambda text: translator.translate(text, greedy)["translation"],
                       input_signature=[tf.TensorSpec([None], tf.string)])
-    return [t.decode() for start in range(0, len(texts), batch_size)
-            for t in run(tf.constant(texts[start:start + batch_size])).numpy()]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i].split()))
+    translations = [""] * len(texts)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        for i, text in zip(chunk, run(tf.constant([texts[i] for i in chunk])).numpy(),
+                           strict=True):
+            translations[i] = text.decode()
+    return translations
 
 
-def bleu(translator: Translator, pairs: list[SentencePair], greedy: bool = False) -> float:
-    """Case-insensitive corpus BLEU (sacreBLEU, 13a tokenization) of the translations of
-    the distinct sources of `pairs`, every target of a source being a reference."""
+def evaluate(translator: Translator, pairs: list[SentencePair], greedy: bool = False,
+             ) -> dict[str, float]:
+    """Case-insensitive corpus BLEU (sacreBLEU, 13a tokenization) and chrF of the
+    translations of the distinct sources of `pairs`, every target of a source being a
+    reference."""
     references: dict[str, list[str]] = {}
     for pair in pairs:
         references.setdefault(pair.source, []).append(pair.target)
     if not references:
-        return 0.0
+        return {"bleu": 0.0, "chrf": 0.0}
     hypotheses = translate_all(translator, list(references), greedy)
-    streams = itertools.zip_longest(*references.values(), fillvalue=None)
-    return sacrebleu.corpus_bleu(hypotheses, [list(s) for s in streams], lowercase=True).score
+    streams = [list(s) for s in itertools.zip_longest(*references.values(), fillvalue=None)]
+    return {"bleu": sacrebleu.corpus_bleu(hypotheses, streams, lowercase=True).score,
+            "chrf": sacrebleu.corpus_chrf(hypotheses, streams).score}
 
 
 def save(out: Path, model: keras.Model, preprocessor: TranslationPreprocessor) -> None:

@@ -12,13 +12,11 @@ import gzip
 import hashlib
 import logging
 import os
-import tempfile
-import urllib.request
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
+from models.downloads import download_file
 from models.vision.idx import read_idx
 
 logger = logging.getLogger(__name__)
@@ -70,14 +68,12 @@ def download(directory: str | Path, url: str = OFFICIAL_URL) -> None:
     for name, sha256 in FILES.values():
         if (directory / name).is_file():
             continue
-        with tempfile.NamedTemporaryFile(dir=directory, suffix=".part", delete=False) as part:
-            try:
-                _fetch(url.rstrip("/") + "/" + name, part)
-                part.close()
-                verify(Path(part.name), sha256, name)
-                os.replace(part.name, directory / name)
-            finally:
-                Path(part.name).unlink(missing_ok=True)
+        fetched = download_file(url.rstrip("/") + "/" + name, directory / f"{name}.download")
+        try:
+            verify(fetched, sha256, name)
+            os.replace(fetched, directory / name)
+        finally:
+            fetched.unlink(missing_ok=True)
 
 
 def verify(path: Path, sha256: str, name: str) -> None:
@@ -108,14 +104,3 @@ def load(path: str | Path | None = None) -> tuple[tuple[np.ndarray, np.ndarray],
 def _default_download_dir() -> Path:
     root = os.environ.get("TFSTACK_DATA_DIR") or Path.home() / ".cache" / "tfstack"
     return Path(root) / "fashion-mnist"
-
-
-def _fetch(url: str, out) -> None:
-    with urllib.request.urlopen(url, timeout=60) as response:
-        total = int(response.headers.get("Content-Length") or 0) or None
-        with tqdm(total=total, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1]) as bar:
-            for block in iter(lambda: response.read(1 << 16), b""):
-                out.write(block)
-                bar.update(len(block))
-    out.flush()
-    os.fsync(out.fileno())

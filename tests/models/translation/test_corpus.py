@@ -69,7 +69,7 @@ def test_phrases_longer_than_the_limit_and_sentences_are_left_out():
 def test_the_real_dictionary_s_phrases_are_distinct_from_its_sentences():
     phrases = read_ding_phrases(TRANS_FILE)
     assert len(phrases) > 100_000
-    assert not set(phrases) & set(load_pairs())
+    assert not set(phrases) & set(load_pairs(corpus="ding"))
     assert read_ding_phrases(TRANS_FILE, "en-de")[0] == SentencePair(phrases[0].target,
                                                                      phrases[0].source)
 
@@ -80,10 +80,10 @@ def test_entry_counts_that_differ_skip_the_line():
 
 @pytest.mark.trans
 def test_the_real_dictionary_has_over_ten_thousand_sentence_pairs():
-    pairs = load_pairs()
+    pairs = load_pairs(corpus="ding")
     assert len(pairs) > 10_000
     assert len(set(pairs)) == len(pairs)
-    reverse = load_pairs(direction="en-de")
+    reverse = load_pairs(direction="en-de", corpus="ding")
     assert reverse[0] == SentencePair(pairs[0].target, pairs[0].source)
 
 
@@ -117,9 +117,11 @@ def test_split_is_deterministic_and_keeps_shared_sentences_together():
     assert [sum(p in split for p in group) for split in first.values()].count(4) == 1
 
 
-@pytest.mark.trans
-def test_no_sentence_of_the_test_split_is_seen_in_training():
-    splits = split_pairs(load_pairs())
+@pytest.mark.parametrize("corpus", [pytest.param("ding", marks=pytest.mark.trans), "tatoeba"])
+def test_no_sentence_of_the_test_split_is_seen_in_training(corpus):
+    splits = split_pairs(load_pairs(corpus=corpus))
+    if corpus == "tatoeba":  # a fixed test split of at least 5,000 pairs
+        assert len(splits["test"]) >= 5000 and len(splits["validation"]) >= 5000
     seen = {" ".join(s.lower().split()) for p in splits["train"] for s in (p.source, p.target)}
     assert all(" ".join(p.source.lower().split()) not in seen
                and " ".join(p.target.lower().split()) not in seen for p in splits["test"])

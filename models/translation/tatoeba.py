@@ -1,0 +1,106 @@
+"""The Tatoeba German-English pairs as released by manythings.org (`deu-eng.zip`).
+
+Search order: an explicit file or folder, `$TFSTACK_DATA_DIR/tatoeba`, the shared data
+folder beside the project (`../shared/data/tatoeba`), the download cache, then the
+official download. The 2018-05-13 release is recognised by its SHA-256; a newer release
+(more pairs, a third attribution column) is accepted and reported by its own checksum.
+Licence: CC BY 2.0 France, Tatoeba (tatoeba.org), via manythings.org/anki.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from models.downloads import download_file, sha256_of
+
+logger = logging.getLogger(__name__)
+
+OFFICIAL_URL = "https://www.manythings.org/anki/deu-eng.zip"
+ARCHIVE, MEMBER = "deu-eng.zip", "deu.txt"
+RELEASE_2018 = "2018-05-13"
+# From ../shared/data/tatoeba/SHA256SUMS: the archive, and deu.txt inside it.
+SHA256_2018 = {ARCHIVE: "b7688f84f99fa33c17397c14d8bd9cef1fdeb2ee0bf50074767023aee8926e28",
+               MEMBER: "a79c90b3cd3102decffa49cc00fb6f20023974f2ae5c4782515bebe133fcc07b"}
+PAIRS_2018 = 169_813
+# The shared data folder beside the project (and beside the working directory).
+SHARED_DIRS = [Path(__file__).resolve().parents[3] / "shared" / "data" / "tatoeba",
+               Path.cwd().parent / "shared" / "data" / "tatoeba"]
+
+
+@dataclass(frozen=True)
+class TatoebaRelease:
+    """Which file was read: its path, SHA-256, release (2018-05-13 or `newer`) and
+    number of pair lines."""
+
+    path: str
+    sha256: str
+    release: str
+    pairs: int
+
+
+def candidate_dirs(path: str | Path | None = None) -> list[Path]:
+    """The folders searched for `deu-eng.zip` or `deu.txt`, in order."""
+    dirs = [Path(path)] if path else []
+    if os.environ.get("TFSTACK_DATA_DIR"):
+        dirs.append(Path(os.environ["TFSTACK_DATA_DIR"]) / "tatoeba")
+    dirs += [*SHARED_DIRS, _cache_dir()]
+    return list(dict.fromkeys(dirs))
+
+
+def locate(path: str | Path | None = None, url: str = OFFICIAL_URL,
+           download: bool = True) -> Path:
+    """The pairs file: `path` itself if it is a file, else `deu.txt` or `deu-eng.zip`
+    in the first folder holding one, else the archive downloaded into the cache."""
+    if path and Path(path).is_file():
+        return Path(path)
+    for folder in candidate_dirs(path):
+        for name in (MEMBER, ARCHIVE):
+            if (folder / name).is_file():
+                return folder / name
+    looked = ", ".join(str(d) for d in candidate_dirs(path))
+    if not download:
+        raise FileNotFoundError(f"no {MEMBER} or {ARCHIVE} in {looked}")
+    logger.warning("Tatoeba pairs not found in %s; downloading %s", looked, url)
+    target = _cache_dir() / ARCHIVE
+    download_file(url, target)
+    try:
+        read_lines(target)
+    except ValueError:
+        target.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def read_lines(path: str | Path) -> tuple[list[str], TatoebaRelease]:
+    """The pair lines of `deu.txt` or of the archive holding it, with the release they
+    come from; ValueError for an archive that is truncated or holds no `deu.txt`."""
+    path = Path(path)
+    digest = sha256_of(path)
+    if path.suffix == ".zip":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                raw = archive.read(MEMBER)
+        except (zipfile.BadZipFile, KeyError, EOFError, OSError) as e:
+            raise ValueError(f"{path} is not a complete {ARCHIVE} ({e}); delete it to "
+                             f"download it again, or pass {MEMBER} with --data") from e
+    else:
+        raw = path.read_bytes()
+    lines = [line for line in io.StringIO(raw.decode("utf-8")).read().splitlines()
+             if line.strip()]
+    known = SHA256_2018[ARCHIVE if path.suffix == ".zip" else MEMBER]
+    release = TatoebaRelease(str(path), digest, RELEASE_2018 if digest == known else "newer",
+                             len(lines))
+    if release.release != RELEASE_2018:
+        logger.warning("%s is not the %s release (sha256 %s, %d pairs): accepted as a newer "
+                       "release", path, RELEASE_2018, digest, len(lines))
+    return lines, release
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("TFSTACK_DATA_DIR") or Path.home() / ".cache" / "tfstack"
+    return Path(root) / "tatoeba"
