@@ -68,9 +68,12 @@ def _register_translator(models: argparse._SubParsersAction) -> None:
                         help="share of each target word's probability spread over the "
                              f"vocabulary in the loss (default: {defaults.label_smoothing}; "
                              "quick profile: 0)")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    parser.add_argument("--patience", type=int, default=defaults.patience)
+    parser.add_argument("--batch-size", type=int,
+                        help=f"(default: the profile's, else {defaults.batch_size})")
+    parser.add_argument("--learning-rate", type=float,
+                        help=f"(default: the profile's, else {defaults.learning_rate})")
+    parser.add_argument("--patience", type=int,
+                        help=f"(default: the profile's, else {defaults.patience})")
     parser.add_argument("--max-minutes", type=float,
                         help="stop after the epoch that would overrun this many minutes of "
                              "training (default: the profile's)")

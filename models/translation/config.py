@@ -10,7 +10,8 @@ from dataclasses import dataclass
 # minutes run out (bench/translator_bleu.py prints both).
 PROFILES: dict[str, dict] = {
     "quick": dict(epochs=10, max_minutes=5, max_train_words=10, units=128, embedding_dim=96,
-                  max_vocabulary=8000, word_dropout=0.0, label_smoothing=0.0),
+                  max_vocabulary=6000, word_dropout=0.0, label_smoothing=0.0, batch_size=256,
+                  learning_rate=3e-3),
     "full": dict(epochs=30, max_minutes=80, patience=2),
 }
 
@@ -30,24 +31,17 @@ class TranslatorTrainConfig:
     embedding_dim: int = 128
     units: int = 256
     dropout: float = 0.2
-    # Low-resource regularisers (Sennrich & Zhang 2019): whole source and previous-target
-    # words dropped, and that share of each target's probability spread over the
-    # vocabulary. Together, with attention: validation BLEU 5.2 -> 6.7, test 5.3 -> 7.6
-    # (beam), 16 epochs instead of 11; the no-attention baseline gets 1.5, so attention
-    # now leads by +6.1 (bench/translator_bleu.py).
+    # Regularisers (Sennrich & Zhang 2019): whole source and previous-target words
+    # dropped, and that share of each target's probability spread over the vocabulary
+    # (their effect on the Ding corpus: docs/models/translator.md).
     word_dropout: float = 0.1
     label_smoothing: float = 0.1
     max_vocabulary: int = 10000  # words (or pieces) per language; rarer ones: [UNK]
     # WordPiece subwords instead of words: rare and unseen words become known pieces.
-    # Full profile, 4,000 pieces a language, seeds 1337 / 2: validation BLEU 7.9 / 7.9
-    # against 6.7 / 7.4 for words, yet test 7.7 / 7.4 (beam) and 6.5 / 6.6 (greedy)
-    # against 7.6 / 7.2 and 6.8 / 6.8. Pieces help the no-attention baseline more (test
-    # 2.4 / 2.5 against 1.5 / 1.2), so attention leads by +5.2 / +4.9 instead of +6.1 /
-    # +6.0, and training takes 72-82 min instead of 57-63. Hence off by default.
+    # Not yet measured on Tatoeba; on Ding they did not win on test (model card).
     subwords: bool = False
     # Also train on the Ding dictionary's word and phrase entries (up to 3 words a side)
-    # whose words are all in the vocabularies: +1.1 BLEU (beam) with attention, within
-    # +-0.3 without (bench/translator_bleu.py). Needs the dictionary even with a TSV --data.
+    # whose words are all in the vocabularies; off, as Ding is the out-of-domain test set.
     lexicon: bool = False
     max_train_words: int = 20  # longer training pairs are left out
     max_source_length: int = 50  # served sentences are truncated to this many positions

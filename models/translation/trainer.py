@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 MODEL_FILE, PREPROCESSOR_FILE, CHECKPOINT_FILE = ("model.keras", "preprocessor.json",
                                                   "checkpoint.weights.h5")
+HISTORY_FILE = "history.csv"
 # Upper bounds (exclusive) of the target lengths, in words, that share batches.
 BUCKET_BOUNDARIES = (6, 9, 12, 16)
 
@@ -140,10 +141,11 @@ def masked_crossentropy(label_smoothing: float = 0.0):
 
 
 def _callbacks(config: TranslatorTrainConfig, out: Path) -> list[keras.callbacks.Callback]:
-    """Best-on-validation checkpoints; early stopping unless `patience` is 0; a stop
-    before `max_minutes` of training run out."""
+    """Best-on-validation checkpoints, the loss of each epoch in history.csv, early
+    stopping unless `patience` is 0, and a stop before `max_minutes` run out."""
     callbacks = [keras.callbacks.ModelCheckpoint(out / CHECKPOINT_FILE, save_best_only=True,
-                                                 save_weights_only=True)]
+                                                 save_weights_only=True),
+                 keras.callbacks.CSVLogger(out / HISTORY_FILE)]  # the learning curve, live
     if config.patience or config.max_minutes:
         callbacks.append(keras.callbacks.EarlyStopping(patience=config.patience or config.epochs,
                                                        restore_best_weights=True))
