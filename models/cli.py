@@ -50,9 +50,11 @@ def _register_translator(models: argparse._SubParsersAction) -> None:
                         help="encoder cell")
     parser.add_argument("--reverse-source", action="store_true",
                         help="read source sentences backwards")
+    parser.add_argument("--lexicon", dest="lexicon", action="store_true", default=None,
+                        help="also train on the Ding dictionary's word and phrase pairs "
+                             "(default off: its sentences are the out-of-domain test set)")
     parser.add_argument("--no-lexicon", dest="lexicon", action="store_false", default=None,
-                        help="train on sentence pairs only, not also on the Ding "
-                             "dictionary's word and phrase pairs")
+                        help="train on sentence pairs only (the default)")
     parser.add_argument("--subwords", action="store_true", default=None,
                         help="WordPiece subword tokens instead of words")
     parser.add_argument("--max-vocabulary", type=int,

@@ -25,7 +25,7 @@ def test_profile_without_a_size_keeps_the_config_default():
     config = _translator("--profile", "full")
     assert config.units == TranslatorTrainConfig().units
     assert config.epochs == PROFILES["full"]["epochs"]
-    assert config.lexicon and not _translator("--no-lexicon").lexicon
+    assert not config.lexicon and _translator("--lexicon").lexicon
 
 
 def test_flags_override_the_profile():
