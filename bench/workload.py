@@ -32,6 +32,29 @@ def model_root(repository: str, model: str = "classifier") -> tuple[Path, int]:
     return root, found[-1]
 
 
+BENCH_REPOSITORY = Path("artifacts/bench/model_repository")
+
+
+def classifier_root(repository: str) -> tuple[Path, int]:
+    """The newest classifier version in `repository`; without one, a classifier
+    trained for one short epoch into artifacts/bench/ on first use and reused after:
+    the same network, so the same cost per image, only less accurate."""
+    if versions(Path(repository) / "classifier"):
+        return model_root(repository)
+    if not versions(BENCH_REPOSITORY / "classifier"):
+        from export.classifier import export_classifier
+        from models.vision.config import ClassifierTrainConfig
+        from models.vision.trainer import train_classifier
+
+        print(f"no classifier in {repository}: training a quick one into {BENCH_REPOSITORY}",
+              file=sys.stderr)
+        trained = train_classifier(ClassifierTrainConfig(
+            epochs=1, limit=2000, validation_size=500, augment=False, verbose=0,
+            output_dir=str(BENCH_REPOSITORY.parent / "classifier")))
+        export_classifier(trained.model_dir, BENCH_REPOSITORY)
+    return model_root(str(BENCH_REPOSITORY))
+
+
 def in_process_signature(root: Path, version: int):
     """The classifier's serving_default signature, loaded in this process."""
     return tf.saved_model.load(str(root / str(version))).signatures["serving_default"]

@@ -10,7 +10,7 @@ import functools
 import logging
 
 import grpc
-import tensorflow as tf
+from google.protobuf.message import DecodeError
 from tensorflow_serving.apis import (
     classification_pb2,
     inference_pb2,
@@ -27,7 +27,7 @@ from serving.dataplane import DataPlane
 from serving.errors import InvalidArgument, ServingError
 from serving.inference import CLASSIFY_METHOD, REGRESS_METHOD
 from serving.responses import metadata_response, model_spec, status_response
-from serving.tensor_protos import to_arrays
+from serving.tensor_protos import to_arrays, to_tensor_proto
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,65 @@ def _answers_errors(method):
             await context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
 
     return wrapper
+
+
+class UnparsedRequest:
+    """What a method receives for bytes that are no message of its request type."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+class ParsingRegistrar:
+    """Stands in for the server in the generated `add_*Servicer_to_server` functions:
+    their unary methods are registered so that bytes which do not parse as the
+    request are answered INTERNAL "Failed to parse request", as TF Serving's C++
+    gRPC answers them, instead of grpc.aio logging a traceback and answering
+    UNKNOWN for each."""
+
+    def __init__(self, server: grpc.aio.Server):
+        self._server = server
+
+    def add_generic_rpc_handlers(self, handlers) -> None:
+        self._server.add_generic_rpc_handlers(tuple(_Parsing(h) for h in handlers))
+
+    def add_registered_method_handlers(self, service: str, handlers: dict) -> None:
+        self._server.add_registered_method_handlers(
+            service, {name: _parsing(handler) for name, handler in handlers.items()})
+
+
+class _Parsing(grpc.GenericRpcHandler):
+    def __init__(self, inner: grpc.GenericRpcHandler):
+        self._inner = inner
+        self._handlers: dict[str, grpc.RpcMethodHandler | None] = {}
+
+    def service(self, handler_call_details):
+        method = handler_call_details.method
+        if method not in self._handlers:
+            self._handlers[method] = _parsing(self._inner.service(handler_call_details))
+        return self._handlers[method]
+
+
+def _parsing(handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHandler | None:
+    if handler is None or handler.unary_unary is None or handler.request_deserializer is None:
+        return handler
+    parse, behaviour = handler.request_deserializer, handler.unary_unary
+
+    def parse_or_flag(data: bytes):
+        try:
+            return parse(data)
+        except DecodeError as e:
+            return UnparsedRequest(str(e))
+
+    async def answer(request, context):
+        if isinstance(request, UnparsedRequest):
+            await context.abort(grpc.StatusCode.INTERNAL,
+                                f"Failed to parse request: {request.reason}")
+        return await behaviour(request, context)
+
+    return grpc.unary_unary_rpc_method_handler(
+        answer, request_deserializer=parse_or_flag,
+        response_serializer=handler.response_serializer)
 
 
 def _version(spec: model_pb2.ModelSpec) -> tuple[int | None, str | None]:
@@ -76,7 +135,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         )
         response = predict_pb2.PredictResponse(model_spec=model_spec(servable, signature))
         for key, value in outputs.items():
-            response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
+            response.outputs[key].CopyFrom(to_tensor_proto(value))
         return response
 
     @_answers_errors

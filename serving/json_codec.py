@@ -43,9 +43,32 @@ def parse_body(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> object:
         raise InvalidArgument("JSON Parse error: The document is empty")
     check_depth(raw, max_depth)
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
         raise InvalidArgument(f"JSON Parse error: {e}") from e
+    if (b"\\ud" in raw or b"\\uD" in raw) and _has_lone_surrogate(body):
+        # Python's parser keeps an unpaired "\ud800" escape; TF Serving's refuses it
+        raise InvalidArgument("JSON Parse error: The surrogate pair in string is invalid.")
+    return body
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    """Whether a string anywhere in a parsed JSON value (keys included) holds a
+    surrogate code point, which no UTF-8 text can carry."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False
 
 
 def check_depth(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> None:
@@ -259,7 +282,8 @@ def _example(features: object) -> example_pb2.Example:
         raise InvalidArgument("each example must be a JSON object of feature: value(s)")
     example = example_pb2.Example()
     for name, value in features.items():
-        values = value if isinstance(value, list) else [value]
+        values = [_feature_number(name, v) for v in (value if isinstance(value, list)
+                                                      else [value])]
         feature = example.features.feature[name]
         if all(isinstance(v, (bool, int)) for v in values):
             feature.int64_list.value.extend(int(v) for v in values)
@@ -273,6 +297,20 @@ def _example(features: object) -> example_pb2.Example:
             raise InvalidArgument(f"feature '{name}': values must be all numbers, or all "
                                   'strings / {"b64": ...}; got ' + json.dumps(value)[:100])
     return example
+
+
+def _feature_number(name: str, value: object) -> object:
+    """An integer as TF Serving's JSON parser reads it: an int64; one in uint64's
+    range is refused; a larger one is a double (refused when too big for one)."""
+    if isinstance(value, bool) or not isinstance(value, int) or -2**63 <= value < 2**63:
+        return value
+    if value < 2**64:
+        raise InvalidArgument(f"Feature: {name} has uint64 element. Only int64 is supported.")
+    try:
+        return float(value)
+    except OverflowError as e:
+        raise InvalidArgument(f"JSON Parse error: Number too big to be stored in double: "
+                              f"feature {name}") from e
 
 
 def classify_json(result: classification_pb2.ClassificationResult) -> dict:

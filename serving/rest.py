@@ -94,6 +94,18 @@ def _proto_json(message) -> dict:
                                      always_print_fields_with_no_presence=True)
 
 
+def _signature_name(body: object) -> str:
+    """The body's `signature_name` (default: serving_default); InvalidArgument, as TF
+    Serving answers, when it is there but not a string."""
+    if not isinstance(body, dict) or "signature_name" not in body:
+        return "serving_default"
+    name = body["signature_name"]
+    if not isinstance(name, str):
+        raise InvalidArgument(f"JSON Value: {_dumps(name)[:200]} not formatted correctly. "
+                              "'signature_name' key must be a string value.")
+    return name or "serving_default"
+
+
 class RestApi:
     """The REST routes of TF Serving, bound to a DataPlane."""
 
@@ -147,8 +159,7 @@ class RestApi:
         raw = await request.read()
         large = len(raw) > INLINE_BODY_BYTES
         body = await _call(large, parse_body, raw)
-        signature = (body.get("signature_name") if isinstance(body, dict) else None) \
-            or "serving_default"
+        signature = _signature_name(body)
         try:
             async with asyncio.timeout(self._timeout):
                 return await self._answer(route, signature, body, large)

@@ -14,7 +14,7 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 from serving.batching import BatchingOptions
 from serving.config import ServerConfig, model_configs
 from serving.dataplane import DataPlane, RequestLimits
-from serving.grpc_service import ModelService, PredictionService
+from serving.grpc_service import ModelService, ParsingRegistrar, PredictionService
 from serving.interceptors import GrpcGuard, read_token, rest_middlewares, ssl_credentials
 from serving.metrics import prometheus_path
 from serving.polling import poll_versions, watch_config_file
@@ -43,11 +43,12 @@ def create_server(dataplane: DataPlane, address: str = "127.0.0.1:0",
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
     ])
+    parsing = ParsingRegistrar(server)  # unparsable bytes: INTERNAL, as TF Serving
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(dataplane), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(dataplane), server)
+        PredictionService(dataplane), parsing)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(dataplane), parsing)
     health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, parsing)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )

@@ -13,8 +13,12 @@ from serving.errors import InvalidArgument
 
 
 def dtype_name(enum: int) -> str:
-    """`DT_FLOAT`-style name of a DataType enum, as saved_model_cli prints it."""
-    return types_pb2.DataType.Name(enum)
+    """`DT_FLOAT`-style name of a DataType enum, as saved_model_cli prints it; a
+    number no DataType has (a request may carry any) is given as the number."""
+    try:
+        return types_pb2.DataType.Name(enum)
+    except ValueError:
+        return f"{enum} (no such DataType)"
 
 
 def check_inputs(signature_key: str, signature: meta_graph_pb2.SignatureDef,

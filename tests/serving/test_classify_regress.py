@@ -115,3 +115,15 @@ def test_rest_classify_and_regress(examples_server):
     assert regressed.json() == {"results": [5.0, 9.0]}
     bad = requests.post(f"{url}:regress", json={"examples": [{"x": {"nested": 1}}]}, timeout=30)
     assert bad.status_code == 400 and "feature 'x'" in bad.json()["error"]
+
+
+@pytest.mark.parametrize("value, message", [
+    (2**63, "Feature: x has uint64 element. Only int64 is supported."),
+    (10**400, "Number too big to be stored in double"),
+])
+def test_rest_feature_integers_beyond_int64_are_refused_as_tf_serving_reads_them(
+        examples_server, value, message):
+    url = f"{examples_server.rest_url}/v1/models/ex:classify"
+    answer = requests.post(url, data=f'{{"examples": [{{"x": {value}}}]}}', timeout=30)
+    assert answer.status_code == 400
+    assert message in answer.json()["error"]

@@ -162,3 +162,15 @@ def test_reflection_lists_tf_serving_services(server):
     names = {s.name for s in response.list_services_response.service}
     assert {"tensorflow.serving.PredictionService", "tensorflow.serving.ModelService",
             "grpc.health.v1.Health"} <= names
+
+
+@pytest.mark.parametrize("method", ["/tensorflow.serving.PredictionService/Predict",
+                                    "/tensorflow.serving.ModelService/GetModelStatus",
+                                    "/grpc.health.v1.Health/Check"])
+def test_bytes_that_are_no_request_are_internal_as_tf_servings_grpc_answers(server, method):
+    call = server.channel.unary_unary(method)  # raw bytes in and out
+    with pytest.raises(grpc.RpcError) as info:
+        call(b"\xff\xff\xff", timeout=30)
+    assert info.value.code() == Code.INTERNAL
+    assert info.value.details().startswith("Failed to parse request: Error parsing message")
+    assert "Wire format was corrupt" in info.value.details()

@@ -86,6 +86,13 @@ BAD = {
     "undecodable image": ("doubler:predict",
                           b'{"signature_name": "decode", "instances": [{"b64": "AAAA"}]}', 400,
                           "could not process the request"),
+    "signature name not a string": (
+        "doubler:predict", b'{"signature_name": ["shout"], "instances": [[1, 2]]}', 400,
+        "JSON Value: [\"shout\"] not formatted correctly. 'signature_name' key must be a "
+        "string value."),
+    "lone surrogate": ("doubler:predict",
+                       b'{"signature_name": "shout", "instances": ["\\ud800"]}', 400,
+                       "JSON Parse error: The surrogate pair in string is invalid."),
     "unknown path": ("doubler/weights", b"{}", 404, "Malformed request"),
     "missing verb": ("doubler", b"{}", 400, "expected a :predict"),
 }

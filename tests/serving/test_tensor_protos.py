@@ -16,7 +16,7 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from serving.errors import InvalidArgument
-from serving.tensor_protos import tensor_size, to_arrays
+from serving.tensor_protos import tensor_size, to_arrays, to_tensor_proto
 from tests.messages import predict_request
 
 
@@ -69,6 +69,7 @@ def test_a_single_value_filling_a_small_shape_is_decoded_as_tensorflow_does(stub
     (declared([1, 2], [1.0, 2.0, 3.0]), "declares 2 elements but the tensor carries 3"),
     (declared([-1, 2]), "negative dimension"),
     (declared([2], dtype=types_pb2.DT_RESOURCE), "DT_RESOURCE cannot be sent"),
+    (declared([2], dtype=999), "dtype 999 (no such DataType) cannot be sent"),
 ])
 def test_malformed_tensors_are_invalid_argument_naming_the_input(stub, proto, says):
     with pytest.raises(grpc.RpcError) as caught:
@@ -91,3 +92,30 @@ def test_budget_is_for_the_request_not_each_tensor():
     with pytest.raises(InvalidArgument, match="declare 800 bytes"):
         to_arrays({"a": one, "b": one}, max_bytes=600)
     assert set(to_arrays({"a": one, "b": one}, max_bytes=800)) == {"a", "b"}
+
+
+@pytest.mark.parametrize("dtype, field, sent, decoded", [
+    (types_pb2.DT_UINT8, "int_val", [300, -1], [44, 255]),
+    (types_pb2.DT_INT8, "int_val", [255, 128], [-1, -128]),
+    (types_pb2.DT_UINT16, "int_val", [-5, 65536], [65531, 0]),
+    (types_pb2.DT_HALF, "half_val", [65536 + 15360, 15360], [1.0, 1.0]),
+])
+def test_values_wider_than_their_dtype_wrap_around_as_tensorflow_casts_them(
+        dtype, field, sent, decoded):
+    proto = tensor_pb2.TensorProto(dtype=dtype)
+    proto.tensor_shape.dim.add(size=2)
+    getattr(proto, field).extend(sent)
+    assert to_arrays({"x": proto})["x"].tolist() == decoded
+
+
+@pytest.mark.parametrize("array", [
+    np.arange(10, dtype=np.float32).reshape(2, 5), np.float32(2.5), np.ones(1, np.float32),
+    np.zeros((0, 5), np.float32), np.arange(6, dtype=np.float64), np.arange(6, dtype=np.int32),
+    np.arange(6, dtype=np.int64).reshape(3, 2).T, np.array([[b"a", b""], [b"\xff", b"c"]],
+                                                            dtype=object),
+    np.array(b"scalar", dtype=object), np.array([True, False]), np.arange(4, dtype=np.uint8),
+    np.array(["text"], dtype=object), np.array([b"fixed"]),
+], ids=lambda a: f"{a.dtype}{list(a.shape)}")
+def test_outputs_are_encoded_byte_for_byte_as_make_tensor_proto_does(array):
+    assert (to_tensor_proto(array).SerializeToString()
+            == tf.make_tensor_proto(array).SerializeToString())
