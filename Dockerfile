@@ -1,5 +1,6 @@
 # tfstack's embedded server (and the one-shot `export` job of docker-compose.yml):
-# slim Python, the project installed without test tools, run as a non-root user.
+# slim Python, the project with all its extras (training, export, serving) and no
+# test tools, run as a non-root user.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -15,7 +16,7 @@ COPY models ./models
 COPY export ./export
 COPY serving ./serving
 COPY clients ./clients
-RUN pip install --no-cache-dir ./
+RUN pip install --no-cache-dir "./[all]"
 
 USER 10001
 WORKDIR /models

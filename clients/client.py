@@ -8,11 +8,11 @@ from pathlib import Path
 import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
-from clients import messages
+from clients import messages, protos
 from clients.channels import ChannelSecurity, secure_channel
 from clients.errors import ClientError
+from clients.messages import DEFAULT_BATCH_SIZE
 from clients.results import Answer, Classification, Translation, VersionStatus
 from export.contracts import CLASSIFIER, DEFAULT_SIGNATURE, QA, TRANSLATOR
 
@@ -43,8 +43,8 @@ class ServingClient:
         self.security = security or ChannelSecurity()
         self._channel = secure_channel(messages.channel_target(target), self.security,
                                        messages.CHANNEL_OPTIONS)
-        self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
-        self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
+        self._predict = protos.PredictionServiceStub(self._channel)
+        self._models = protos.ModelServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
     def __enter__(self) -> "ServingClient":
@@ -88,28 +88,42 @@ class ServingClient:
 
     def classify(self, images: Sequence[bytes | str | Path], top_k: int = 5,
                  model: str = CLASSIFIER.model_name, version: int | None = None,
-                 label: str | None = None) -> list[Classification]:
-        """Top-k labels of each image, given as encoded bytes or file paths."""
-        request = messages.classify_request(images, model, version, label)
-        outputs = messages.predict_outputs(self._call(self._predict.Predict, request))
-        return messages.classifications(outputs, top_k)
+                 label: str | None = None,
+                 batch_size: int | None = DEFAULT_BATCH_SIZE) -> list[Classification]:
+        """Top-k labels of each image, given as encoded bytes or file paths, in input
+        order; sent in requests of at most `batch_size` images (None: one request)."""
+        results = []
+        for batch in messages.batches(list(images), batch_size):
+            request = messages.classify_request(batch, model, version, label)
+            outputs = messages.predict_outputs(self._call(self._predict.Predict, request))
+            results += messages.classifications(outputs, top_k)
+        return results
 
-    def ask(self, story: str, question: str, model: str = QA.model_name,
-            version: int | None = None, label: str | None = None) -> Answer:
+    def ask(self, story: str, question: str | Sequence[str], model: str = QA.model_name,
+            version: int | None = None, label: str | None = None,
+            batch_size: int | None = DEFAULT_BATCH_SIZE) -> Answer | list[Answer]:
         """The answer to `question` about `story` (one fact a line), with the attention
-        of each memory pass over the facts."""
-        request = messages.qa_request([story], [question], model, version, label)
-        outputs = messages.predict_outputs(self._call(self._predict.Predict, request))
-        return messages.answers(outputs)[0]
+        of each memory pass over the facts. A list of questions gets a list of answers,
+        in order, asked in requests of at most `batch_size` (None: one request)."""
+        questions = [question] if isinstance(question, str) else list(question)
+        results = []
+        for batch in messages.batches(questions, batch_size):
+            request = messages.qa_request([story] * len(batch), batch, model, version, label)
+            outputs = messages.predict_outputs(self._call(self._predict.Predict, request))
+            results += messages.answers(outputs)
+        return results[0] if isinstance(question, str) else results
 
     def translate(self, sentences: Sequence[str] | str, greedy: bool = False,
                   model: str = TRANSLATOR.model_name, version: int | None = None,
-                  label: str | None = None) -> list[Translation]:
-        """Translations of `sentences` (one call for all), by beam search or, with
-        `greedy`, greedy decoding; each with its score and attention matrix."""
+                  label: str | None = None,
+                  batch_size: int | None = DEFAULT_BATCH_SIZE) -> list[Translation]:
+        """Translations of `sentences`, in order, by beam search or, with `greedy`,
+        greedy decoding; each with its score and attention matrix. Sent in requests of
+        at most `batch_size` sentences (None: one request)."""
         sentences = [sentences] if isinstance(sentences, str) else list(sentences)
-        if not sentences:
-            return []  # nothing to send: the graph needs a batch of at least one
-        request = messages.translate_request(sentences, model, version, label, greedy)
-        outputs = messages.predict_outputs(self._call(self._predict.Predict, request))
-        return messages.translations(outputs)
+        results = []  # no sentences, no request: the graph needs a batch of at least one
+        for batch in messages.batches(sentences, batch_size):
+            request = messages.translate_request(batch, model, version, label, greedy)
+            outputs = messages.predict_outputs(self._call(self._predict.Predict, request))
+            results += messages.translations(outputs)
+        return results

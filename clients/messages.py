@@ -10,15 +10,8 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-import tensorflow as tf
-from tensorflow.core.framework import tensor_pb2, types_pb2
-from tensorflow_serving.apis import (
-    get_model_metadata_pb2,
-    get_model_status_pb2,
-    model_pb2,
-    predict_pb2,
-)
 
+from clients import protos, tensors
 from clients.results import Answer, Classification, Label, Translation, VersionStatus
 from export.contracts import (
     CLASSIFIER,
@@ -36,7 +29,10 @@ CHANNEL_OPTIONS = [
     # spread calls over every address a target resolves to (a headless Service)
     ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})),
 ]
-_STATES = get_model_status_pb2.ModelVersionStatus.State
+_STATES = protos.ModelVersionStatus.State
+# Requests of at most this many inputs each, by default: under TF Serving's
+# max_batch_size of serving/batching.config (64), and of most deployments.
+DEFAULT_BATCH_SIZE = 32
 
 
 def channel_target(server: str) -> str:
@@ -58,9 +54,9 @@ def channel_target(server: str) -> str:
 
 
 def model_spec(model: str, signature: str = "", version: int | None = None,
-               label: str | None = None) -> model_pb2.ModelSpec:
+               label: str | None = None) -> protos.ModelSpec:
     """A ModelSpec naming a version by number or label (neither: the latest)."""
-    spec = model_pb2.ModelSpec(name=model, signature_name=signature)
+    spec = protos.ModelSpec(name=model, signature_name=signature)
     if version is not None and label:
         raise ValueError("give a version or a version label, not both")
     if version is not None:
@@ -70,48 +66,55 @@ def model_spec(model: str, signature: str = "", version: int | None = None,
     return spec
 
 
-def contract_tensor(signature: Signature, key: str, values) -> tensor_pb2.TensorProto:
+def contract_tensor(signature: Signature, key: str, values) -> protos.TensorProto:
     """`values` as a TensorProto of the dtype the wire contract declares for `key`."""
-    dtype = tf.dtypes.as_dtype(types_pb2.DataType.Value(signature.input(key).dtype))
-    return tf.make_tensor_proto(values, dtype=dtype)
+    return tensors.make_tensor_proto(values, dtype=signature.input(key).dtype)
 
 
 def predict_request(model: str, inputs: Mapping[str, object],
                     signature: str = DEFAULT_SIGNATURE, version: int | None = None,
                     label: str | None = None,
-                    output_filter: Sequence[str] = ()) -> predict_pb2.PredictRequest:
-    """A PredictRequest; `inputs` maps tensor keys to arrays or TensorProtos."""
-    request = predict_pb2.PredictRequest(
+                    output_filter: Sequence[str] = ()) -> protos.PredictRequest:
+    """A PredictRequest; `inputs` maps tensor keys to arrays or TensorProtos (ours,
+    or those of `tf.make_tensor_proto`)."""
+    request = protos.PredictRequest(
         model_spec=model_spec(model, signature, version, label),
         output_filter=list(output_filter),
     )
     for key, value in inputs.items():
-        proto = value if isinstance(value, tensor_pb2.TensorProto) \
-            else tf.make_tensor_proto(value)
-        request.inputs[key].CopyFrom(proto)
+        request.inputs[key].CopyFrom(tensors.as_tensor_proto(value))
     return request
 
 
-def predict_outputs(response: predict_pb2.PredictResponse) -> dict[str, np.ndarray]:
-    return {key: tf.make_ndarray(proto) for key, proto in response.outputs.items()}
+def predict_outputs(response) -> dict[str, np.ndarray]:
+    """The output arrays of a PredictResponse, by tensor key."""
+    return {key: tensors.make_ndarray(proto) for key, proto in response.outputs.items()}
+
+
+def batches(items: Sequence, size: int | None) -> list[Sequence]:
+    """`items` in order, in slices of at most `size` (None: one slice of them all)."""
+    if size is None:
+        return [items] if len(items) else []
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"batch_size must be a positive number of inputs, got {size!r}")
+    return [items[start:start + size] for start in range(0, len(items), size)]
 
 
 def metadata_request(model: str, version: int | None = None, label: str | None = None):
-    return get_model_metadata_pb2.GetModelMetadataRequest(
+    return protos.GetModelMetadataRequest(
         model_spec=model_spec(model, version=version, label=label),
         metadata_field=["signature_def"])
 
 
 def signature_defs(response) -> dict:
     """The SignatureDefs of a GetModelMetadataResponse, keyed by signature name."""
-    signatures = get_model_metadata_pb2.SignatureDefMap()
+    signatures = protos.SignatureDefMap()
     response.metadata["signature_def"].Unpack(signatures)
     return dict(signatures.signature_def)
 
 
 def status_request(model: str, version: int | None = None):
-    return get_model_status_pb2.GetModelStatusRequest(model_spec=model_spec(model,
-                                                                            version=version))
+    return protos.GetModelStatusRequest(model_spec=model_spec(model, version=version))
 
 
 def version_statuses(response) -> list[VersionStatus]:

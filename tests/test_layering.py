@@ -39,3 +39,26 @@ def test_package_imports_only_what_the_flow_allows(package):
 
 def test_contracts_import_no_tensorflow():
     assert imported_packages(ROOT / "export" / "contracts.py") <= {"__future__", "dataclasses"}
+
+
+HEAVY = {"tensorflow", "keras", "tensorflow_serving", "tensorflow_datasets", "tensorboard"}
+
+
+def module_level_imports(path: Path) -> set[str]:
+    """The packages `path` imports when it is imported (not inside a function)."""
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_clients_import_no_tensorflow():
+    # TF Serving's messages are declared in clients/protos.py, so a client-only
+    # install has neither TensorFlow nor tensorflow-serving-api; only a handler that
+    # runs a SavedModel itself (Beam workers) may import TensorFlow, when it runs
+    offenders = {str(path.relative_to(ROOT)): sorted(module_level_imports(path) & HEAVY)
+                 for path in (ROOT / "clients").rglob("*.py")}
+    assert {k: v for k, v in offenders.items() if v} == {}

@@ -20,11 +20,18 @@ PINNED = ("tensorflow", "tensorflow-serving-api")
 
 
 def pins() -> dict[str, str]:
-    """The `name==version` dependencies of pyproject.toml."""
-    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "dependencies"]
-    return dict(re.fullmatch(r"([\w.-]+)==(\S+)", d).groups() for d in dependencies
-                if "==" in d)
+    """The `name==version` requirements of pyproject.toml, in its dependencies and its
+    extras; a package pinned in several places is pinned to one version."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = [*project["dependencies"],
+                    *(r for extra in project["optional-dependencies"].values() for r in extra)]
+    found: dict[str, set[str]] = {}
+    for requirement in requirements:
+        pinned = re.fullmatch(r"([\w.-]+)==(\S+)", requirement)
+        if pinned:
+            found.setdefault(pinned.group(1), set()).add(pinned.group(2))
+    assert all(len(versions) == 1 for versions in found.values()), found
+    return {name: versions.pop() for name, versions in found.items()}
 
 
 def test_the_release_is_a_plain_version():
