@@ -1,17 +1,21 @@
-"""`tfstack score classifier` on a folder of real images, over the in-process batched rate.
+"""`tfstack score classifier` on a folder of real images, locally and as a Beam
+pipeline, over the in-process batched rate.
 
-    python bench/score_rate.py [--repository model_repository] [--images 3000]
+    python bench/score_rate.py [--repository model_repository] [--images 3000] [--no-beam]
 
 Writes N Fashion-MNIST test images as PNG files, serves the newest classifier with
 `tfstack serve`, and measures in one run: the best images/s of the serving_default
-signature called in this process on whole batches of the same PNG bytes, and the
-items/s of the batch-scoring client (reading the files, batching, gRPC, writing
-JSONL). Prints both and their ratio.
+signature called in this process on whole batches of the same PNG bytes, the
+items/s of the local batch-scoring client (reading the files, batching, gRPC,
+writing JSONL), and those of `tfstack score --runner DirectRunner` with two worker
+processes against the same server (pipeline start-up and the sink's finalisation
+included: the wall time a user waits). Prints the rates and their ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 from pathlib import Path
@@ -34,6 +38,9 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=3000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--concurrency", type=int, default=3)
+    parser.add_argument("--beam-workers", type=int, default=2)
+    parser.add_argument("--no-beam", dest="beam", action="store_false",
+                        help="skip the Beam pipeline (it needs the beam extra)")
     args = parser.parse_args()
     root, version = model_root(args.repository)
     images = (sample_pngs(min(args.images, 10_000)) * (args.images // 10_000 + 1))[:args.images]
@@ -44,17 +51,37 @@ def main() -> int:
         for i, png in enumerate(images):
             (folder / f"{i:05d}.png").write_bytes(png)
         with ServerProcess("--model_name=classifier", f"--model_base_path={root}") as server:
-            summary = score(ScoreConfig(
-                "classifier", str(folder), str(Path(scratch) / "out.jsonl"),
-                server=server.target, batch_size=args.batch_size,
-                concurrency=args.concurrency, progress=False))
+            config = ScoreConfig("classifier", str(folder), str(Path(scratch) / "out.jsonl"),
+                                 server=server.target, batch_size=args.batch_size,
+                                 concurrency=args.concurrency, progress=False)
+            summary = score(config)
+            beam = beam_rate(config, Path(scratch) / "beam.jsonl", args) if args.beam else None
     print(f"in-process batched {in_process:8.1f} images/s (best batch size {best})")
     print(f"tfstack score      {summary.items_per_second:8.1f} items/s "
           f"(batch {args.batch_size}, {args.concurrency} in flight, {summary.errors} errors)")
+    if beam is not None:
+        print(f"beam DirectRunner  {beam.items_per_second:8.1f} items/s "
+              f"({args.beam_workers} workers, batch {args.batch_size}, {beam.errors} errors)")
     print(f"ratio score/in-proc {summary.items_per_second / in_process:7.2f}")
+    if beam is not None:
+        print(f"ratio beam/score    {beam.items_per_second / summary.items_per_second:7.2f}")
+        print(f"ratio beam/in-proc  {beam.items_per_second / in_process:7.2f}")
     print(f"request latency    p50 {summary.percentile_ms(50):.1f} ms, "
           f"p99 {summary.percentile_ms(99):.1f} ms")
     return 0
+
+
+def beam_rate(config: ScoreConfig, output: Path, args):
+    """The Beam pipeline's summary on the same inputs and server (None without Beam)."""
+    try:
+        from clients.beam_scoring import BeamOptions, run_pipeline
+    except ModuleNotFoundError:
+        print("beam DirectRunner  skipped: pip install -e '.[beam]'", file=sys.stderr)
+        return None
+    options = BeamOptions("DirectRunner", num_shards=0, batch_size=args.batch_size,
+                          pipeline_args=(f"--direct_num_workers={args.beam_workers}",
+                                         "--direct_running_mode=multi_processing"))
+    return run_pipeline(dataclasses.replace(config, output=str(output)), options)
 
 
 if __name__ == "__main__":

@@ -24,18 +24,24 @@ def register(commands: argparse._SubParsersAction) -> None:
     classify.add_argument("--top-k", type=int, default=3)
     classify.add_argument("--model", default="classifier")
     classify.add_argument("--json", action="store_true", help="print JSON lines")
+    _add_batch_flag(classify, "images")
     _add_server_flags(classify)
     classify.set_defaults(handler=_classify)
 
     _register_score(commands)
 
-    ask = commands.add_parser("ask", help="ask the QA model a question about a story")
-    ask.add_argument("question")
+    ask = commands.add_parser("ask", help="ask the QA model questions about a story",
+                              description="Prints each question's answer, in order, with "
+                                          "the facts the last memory pass attended to.")
+    ask.add_argument("questions", nargs="+", metavar="QUESTION", help="questions, each quoted")
     ask.add_argument("--story", type=Path, required=True, help="text file, one fact a line")
     ask.add_argument("--gates", type=Path, metavar="PNG",
-                     help="save a heatmap of the memory passes' attention over the facts")
+                     help="save a heatmap of the memory passes' attention over the facts; "
+                          "with several questions, one file each (out-1.png, ...)")
     ask.add_argument("--model", default="qa")
-    ask.add_argument("--json", action="store_true", help="print everything as JSON")
+    ask.add_argument("--json", action="store_true",
+                     help="print one JSON object per question, everything included")
+    _add_batch_flag(ask, "questions")
     _add_server_flags(ask)
     ask.set_defaults(handler=_ask)
 
@@ -53,6 +59,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     translate.add_argument("--model", default="translator")
     translate.add_argument("--json", action="store_true",
                            help="print one JSON object per sentence, attention included")
+    _add_batch_flag(translate, "sentences")
     _add_server_flags(translate)
     translate.set_defaults(handler=_translate)
 
@@ -71,21 +78,24 @@ def _ask(args: argparse.Namespace) -> int:
         return 2
     try:
         with _connect(args) as client:
-            answer = client.ask(args.story.read_text(encoding="utf-8"), args.question,
-                                model=args.model)
+            answers = client.ask(args.story.read_text(encoding="utf-8"), args.questions,
+                                 model=args.model, batch_size=args.batch_size)
     except ClientError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     if args.gates:
         from clients.plots import plot_gates
 
-        plot_gates(answer, args.question, args.gates)
-    if args.json:
-        print(json.dumps(asdict(answer)))
-        return 0
-    print(f"{answer.answer}  (probability {answer.probability:.3f})")
-    for fact, gate in answer.supporting():
-        print(f"  {gate:.2f}  {fact}")
+        for path, question, answer in zip(_numbered(args.gates, len(answers)), args.questions,
+                                          answers, strict=True):
+            plot_gates(answer, question, path)
+    for answer in answers:
+        if args.json:
+            print(json.dumps(asdict(answer)))
+            continue
+        print(f"{answer.answer}  (probability {answer.probability:.3f})")
+        for fact, gate in answer.supporting():
+            print(f"  {gate:.2f}  {fact}")
     return 0
 
 
@@ -94,7 +104,8 @@ def _translate(args: argparse.Namespace) -> int:
 
     try:
         with _connect(args) as client:
-            results = client.translate(args.sentences, greedy=args.greedy, model=args.model)
+            results = client.translate(args.sentences, greedy=args.greedy, model=args.model,
+                                       batch_size=args.batch_size)
     except ClientError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -137,7 +148,9 @@ def _register_score(commands: argparse._SubParsersAction) -> None:
     score.add_argument("--column", help="JSONL/CSV field holding each input")
     score.add_argument("--id-column", default=defaults.id_column,
                        help="JSONL/CSV field holding each input's id")
-    score.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    score.add_argument("--batch-size", type=int, default=None,
+                       help=f"inputs per request (default: {defaults.batch_size}; with "
+                            "--runner, 64, as the server's batching max_batch_size)")
     score.add_argument("--concurrency", type=int, default=defaults.concurrency,
                        help="batches in flight")
     score.add_argument("--retries", type=int, default=defaults.retries,
@@ -152,25 +165,105 @@ def _register_score(commands: argparse._SubParsersAction) -> None:
     score.add_argument("--deadline", type=float, default=defaults.deadline,
                        help="seconds per request")
     add_security_flags(score)
+    beam = score.add_argument_group(
+        "Apache Beam (pip install 'tfstack[beam]')",
+        "With --runner the same job runs as a Beam pipeline; arguments tfstack does not "
+        "know are Beam pipeline options (--direct_num_workers=2, --project=..., "
+        "--temp_location=gs://...).")
+    beam.add_argument("--runner", help="DirectRunner, DataflowRunner, FlinkRunner, "
+                                       "SparkRunner, ...")
+    beam.add_argument("--num-shards", type=int, default=0, metavar="N",
+                      help="output files OUTPUT-SSSSS-of-NNNNN; 1: the one file OUTPUT, "
+                           "rows in input order (default: as the runner decides)")
+    beam.add_argument("--model-path", metavar="DIR",
+                      help="run this SavedModel (model_repository/classifier/N, gs://...) "
+                           "in each worker instead of calling --server")
+    _keep_unknown_args(score)
     score.set_defaults(handler=_score)
+
+
+def _keep_unknown_args(parser: argparse.ArgumentParser) -> None:
+    """Puts the arguments `parser` does not know in `args.pipeline_args` instead of
+    refusing them (Beam's parse_known_args idiom, within a sub-command)."""
+    parse_known_args = parser.parse_known_args
+
+    def keeping(args=None, namespace=None):
+        namespace, unknown = parse_known_args(args, namespace)
+        namespace.pipeline_args = [*getattr(namespace, "pipeline_args", ()), *unknown]
+        return namespace, []
+
+    parser.parse_known_args = keeping
 
 
 def _score(args: argparse.Namespace) -> int:
     import dataclasses
 
     from clients.channels import security_from_args
-    from clients.scoring import ScoreConfig, score
+    from clients.scoring import ScoreConfig, ServerUnavailable, score
 
+    if not args.runner and (args.pipeline_args or args.model_path or args.num_shards):
+        given = args.pipeline_args or ["--model-path" if args.model_path else "--num-shards"]
+        print(f"error: {' '.join(given)}: Beam pipeline options need --runner",
+              file=sys.stderr)
+        return 2
     fields = {f.name for f in dataclasses.fields(ScoreConfig)}
     try:
-        config = ScoreConfig(**{k: v for k, v in vars(args).items() if k in fields},
+        config = ScoreConfig(**{k: v for k, v in vars(args).items()
+                                if k in fields and v is not None},
                              security=security_from_args(args))
+        if args.runner:
+            return _score_with_beam(config, args)
         summary = score(config)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except ServerUnavailable as e:
+        print(f"error: the server stayed unavailable: {e}\n{config.output}: {e.summary}; "
+              "every row written is complete: run again with --resume to continue",
+              file=sys.stderr)
+        return 1
     print(f"{config.output}: {summary}", file=sys.stderr)
     return 1 if summary.stopped_early else 0
+
+
+def _score_with_beam(config, args: argparse.Namespace) -> int:
+    """`tfstack score --runner ...`: the job as an Apache Beam pipeline."""
+    if args.resume or args.max_errors is not None:
+        print("error: --resume and --max-errors are for the local scorer; a Beam run "
+              "writes its output whole or not at all", file=sys.stderr)
+        return 2
+    try:
+        from clients.beam_scoring import BeamOptions, PipelineFailed, run_pipeline
+    except ModuleNotFoundError as e:
+        if not (e.name or "").startswith("apache_beam"):
+            raise
+        print("error: --runner needs Apache Beam: pip install 'tfstack[beam]'",
+              file=sys.stderr)
+        return 2
+    options = BeamOptions(args.runner, args.num_shards, args.model_path,
+                          tuple(args.pipeline_args), batch_size=args.batch_size)
+    try:
+        summary = run_pipeline(config, options)
+    except PipelineFailed as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"{config.output}: {summary}", file=sys.stderr)
+    return 0
+
+
+def _add_batch_flag(parser: argparse.ArgumentParser, inputs: str) -> None:
+    from clients.messages import DEFAULT_BATCH_SIZE
+
+    parser.add_argument("--batch-size", type=_positive, default=DEFAULT_BATCH_SIZE, metavar="N",
+                        help=f"{inputs} per request, at most the server's max_batch_size "
+                             "(default: %(default)s)")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _add_server_flags(parser: argparse.ArgumentParser) -> None:
@@ -205,7 +298,8 @@ def _classify(args: argparse.Namespace) -> int:
         return 2
     try:
         with _connect(args) as client:
-            results = client.classify(args.files, args.top_k, model=args.model)
+            results = client.classify(args.files, args.top_k, model=args.model,
+                                      batch_size=args.batch_size)
     except ClientError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

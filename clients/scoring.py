@@ -1,107 +1,38 @@
 """Batch scoring: files in, one result row per input out, in order, exactly once.
 
 Batches go concurrently to any TF-Serving-compatible server; transient failures
-(UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, and CANCELLED, which gRPC
-reports for a call caught in a server's shutdown) are retried with exponential
-backoff and full jitter; a batch that fails for good is split so that only the bad
-inputs become error rows.
+(see `clients.retrying`) are retried with exponential backoff and full jitter, and
+when the retries run out the run stops with `ServerUnavailable`, every row written
+so far complete and `--resume` able to continue: an outage never becomes error
+rows. A batch over the message size limit is split in halves, and so is one that
+fails for good, so that only the inputs at fault become error rows. A batch holds
+its slot of `concurrency` until its rows are written, so at most that many batches
+are in flight or waiting, in order, to be written.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import grpc
 import numpy as np
 from tqdm import tqdm
 
-from clients import messages
 from clients.async_client import AsyncServingClient
 from clients.channels import ChannelSecurity
+from clients.endpoints import ENDPOINTS, endpoint_for
 from clients.errors import ClientError
-from clients.score_io import Item, ResultWriter, read_items
+from clients.retrying import (
+    ServerUnavailable,
+    backoff_seconds,
+    too_large,
+    too_large_reason,
+    transient,
+)
+from clients.score_io import Item, ResultWriter, read_items, result_row
 
-RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
-             grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.CANCELLED)
-
-
-class ClassifierEndpoint:
-    """Items are image files; results are the top-k labels."""
-
-    model = "classifier"
-    fields = ("labels", "scores", "class_ids")
-    column = None
-
-    def __init__(self, top_k: int = 5):
-        self.top_k = top_k
-
-    def payload(self, item: Item) -> bytes:
-        data = Path(item.value).read_bytes()
-        if not data:
-            raise ValueError(f"{item.value} is empty")
-        return data
-
-    async def call(self, client: AsyncServingClient, payloads: list[bytes]) -> list[dict]:
-        results = await client.classify(payloads, self.top_k, model=self.model)
-        return [{"labels": [x.name for x in r.labels], "scores": [x.score for x in r.labels],
-                 "class_ids": [x.class_id for x in r.labels]} for r in results]
-
-
-class QAEndpoint:
-    """Items are JSONL/CSV records with `story` (text, or a list of facts) and
-    `question` fields; results are the answer and the facts the model attended to."""
-
-    model = "qa"
-    fields = ("answer", "probability", "supporting")
-    column = "question"
-
-    def __init__(self, top_k: int = 2):
-        self.top_k = top_k
-
-    def payload(self, item: Item) -> tuple[str, str]:
-        missing = [name for name in ("story", "question") if name not in item.fields]
-        if missing:
-            raise ValueError(f"record has no {' or '.join(missing)} field")
-        story = item.fields["story"]
-        return ("\n".join(story) if isinstance(story, list) else str(story),
-                str(item.fields["question"]))
-
-    async def call(self, client: AsyncServingClient, payloads: list[tuple[str, str]]
-                   ) -> list[dict]:
-        request = messages.qa_request([s for s, _ in payloads], [q for _, q in payloads],
-                                      self.model)
-        outputs = messages.predict_outputs(await client.call_predict(request))
-        return [{"answer": a.answer, "probability": a.probability,
-                 "supporting": [fact for fact, _ in a.supporting(self.top_k)]}
-                for a in messages.answers(outputs)]
-
-
-class TranslatorEndpoint:
-    """Items are sentences (text lines, or a JSONL/CSV column); results are the
-    beam-search translation and its score (the attention matrix is left out: it is
-    large, and `tfstack translate --json` gives it for a sentence)."""
-
-    model = "translator"
-    fields = ("translation", "score")
-    column = None
-
-    def __init__(self, top_k: int = 1):
-        self.top_k = top_k  # unused: one translation per sentence
-
-    def payload(self, item: Item) -> str:
-        return item.value
-
-    async def call(self, client: AsyncServingClient, payloads: list[str]) -> list[dict]:
-        results = await client.translate(payloads, model=self.model)
-        return [{"translation": r.translation, "score": r.score} for r in results]
-
-
-ENDPOINTS = {"classifier": ClassifierEndpoint, "qa": QAEndpoint,
-             "translator": TranslatorEndpoint}
+__all__ = ["ENDPOINTS", "ScoreConfig", "ScoreSummary", "ServerUnavailable", "score"]
 
 
 @dataclass(frozen=True)
@@ -132,7 +63,8 @@ class ScoreConfig:
 
 @dataclass
 class ScoreSummary:
-    """What a run did: counts, throughput and request latency."""
+    """What a run did: counts, throughput, request latency, and the most batches
+    that were ever done but waiting for an earlier one to be written."""
 
     items: int = 0
     skipped: int = 0
@@ -141,6 +73,7 @@ class ScoreSummary:
     retries: int = 0
     seconds: float = 0.0
     stopped_early: bool = False
+    peak_buffered: int = 0
     latencies: list[float] = field(default_factory=list, repr=False)
 
     @property
@@ -158,14 +91,13 @@ class ScoreSummary:
 
 
 def score(config: ScoreConfig) -> ScoreSummary:
-    """Scores `config.input` into `config.output`; see `ScoreConfig`."""
+    """Scores `config.input` into `config.output`; see `ScoreConfig`. Raises
+    `ServerUnavailable` (with `.summary`) when the server stays unreachable."""
     return asyncio.run(score_async(config))
 
 
 async def score_async(config: ScoreConfig) -> ScoreSummary:
-    if config.model not in ENDPOINTS:
-        raise ValueError(f"no scorer for model {config.model!r}; known: {sorted(ENDPOINTS)}")
-    endpoint = ENDPOINTS[config.model](top_k=config.top_k)
+    endpoint = endpoint_for(config.model, config.top_k)
     column = config.column or endpoint.column
     items = read_items(config.input, config.input_format, column, config.id_column)
     writer = ResultWriter(config.output, endpoint.fields, config.output_format, config.resume)
@@ -181,6 +113,9 @@ async def score_async(config: ScoreConfig) -> ScoreSummary:
                       disable=not config.progress, dynamic_ncols=True) as bar:
                 run.bar = bar
                 await run.all(todo)
+    except ServerUnavailable as e:
+        e.summary = summary
+        raise
     finally:
         writer.close()
         summary.seconds = time.monotonic() - started
@@ -194,7 +129,11 @@ def _check_resumable(written: list[str], items: list[Item]) -> None:
 
 
 class _Run:
-    """One scoring run: schedules batches, keeps rows in input order, counts."""
+    """One scoring run: schedules batches, writes their rows in input order, counts.
+
+    Each batch takes a slot of `concurrency` when it starts and gives it back once
+    its rows are written, so one stalled batch holds back at most `concurrency - 1`
+    finished ones, never the whole input."""
 
     def __init__(self, config, endpoint, client, writer, summary):
         self.config, self.endpoint, self.client = config, endpoint, client
@@ -203,29 +142,36 @@ class _Run:
         self.next_batch = 0
         self.stop = False
         self.bar = None
+        self.slots = asyncio.Semaphore(config.concurrency)
 
     async def all(self, items: list[Item]) -> None:
         size = self.config.batch_size
-        slots = asyncio.Semaphore(self.config.concurrency)
         tasks = []
-        for number, start in enumerate(range(0, len(items), size)):
-            await slots.acquire()
-            if self.stop:
-                slots.release()
-                break
-            tasks.append(asyncio.create_task(
-                self._batch(number, items[start:start + size], slots)))
-        await asyncio.gather(*tasks)
+        try:
+            for number, start in enumerate(range(0, len(items), size)):
+                await self.slots.acquire()
+                if self.stop:
+                    break
+                tasks.append(asyncio.create_task(self._batch(number, items[start:start + size])))
+            await asyncio.gather(*tasks)
+        finally:  # after a failure: the others stop, what is written stands
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _batch(self, number: int, batch: list[Item], slots: asyncio.Semaphore) -> None:
+    async def _batch(self, number: int, batch: list[Item]) -> None:
         try:
             self.done[number] = await self._rows(batch)
-        finally:
-            slots.release()
+        except BaseException:
+            self.stop = True
+            self.slots.release()  # wakes the scheduler, which then stops
+            raise
+        self.summary.peak_buffered = max(self.summary.peak_buffered, len(self.done))
         while self.next_batch in self.done:
             rows = self.done.pop(self.next_batch)
             self.writer.write(rows)
             self.next_batch += 1
+            self.slots.release()  # that batch's slot: its rows are written
             self.summary.written += len(rows)
             self.summary.errors += sum("error" in row for row in rows)
             self.bar.update(len(rows))
@@ -239,14 +185,14 @@ class _Run:
         payloads = []
         for item, payload in await asyncio.to_thread(self._read, batch):
             if isinstance(payload, Exception):
-                rows[item.index] = _row(item, error=f"UNREADABLE: {payload}")
+                rows[item.index] = result_row(item, error=f"UNREADABLE: {payload}")
             else:
                 payloads.append((item, payload))
         for item, result in await self._send(payloads):
             rows[item.index] = result
         return [rows[item.index] for item in batch]
 
-    def _read(self, batch: list[Item]) -> list[tuple[Item, bytes | Exception]]:
+    def _read(self, batch: list[Item]) -> list[tuple[Item, object]]:
         read = []
         for item in batch:
             try:
@@ -255,35 +201,37 @@ class _Run:
                 read.append((item, e))
         return read
 
-    async def _send(self, payloads: list[tuple[Item, bytes]]) -> list[tuple[Item, dict]]:
+    async def _send(self, payloads: list[tuple[Item, object]]) -> list[tuple[Item, dict]]:
+        """Rows for `payloads`; a batch over the message limit, or refused for good, is
+        split in halves so that only the inputs at fault become error rows."""
         if not payloads:
             return []
         try:
             results = await self._with_retries([p for _, p in payloads])
         except ClientError as e:
-            if len(payloads) > 1 and e.code not in RETRYABLE:
-                half = len(payloads) // 2  # find the bad inputs; the others still score
+            if transient(e):
+                raise ServerUnavailable(e, self.config.retries + 1) from e
+            if len(payloads) > 1:
+                half = len(payloads) // 2
                 return await self._send(payloads[:half]) + await self._send(payloads[half:])
-            return [(item, _row(item, error=str(e))) for item, _ in payloads]
-        return [(item, _row(item, **result))
+            reason = too_large_reason(e) if too_large(e) else str(e)
+            return [(item, result_row(item, error=reason)) for item, _ in payloads]
+        return [(item, result_row(item, **result))
                 for (item, _), result in zip(payloads, results, strict=True)]
 
-    async def _with_retries(self, payloads: list[bytes]) -> list[dict]:
+    async def _with_retries(self, payloads: list) -> list[dict]:
+        endpoint = self.endpoint
         for attempt in range(self.config.retries + 1):
             started = time.monotonic()
             try:
-                results = await self.endpoint.call(self.client, payloads)
+                outputs = await self.client.predict(endpoint.model, endpoint.inputs(payloads),
+                                                    endpoint.signature)
                 self.summary.latencies.append(time.monotonic() - started)
-                return results
+                return endpoint.results(outputs)
             except ClientError as e:
-                if e.code not in RETRYABLE or attempt == self.config.retries:
+                if not transient(e) or attempt == self.config.retries:
                     raise
                 self.summary.retries += 1
-                cap = min(self.config.max_backoff_seconds,
-                          self.config.backoff_seconds * 2 ** attempt)
-                await asyncio.sleep(random.uniform(0, cap))  # full jitter
+                await asyncio.sleep(backoff_seconds(attempt, self.config.backoff_seconds,
+                                                    self.config.max_backoff_seconds))
         raise AssertionError("unreachable")
-
-
-def _row(item: Item, **result) -> dict:
-    return {"index": item.index, "id": item.id, "input": item.value, **result}

@@ -73,3 +73,69 @@ def test_without_resume_the_output_starts_over(tmp_path):
     assert writer.written_ids == []
     writer.close()
     assert path.read_text() == ""
+
+
+ODD = "eins\u2028zwei\u0085drei\u2029vier\x1cfünf"  # line breaks to str.splitlines, not to JSONL
+
+
+def test_inputs_end_at_newlines_only(tmp_path):
+    (tmp_path / "in.txt").write_bytes(f"{ODD}\nzwei\r\n\nletzte".encode())
+    assert [i.value for i in read_items(tmp_path / "in.txt")] == [ODD, "zwei", "", "letzte"]
+    (tmp_path / "in.jsonl").write_text(json.dumps({"text": ODD}, ensure_ascii=False) + "\n"
+                                       + json.dumps({"text": "b"}) + "\n", encoding="utf-8")
+    assert [i.value for i in read_items(tmp_path / "in.jsonl")] == [ODD, "b"]
+    (tmp_path / "in.csv").write_bytes(f'id,text\r\nk1,"zeile eins\r\n{ODD}"\r\nk2,b\r\n'.encode())
+    assert [(i.id, i.value) for i in read_items(tmp_path / "in.csv")] == [
+        ("k1", f"zeile eins\r\n{ODD}"), ("k2", "b")]
+
+
+def test_bad_records_can_become_items_with_their_error(tmp_path):
+    from clients.score_io import parse_items
+
+    with (tmp_path / "in.jsonl").open("w+b") as stream:
+        stream.write(b'{"text": "a"}\n{oops\n[1]\n{"other": 1}\n')
+        stream.seek(0)
+        items = list(parse_items(stream, "jsonl", "text", name="in.jsonl", bad_records="row"))
+    assert [(i.index, i.value, i.error is None) for i in items] == [
+        (0, "a", True), (1, "{oops", False), (2, "[1]", False), (3, '{"other": 1}', False)]
+    assert items[1].error.startswith("in.jsonl:2 is not JSON")
+    assert items[2].error == "in.jsonl:3 must be a JSON object"
+    assert "has no column 'text'" in items[3].error
+
+
+def test_jsonl_resume_reads_rows_holding_unicode_line_breaks(tmp_path):
+    path = tmp_path / "out.jsonl"
+    writer = ResultWriter(path, ["translation"])
+    writer.write([{"index": 0, "id": "a", "input": ODD, "translation": ODD},
+                  {"index": 1, "id": "b", "input": "x", "translation": "y"}])
+    writer.close()
+    assert "\u2028" in path.read_text(encoding="utf-8")  # json.dumps writes it raw
+    resumed = ResultWriter(path, ["translation"], resume=True)
+    assert resumed.written_ids == ["a", "b"]
+    resumed.close()
+
+
+def test_csv_resume_cuts_a_record_killed_inside_a_quoted_newline(tmp_path):
+    path = tmp_path / "out.csv"
+    writer = ResultWriter(path, ["labels"])
+    writer.write([{"index": 0, "id": "a", "input": "line one\nline two", "labels": ["x"]},
+                  {"index": 1, "id": "b", "input": ODD, "labels": ["y"]}])
+    writer.close()
+    with path.open("a", encoding="utf-8", newline="") as stream:
+        stream.write('2,c,"first line\n')  # killed inside the quoted field, after its newline
+    resumed = ResultWriter(path, ["labels"], resume=True)
+    assert resumed.written_ids == ["a", "b"]
+    resumed.write([{"index": 2, "id": "c", "input": "first line\nsecond", "labels": ["z"]}])
+    resumed.close()
+    table = list(csv.DictReader(path.open(encoding="utf-8", newline="")))
+    assert [(r["id"], r["input"]) for r in table] == [
+        ("a", "line one\nline two"), ("b", ODD), ("c", "first line\nsecond")]
+
+
+def test_an_image_glob_takes_ids_relative_to_its_fixed_part(tmp_path):
+    for name in ("photos/a/1.png", "photos/a/2.txt", "photos/b/3.PNG", "photos/b/c/4.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    assert [i.id for i in read_items(f"{tmp_path}/photos/*/*.*")] == ["a/1.png", "b/3.PNG"]
+    assert [i.id for i in read_items(f"{tmp_path}/photos/**/*.png")] == [
+        "a/1.png", "b/c/4.png"]
