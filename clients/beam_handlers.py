@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from apache_beam.metrics import Metrics
@@ -37,8 +38,15 @@ NAMESPACE = "tfstack"
 Example = tuple  # (Item, payload)
 
 
+def count(name: str) -> None:
+    """Adds one to a counter of the bundle this thread runs (Beam keeps metrics per
+    thread: an increment in a thread of our own would be lost)."""
+    Metrics.counter(NAMESPACE, name).inc()
+
+
 def score_batch(batch: Sequence[Example], call: Callable[[list], list[dict]],
-                refusal: Callable[[Exception], str | None]) -> list[PredictionResult]:
+                refusal: Callable[[Exception], str | None],
+                tally: Callable[[str], None] = count) -> list[PredictionResult]:
     """PredictionResults of `call` on the batch's payloads; when `refusal` names a
     reason for the exception raised, the batch is split in halves, down to single
     inputs that get {"error": reason}. Other exceptions propagate."""
@@ -50,9 +58,9 @@ def score_batch(batch: Sequence[Example], call: Callable[[list], list[dict]],
             raise
         if len(batch) > 1:
             half = len(batch) // 2
-            return (score_batch(batch[:half], call, refusal)
-                    + score_batch(batch[half:], call, refusal))
-        Metrics.counter(NAMESPACE, "refused").inc()
+            return (score_batch(batch[:half], call, refusal, tally)
+                    + score_batch(batch[half:], call, refusal, tally))
+        tally("refused")
         return [PredictionResult(batch[0], {"error": reason})]
     return [PredictionResult(example, result)
             for example, result in zip(batch, results, strict=True)]
@@ -75,21 +83,41 @@ class ServingHandler(ModelHandler):
         retries: int. Retries of a request on a transient failure.
         backoff: tuple[float, float]. First and longest backoff, in seconds.
         batch_size: int. Inputs per request.
+        concurrency: int. Requests in flight per worker thread: Beam's batches hold up
+            to `concurrency` requests' worth, sent at once (RunInference itself waits
+            for each batch before the next).
     """
 
     def __init__(self, endpoint, server: str, deadline: float, security: ChannelSecurity,
-                 retries: int, backoff: tuple[float, float], batch_size: int):
-        super().__init__(min_batch_size=batch_size, max_batch_size=batch_size)
+                 retries: int, backoff: tuple[float, float], batch_size: int,
+                 concurrency: int = 1):
+        super().__init__(min_batch_size=batch_size, max_batch_size=batch_size * concurrency)
         self.endpoint, self.server, self.deadline = endpoint, server, deadline
         self.security, self.retries, self.backoff = security, retries, backoff
+        self.batch_size = batch_size
 
     def load_model(self) -> ServingClient:
         return ServingClient(self.server, self.deadline, security=self.security)
 
     def run_inference(self, batch, model: ServingClient, inference_args=None):
-        return score_batch(list(batch), partial(self._call, model), _refused_by_server)
+        batch = list(batch)
+        count = -(-len(batch) // self.batch_size)  # requests, as even as can be
+        parts = [batch[i * len(batch) // count:(i + 1) * len(batch) // count]
+                 for i in range(count)]
+        events: list[str] = []  # counted here, in the bundle's thread
+        score = partial(score_batch, call=partial(self._call, model, events.append),
+                        refusal=_refused_by_server, tally=events.append)
+        try:
+            if len(parts) == 1:
+                return score(batch)
+            with ThreadPoolExecutor(len(parts)) as pool:  # a failure raises: the bundle fails
+                return [result for part in pool.map(score, parts) for result in part]
+        finally:
+            for name in events:
+                count(name)
 
-    def _call(self, client: ServingClient, payloads: list) -> list[dict]:
+    def _call(self, client: ServingClient, tally: Callable[[str], None],
+              payloads: list) -> list[dict]:
         endpoint = self.endpoint
         for attempt in range(self.retries + 1):
             try:
@@ -100,7 +128,7 @@ class ServingHandler(ModelHandler):
                     raise
                 if attempt == self.retries:
                     raise ServerUnavailable(e, attempt + 1) from e
-                Metrics.counter(NAMESPACE, "retries").inc()
+                tally("retries")
                 time.sleep(backoff_seconds(attempt, *self.backoff))
         raise AssertionError("unreachable")
 

@@ -66,8 +66,9 @@ class BeamSummary:
         return self.inputs / self.seconds if self.seconds else 0.0
 
     def __str__(self) -> str:
-        return (f"{self.inputs} inputs = {self.results} result rows + {self.errors} error "
-                f"rows, {self.retries} retries, {self.items_per_second:.1f} items/s, "
+        equal = "=" if self.inputs == self.results + self.errors else "!= (metrics lost?)"
+        return (f"{self.inputs} inputs {equal} {self.results} result rows + {self.errors} "
+                f"error rows, {self.retries} retries, {self.items_per_second:.1f} items/s, "
                 f"{len(self.files)} file(s)")
 
 
@@ -129,7 +130,8 @@ def _handler(config: ScoreConfig, options: BeamOptions, endpoint):
         return SavedModelHandler(endpoint, options.model_path, batch_size)
     return ServingHandler(endpoint, config.server, config.deadline, config.security,
                           config.retries,
-                          (config.backoff_seconds, config.max_backoff_seconds), batch_size)
+                          (config.backoff_seconds, config.max_backoff_seconds), batch_size,
+                          config.concurrency)
 
 
 def _scored_row(result) -> dict:
