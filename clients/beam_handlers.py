@@ -101,9 +101,9 @@ class ServingHandler(ModelHandler):
 
     def run_inference(self, batch, model: ServingClient, inference_args=None):
         batch = list(batch)
-        count = -(-len(batch) // self.batch_size)  # requests, as even as can be
-        parts = [batch[i * len(batch) // count:(i + 1) * len(batch) // count]
-                 for i in range(count)]
+        requests = -(-len(batch) // self.batch_size)  # as even as can be
+        parts = [batch[i * len(batch) // requests:(i + 1) * len(batch) // requests]
+                 for i in range(requests)]
         events: list[str] = []  # counted here, in the bundle's thread
         score = partial(score_batch, call=partial(self._call, model, events.append),
                         refusal=_refused_by_server, tally=events.append)
