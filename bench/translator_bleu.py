@@ -18,7 +18,14 @@ import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
+
+from models.translation.config import PROFILES, TranslatorTrainConfig
+
+# The settings that make a profile (epochs, time budget and patience may be overridden).
+PROFILE_KEYS = ("units", "embedding_dim", "max_vocabulary", "max_train_words", "batch_size",
+                "learning_rate", "dropout", "word_dropout", "label_smoothing")
 
 VARIANTS = {
     "attention": [],
@@ -80,8 +87,14 @@ def print_table(rows: list[tuple[str, dict]]) -> None:
 
 
 def _profile(config: dict) -> str:
-    return "quick" if config.get("max_minutes") == 5 else "full"
-
+    """The profile whose model and data settings the run used (its epochs and time
+    budget may have been overridden), or "custom"."""
+    defaults = asdict(TranslatorTrainConfig())
+    for name, settings in PROFILES.items():
+        expected = {**defaults, **settings}
+        if all(config.get(key) == expected[key] for key in PROFILE_KEYS):
+            return name
+    return "custom"
 
 if __name__ == "__main__":
     sys.exit(main())
