@@ -61,3 +61,27 @@ def test_only_the_lines_filtered_by_the_log_level_are_dropped(capfd, monkeypatch
         for line in lines:
             os.write(2, line)
     assert capfd.readouterr().err.encode() == b"".join(lines[3:])
+
+
+FILTERED_CHILD = """
+import os, sys
+from clients.quiet import filter_stderr_from_now_on
+filter_stderr_from_now_on()
+os.write(2, b"W0000 00:00:1796388005.957525 5302 op_level_cost_estimator.cc:699] Error in "
+            b"PredictCost() for the op\\n")
+print("a line of the command's own", file=sys.stderr, flush=True)
+os.write(2, b"F0000 00:00:1796225884.911781 21245 logging.cc:1] fatal\\n")
+if sys.argv[1:] == ["abort"]:
+    os.abort()
+"""
+
+
+@pytest.mark.parametrize("ending", ["exit", "abort"])
+def test_stderr_stays_filtered_after_the_import_and_a_crash_loses_no_line(ending):
+    # TensorFlow logs through absl at run time whatever TF_CPP_MIN_LOG_LEVEL says
+    result = subprocess.run([sys.executable, "-c", FILTERED_CHILD, ending],
+                            env={**CLEAN, "TF_CPP_MIN_LOG_LEVEL": "3"}, capture_output=True,
+                            timeout=60)
+    assert result.returncode == (0 if ending == "exit" else -6)
+    assert result.stderr.decode().splitlines() == [
+        "a line of the command's own", "F0000 00:00:1796225884.911781 21245 logging.cc:1] fatal"]
