@@ -209,7 +209,9 @@ def _register_classifier(models: argparse._SubParsersAction) -> None:
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--patience", type=int, default=defaults.patience,
                         help="early stopping patience, in epochs")
-    parser.add_argument("--no-augment", dest="augment", action="store_false")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction,
+                        help="random flips and shifts of the training images (default: "
+                             "on; quick profile: off)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--limit", type=int, help="use at most this many images per split")
     parser.add_argument("--output-dir", default=defaults.output_dir)

@@ -77,7 +77,7 @@ def train_classifier(config: ClassifierTrainConfig) -> TrainResult:
     (out / LABELS_FILE).write_text("\n".join(data.class_names) + "\n")
     result = TrainResult(out, float(accuracy), float(loss), len(history.epoch),
                          time.monotonic() - started)
-    _write_metrics(out, config, result)
+    _write_metrics(out, config, result, history.history)
     logger.info("test accuracy %.4f after %d epochs (%.0f s)",
                 result.test_accuracy, result.epochs_run, result.seconds)
     return result
@@ -110,7 +110,10 @@ def _callbacks(out: Path, config: ClassifierTrainConfig) -> list[keras.callbacks
     ]
 
 
-def _write_metrics(out: Path, config: ClassifierTrainConfig, result: TrainResult) -> None:
+def _write_metrics(out: Path, config: ClassifierTrainConfig, result: TrainResult,
+                   history: dict[str, list[float]]) -> None:
+    """metrics.json: test figures, the learning curve (validation figures by epoch: the
+    ones to compare settings by), the config and the preset."""
     metrics = {
         "test_accuracy": result.test_accuracy,
         "test_loss": result.test_loss,
@@ -118,5 +121,6 @@ def _write_metrics(out: Path, config: ClassifierTrainConfig, result: TrainResult
         "seconds": round(result.seconds, 1),
         "config": asdict(config),
         "preset": PRESETS.get(config.preset),
+        "history": {name: [float(x) for x in values] for name, values in history.items()},
     }
     (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")

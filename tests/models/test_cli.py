@@ -106,3 +106,16 @@ def test_flags_given_win_over_the_qa_full_profile():
         ("relu", False, 1, 5)
     assert QA_PROFILES["full"]["update"] != "relu" and QA_PROFILES["full"]["patience"] != 5
     assert config.episode == QA_PROFILES["full"]["episode"]
+
+
+def test_augmentation_follows_the_classifier_profile_unless_given():
+    from models.vision.config import PROFILES as VISION_PROFILES
+    from models.vision.config import ClassifierTrainConfig
+
+    def augment(*flags: str) -> bool:
+        return cli.training_config(_parse("classifier", *flags), ClassifierTrainConfig,
+                                   VISION_PROFILES).augment
+
+    assert (augment("--profile", "quick"), augment("--profile", "full")) == (False, True)
+    assert augment("--profile", "quick", "--augment") is True
+    assert augment("--profile", "full", "--no-augment") is False
