@@ -7,8 +7,10 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from clients.quiet import quiet_tensorflow
+
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+quiet_tensorflow()  # TensorFlow's logs off the benchmark's output, as for tfstack
 
 import tensorflow as tf  # noqa: E402
 
