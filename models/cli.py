@@ -117,7 +117,11 @@ def _register_qa(models: argparse._SubParsersAction) -> None:
                                         "(default: the profile's)")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick",
                         help="quick: task 1 (default); full: all 20 tasks jointly")
-    parser.add_argument("--data", help="folder of qaN_*_train.txt / _test.txt files")
+    parser.add_argument("--data", help="folder of qaN_*_train.txt / _test.txt files; "
+                                       "without it (or if it holds none): "
+                                       "$TFSTACK_DATA_DIR/babi/en, ../shared/data/babi/en, "
+                                       "~/.cache/tfstack/babi/en, then the official bAbI "
+                                       "v1.2 download into that cache (SHA-256 checked)")
     parser.add_argument("--epochs", type=int, help="overrides the profile's epochs")
     add_qa_model_flags(parser)
     parser.add_argument("--output-dir", default=defaults.output_dir)

@@ -20,7 +20,7 @@ def _has_babi() -> bool:
     from models.qa.babi import locate_babi
 
     try:
-        return bool(locate_babi())
+        return bool(locate_babi(download=False))  # never downloads in tests
     except FileNotFoundError:
         return False
 

@@ -1,5 +1,10 @@
 """Reading the bAbI tasks (v1.x format, any language folder, 1k or 10k release).
 
+Search order: an explicit folder, `$TFSTACK_DATA_DIR/babi/en`, the shared data folder
+beside the project (`../shared/data/babi/en`), the download cache
+(`~/.cache/tfstack/babi/en`), then the official v1.2 archive, whose en/ files are
+checked against their SHA-256 (`babi_download.py`).
+
 Each file holds stories: numbered lines that restart at 1 for a new story; a line
 with tabs is a question, its answer (comma-separated when several words) and the
 ids of its supporting facts. Questions are not facts of the story.
@@ -12,7 +17,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.qa.babi_download import OFFICIAL_URL, download_babi
+
 _TASK_FILE = re.compile(r"^qa(\d+)_.*_(train|test)\.txt$")
+# The shared data folder beside the working directory (and beside the project).
+SHARED_DIRS = [Path.cwd().parent / "shared" / "data" / "babi" / "en",
+               Path(__file__).resolve().parents[3] / "shared" / "data" / "babi" / "en"]
 
 
 @dataclass(frozen=True)
@@ -76,20 +86,39 @@ def _task_of(path: Path) -> int:
     return int(match.group(1))
 
 
-def locate_babi(path: str | Path | None = None) -> Path:
-    """The folder of task files: an explicit path, `$TFSTACK_DATA_DIR/babi/en`, or the
-    shared data folder beside the project (`../shared/data/babi/en`)."""
-    candidates = [Path(path)] if path else []
+def candidate_dirs(path: str | Path | None = None) -> list[Path]:
+    """The folders searched for the task files, in order: `path`,
+    `$TFSTACK_DATA_DIR/babi/en`, the shared data folder beside the working directory or the
+    project (`../shared/data/babi/en`), then the download cache."""
+    dirs = [Path(path)] if path else []
     if os.environ.get("TFSTACK_DATA_DIR"):
-        candidates.append(Path(os.environ["TFSTACK_DATA_DIR"]) / "babi" / "en")
-    candidates += [Path.cwd().parent / "shared" / "data" / "babi" / "en",
-                   Path(__file__).resolve().parents[3] / "shared" / "data" / "babi" / "en"]
+        dirs.append(Path(os.environ["TFSTACK_DATA_DIR"]) / "babi" / "en")
+    dirs += [*SHARED_DIRS, cache_dir()]
+    return list(dict.fromkeys(dirs))
+
+
+def cache_dir() -> Path:
+    """Where a download lands: `$TFSTACK_DATA_DIR/babi/en`, else
+    `~/.cache/tfstack/babi/en`."""
+    root = os.environ.get("TFSTACK_DATA_DIR") or Path.home() / ".cache" / "tfstack"
+    return Path(root) / "babi" / "en"
+
+
+def locate_babi(path: str | Path | None = None, url: str = OFFICIAL_URL,
+                download: bool = True) -> Path:
+    """The folder of task files: the first of `candidate_dirs(path)` holding
+    qaN_*_train.txt files, else the en/ files of the v1.2 archive downloaded from `url`
+    into `cache_dir()`, each checked against its SHA-256 (`download=False`: none)."""
+    candidates = candidate_dirs(path)
     for candidate in candidates:
         if any(candidate.glob("qa*_train.txt")):
             return candidate
-    raise FileNotFoundError(
-        "bAbI tasks not found in " + ", ".join(map(str, candidates))
-        + "; pass the folder holding qaN_*_train.txt files, or set TFSTACK_DATA_DIR")
+    looked = ", ".join(map(str, candidates))
+    if not download:
+        raise FileNotFoundError(
+            f"bAbI tasks not found in {looked}; pass the folder holding qaN_*_train.txt "
+            "files, or set TFSTACK_DATA_DIR")
+    return download_babi(cache_dir(), url, looked)
 
 
 def load_tasks(tasks: list[int] | str, split: str, path: str | Path | None = None,

@@ -26,7 +26,7 @@ class QATrainConfig:
     """Settings of a DMN+ training run on bAbI (answers-only supervision)."""
 
     tasks: str = "1"  # "1,2,3" or "all"
-    data: str | None = None  # folder of qaN_*_{train,test}.txt; default: shared data
+    data: str | None = None  # folder of qaN_*_{train,test}.txt; default: babi.locate_babi
     output_dir: str = "artifacts/qa"
     epochs: int = 25
     batch_size: int = 32

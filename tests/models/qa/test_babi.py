@@ -10,7 +10,7 @@ from models.qa.babi import load_tasks, locate_babi, parse_babi
 @pytest.fixture(scope="module")
 def root():
     try:
-        return locate_babi()
+        return locate_babi(download=False)
     except FileNotFoundError:
         pytest.skip("bAbI tasks not present (../shared/data/babi/en)")
 

@@ -1,0 +1,101 @@
+"""Downloading the bAbI v1.2 archive and keeping only its verified English 1k tasks.
+
+Only the regular files `tasks_1-20_v1-2/en/qaN_<name>_{train,test}.txt` named in
+`babi_checksums.SHA256` are read from the archive (no other path can be written, so no
+path traversal), each at most `MAX_FILE_BYTES`; they are written to a temporary folder
+beside the target, each checked against its SHA-256, and the folder is renamed to the
+target only once all 40 verify. A failure leaves nothing under the target's name.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tarfile
+import tempfile
+import zlib
+from pathlib import Path
+
+from models.downloads import download_file, sha256_of
+from models.qa.babi_checksums import SHA256
+
+logger = logging.getLogger(__name__)
+
+OFFICIAL_URL = "http://www.thespermwhale.com/jaseweston/babi/tasks_1-20_v1-2.tar.gz"
+ARCHIVE = "tasks_1-20_v1-2.tar.gz"
+MEMBER_DIR = "tasks_1-20_v1-2/en/"
+MAX_FILE_BYTES = 4 << 20  # the largest en/ file is 0.5 MB
+
+
+def download_babi(target: str | Path, url: str = OFFICIAL_URL, looked: str = "") -> Path:
+    """Downloads the archive from `url`, extracts and verifies the en/ task files and
+    renames them into `target`. `looked` (the folders searched before) goes into the
+    errors: FileNotFoundError when the download fails, ValueError when the archive is
+    incomplete or a file's checksum differs."""
+    target = Path(target)
+    if target.exists() and any(target.iterdir()):
+        raise ValueError(f"{target} exists but holds no complete bAbI tasks; delete it to "
+                         f"download them again from {url}")
+    logger.warning("bAbI tasks not found in %s; downloading %s (the en/ files) to %s",
+                   looked or "the usual places", url, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".babi-download-") as work:
+        archive = Path(work) / ARCHIVE
+        try:
+            download_file(url, archive)
+        except OSError as e:  # URLError and HTTPError are OSErrors
+            raise FileNotFoundError(
+                f"bAbI tasks not found in {looked or target}, and downloading {url} failed "
+                f"({e}); pass the folder holding qaN_*_train.txt files (--data), or set "
+                "TFSTACK_DATA_DIR") from e
+        staging = Path(work) / "en"
+        try:
+            extract_tasks(archive, staging, label=url)
+        except ValueError as e:
+            raise ValueError(f"{e}; nothing was kept in {target} (looked in {looked or target} "
+                             f"first). If {url} is a local copy, delete or replace it; else "
+                             "try again later") from e
+        try:
+            os.replace(staging, target)  # onto an empty folder, or none
+        except OSError:
+            if not any(target.glob("qa*_train.txt")):  # not another process's download
+                raise
+    return target
+
+
+def extract_tasks(archive: str | Path, folder: str | Path, label: str | None = None) -> None:
+    """Writes the archive's en/ task files into `folder`, each checked against its
+    SHA-256; ValueError for a truncated or corrupt archive, a missing or oversized
+    file or a checksum that differs. `label` names the archive in errors."""
+    folder, label = Path(folder), label or str(archive)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = set()
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar:  # to the end, so a truncated archive never passes
+                path = member.name.removeprefix("./")
+                name = path.removeprefix(MEMBER_DIR)
+                if path != MEMBER_DIR + name or name not in SHA256:
+                    continue  # only the en/ task files, by their exact names
+                if not member.isreg():
+                    raise ValueError(f"{member.name} in {label} is not a regular file")
+                if member.size > MAX_FILE_BYTES:
+                    raise ValueError(f"{member.name} in {label} is {member.size} bytes, "
+                                     f"more than a bAbI task file ({MAX_FILE_BYTES})")
+                with tar.extractfile(member) as source, open(folder / name, "wb") as out:
+                    shutil.copyfileobj(source, out)
+                written.add(name)
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
+        raise ValueError(f"{label} is not a complete {ARCHIVE} ({e})") from e
+    missing = sorted(set(SHA256) - written)
+    if missing:
+        raise ValueError(f"{label} lacks {len(missing)} of the {len(SHA256)} files of "
+                         f"{MEMBER_DIR} (first: {missing[0]}); it is not the bAbI v1.2 "
+                         "release")
+    for name in sorted(written):
+        digest = sha256_of(folder / name)
+        if digest != SHA256[name]:
+            raise ValueError(f"{MEMBER_DIR}{name} in {label} has sha256 {digest}, expected "
+                             f"{SHA256[name]} (bAbI v1.2): the archive is corrupt or of "
+                             "another release")
