@@ -2,9 +2,13 @@
 #   make up    set up .venv, train + export what has no version yet, serve on :8500
 #   make test  set up .venv (and .venv-tfserving), lint, run the test suite
 PYTHON  ?= python3
+comma   := ,
 VENV    := .venv
 BIN     := $(VENV)/bin
-STAMP   := $(VENV)/.installed
+# The extras make installs; the stamp names them, so a venv made with other extras
+# is brought up to date. beam: `tfstack score --runner` and its tests.
+EXTRAS  := all,test,beam
+STAMP   := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 PROFILE ?= quick
 PORT    ?= 8500
 REST_PORT ?= 8501
@@ -25,7 +29,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[all,test]'
+	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
 serving-tf: $(SERVING_STAMP)

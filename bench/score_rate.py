@@ -4,13 +4,16 @@ pipeline, over the in-process batched rate.
     python bench/score_rate.py [--repository model_repository] [--images 3000] [--no-beam]
 
 Writes N Fashion-MNIST test images as PNG files, serves the newest classifier with
-`tfstack serve`, and measures in one run: the best images/s of the serving_default
-signature called in this process on whole batches of the same PNG bytes, the
-items/s of the local batch-scoring client (reading the files, batching, gRPC,
-writing JSONL), and those of `tfstack score --runner DirectRunner` with two worker
-processes against the same server (pipeline start-up and the sink's finalisation
-included: the wall time a user waits; the rate past the start-up, timed on 20 of
-the images, beside it). Prints the rates and their ratios.
+`tfstack serve` (a quick one trained into artifacts/bench/ when the repository has
+none), and measures in one run: the best images/s of the serving_default signature
+called in this process on whole batches of the same PNG bytes, the items/s of the
+local batch-scoring client (reading the files, batching, gRPC, writing JSONL), and
+those of `tfstack score --runner DirectRunner` with two workers against the same
+server, as processes (`--direct_running_mode=multi_processing`, as a cluster's
+workers are) and as threads of this process (`multi_threading`). Beam's rates are
+wall time from submitting the job to its finalised output, the start-up included;
+the rate past the start-up (the same pipeline timed on 20 of the images) is beside
+each. Prints the rates and their ratios.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 # isort: off
 from workload import (  # quiets TF logs
     best_batched_rate,
-    model_root,
+    classifier_root,
     in_process_signature,
     sample_pngs,
 )
@@ -43,7 +46,7 @@ def main() -> int:
     parser.add_argument("--no-beam", dest="beam", action="store_false",
                         help="skip the Beam pipeline (it needs the beam extra)")
     args = parser.parse_args()
-    root, version = model_root(args.repository)
+    root, version = classifier_root(args.repository)
     images = (sample_pngs(min(args.images, 10_000)) * (args.images // 10_000 + 1))[:args.images]
     in_process, best = best_batched_rate(in_process_signature(root, version), images)
     with tempfile.TemporaryDirectory() as scratch:
@@ -51,52 +54,55 @@ def main() -> int:
         folder.mkdir()
         for i, png in enumerate(images):
             (folder / f"{i:05d}.png").write_bytes(png)
-        with ServerProcess("--model_name=classifier", f"--model_base_path={root}") as server:
+        flags = ("--model_name=classifier", f"--model_base_path={root.resolve()}")
+        with ServerProcess(*flags) as server:
             config = ScoreConfig("classifier", str(folder), str(Path(scratch) / "out.jsonl"),
                                  server=server.target, batch_size=args.batch_size,
                                  concurrency=args.concurrency, progress=False)
             summary = score(config)
-            beam = beam_rate(config, Path(scratch), args) if args.beam else None
+            beams = beam_rate(config, Path(scratch), args) if args.beam else None
     print(f"in-process batched {in_process:8.1f} images/s (best batch size {best})")
     print(f"tfstack score      {summary.items_per_second:8.1f} items/s "
-          f"(batch {args.batch_size}, {args.concurrency} in flight, {summary.errors} errors)")
-    if beam is not None:
-        beam, startup = beam
-        steady = (beam.inputs - 20) / max(beam.seconds - startup, 1e-9)
-        print(f"beam DirectRunner  {beam.items_per_second:8.1f} items/s "
-              f"({args.beam_workers} workers, batch {args.batch_size}, {beam.errors} errors; "
-              f"{steady:.1f} items/s past its {startup:.1f} s start-up)")
+          f"(batch {args.batch_size}, {args.concurrency} in flight, {summary.errors} errors, "
+          f"{summary.seconds:.1f} s)")
     print(f"ratio score/in-proc {summary.items_per_second / in_process:7.2f}")
-    if beam is not None:
-        print(f"ratio beam/score    {beam.items_per_second / summary.items_per_second:7.2f} "
-              f"({steady / summary.items_per_second:.2f} past the start-up)")
-        print(f"ratio beam/in-proc  {beam.items_per_second / in_process:7.2f}")
+    for mode, (beam, startup) in (beams or {}).items():
+        steady = (beam.inputs - 20) / max(beam.seconds - startup, 1e-9)
+        print(f"beam {mode:16s} {beam.items_per_second:8.1f} items/s "
+              f"({args.beam_workers} workers, {beam.errors} errors, {beam.seconds:.1f} s; "
+              f"{steady:.1f} items/s past its {startup:.1f} s start-up)")
+        print(f"  ratio beam/score  {beam.items_per_second / summary.items_per_second:7.2f} "
+              f"({steady / summary.items_per_second:.2f} past the start-up); "
+              f"beam/in-proc {beam.items_per_second / in_process:.2f}")
     print(f"request latency    p50 {summary.percentile_ms(50):.1f} ms, "
           f"p99 {summary.percentile_ms(99):.1f} ms")
     return 0
 
 
-def beam_rate(config: ScoreConfig, scratch: Path, args):
-    """The Beam pipeline's summary on the same inputs and server, and the seconds the
-    same pipeline takes on 20 of them (its start-up); None without Beam."""
+def beam_rate(config: ScoreConfig, scratch: Path, args) -> dict | None:
+    """For each DirectRunner running mode: the Beam pipeline's summary on the same
+    inputs and server, and the seconds the same pipeline takes on 20 of them (its
+    start-up); None without Beam."""
     try:
         from clients.beam_scoring import BeamOptions, run_pipeline
     except ModuleNotFoundError:
         print("beam DirectRunner  skipped: pip install -e '.[beam]'", file=sys.stderr)
         return None
-    options = BeamOptions("DirectRunner", num_shards=0, batch_size=args.batch_size,
-                          pipeline_args=(f"--direct_num_workers={args.beam_workers}",
-                                         "--direct_running_mode=multi_processing"))
     few = scratch / "few"
     few.mkdir()
     for path in sorted(Path(config.input).iterdir())[:20]:
         (few / path.name).write_bytes(path.read_bytes())
-    startup = run_pipeline(dataclasses.replace(config, input=str(few),
-                                               output=str(scratch / "few.jsonl")), options)
-    summary = run_pipeline(dataclasses.replace(config, output=str(scratch / "beam.jsonl")),
-                           options)
-    return summary, startup.seconds
-
+    rates = {}
+    for mode in ("multi_processing", "multi_threading"):
+        options = BeamOptions("DirectRunner", num_shards=0, batch_size=args.batch_size,
+                              pipeline_args=(f"--direct_num_workers={args.beam_workers}",
+                                             f"--direct_running_mode={mode}"))
+        startup = run_pipeline(dataclasses.replace(
+            config, input=str(few), output=str(scratch / f"few-{mode}.jsonl")), options)
+        summary = run_pipeline(dataclasses.replace(
+            config, output=str(scratch / f"beam-{mode}.jsonl")), options)
+        rates[mode] = summary, startup.seconds
+    return rates
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -81,8 +81,11 @@ def run_pipeline(config: ScoreConfig, options: BeamOptions) -> BeamSummary:
     # Beam notes at INFO each string annotation (PEP 563) it cannot read as a type hint
     logging.getLogger("apache_beam.typehints.native_type_compatibility").setLevel(
         logging.WARNING)
-    pipeline = beam.Pipeline(options=PipelineOptions(
-        [f"--runner={options.runner}", *options.pipeline_args]))
+    args = [f"--runner={options.runner}", *options.pipeline_args]
+    if (options.runner.lower().startswith("direct")
+            and not any(a.startswith("--default_sdk_harness_log_level") for a in args)):
+        args.append("--default_sdk_harness_log_level=WARNING")  # not each worker's INFO steps
+    pipeline = beam.Pipeline(options=PipelineOptions(args))
     build(pipeline, config, options)
     started = time.monotonic()
     try:
