@@ -6,13 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from export.model_config import (
-    DEFAULT_CONFIG_FILE,
-    DEFAULT_REPOSITORY,
-    config_file_for,
-    register_model,
-    set_label,
-)
+from export.locations import DEFAULT_CONFIG_FILE, DEFAULT_REPOSITORY
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -97,6 +91,8 @@ def _export_translator(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace, model: str, version: int, path: Path) -> int:
     """Lists the new version in the model config, under the requested labels."""
+    from export.model_config import config_file_for, register_model
+
     config = args.config or config_file_for(args.repository)
     register_model(config, model, path.parent, {label: version for label in args.label})
     print(f"exported {model} version {version} to {path}; listed in {config}"
@@ -105,6 +101,8 @@ def _list(args: argparse.Namespace, model: str, version: int, path: Path) -> int
 
 
 def _label(args: argparse.Namespace) -> int:
+    from export.model_config import set_label  # needs TF Serving's config messages
+
     if (args.version is None) != args.remove:
         print("error: give a VERSION, or --remove", file=sys.stderr)
         return 2

@@ -11,9 +11,9 @@ from pathlib import Path
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from export.locations import DEFAULT_CONFIG_FILE, DEFAULT_REPOSITORY
+
 ModelServerConfig = model_server_config_pb2.ModelServerConfig
-DEFAULT_CONFIG_FILE = "serving/models.config"
-DEFAULT_REPOSITORY = "model_repository"
 # TF Serving refuses relative base paths and its binary has no flag for a root folder
 # (server_core.cc, main.cc), so the containers read a copy of the config whose paths
 # are joined to the folder docker-compose.yml mounts the project at in every container.

@@ -61,6 +61,12 @@ def test_registering_every_command_loads_no_tensorflow(argv):
     assert loaded(command(*argv)).isdisjoint({"tensorflow", "keras", "tensorflow_datasets"})
 
 
+@pytest.mark.parametrize("argv", [("label", "--help"), ("export", "--help")])
+def test_label_and_export_register_without_tf_serving_messages(argv):
+    # a client-only install lacks them: `label` must still be listed and say what to install
+    assert loaded(command(*argv)).isdisjoint(HEAVY)
+
+
 def test_the_base_install_is_the_client_and_all_adds_the_rest():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
