@@ -108,7 +108,9 @@ def test_run_completes_through_a_server_restart(classifier_repository, image_fol
              f"--model_base_path={classifier_repository / 'classifier'}", f"--port={port}",
              "--access_log")
     output = tmp_path / "out.jsonl"
-    first = ServerProcess(*serve).__enter__()
+    # no drain: during one the first server would still answer, and on a fast machine
+    # finish the whole run before the restart
+    first = ServerProcess(*serve, "--drain_seconds=0").__enter__()
     result = {}
     config = ScoreConfig("classifier", str(image_folder), str(output),
                          server=f"127.0.0.1:{port}", batch_size=2, concurrency=2, progress=False)

@@ -172,5 +172,5 @@ def test_bytes_that_are_no_request_are_internal_as_tf_servings_grpc_answers(serv
     with pytest.raises(grpc.RpcError) as info:
         call(b"\xff\xff\xff", timeout=30)
     assert info.value.code() == Code.INTERNAL
+    # the rest of the message is protobuf's own, which differs between its releases
     assert info.value.details().startswith("Failed to parse request: Error parsing message")
-    assert "Wire format was corrupt" in info.value.details()
