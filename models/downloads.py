@@ -11,6 +11,23 @@ from pathlib import Path
 from tqdm import tqdm
 
 
+def cache_dir(dataset: str) -> Path:
+    """Where a dataset's download lands: `$TFSTACK_DATA_DIR/DATASET`, else
+    `~/.cache/tfstack/DATASET`."""
+    root = os.environ.get("TFSTACK_DATA_DIR") or Path.home() / ".cache" / "tfstack"
+    return Path(root) / dataset
+
+
+def search_dirs(dataset: str, path: str | Path | None, shared: list[Path]) -> list[Path]:
+    """The folders a dataset is looked for in, in order: `path`,
+    `$TFSTACK_DATA_DIR/DATASET`, the `shared` data folders, then the download cache."""
+    dirs = [Path(path)] if path else []
+    if os.environ.get("TFSTACK_DATA_DIR"):
+        dirs.append(Path(os.environ["TFSTACK_DATA_DIR"]) / dataset)
+    dirs += [*shared, cache_dir(dataset)]
+    return list(dict.fromkeys(dirs))
+
+
 def download_file(url: str, target: str | Path) -> Path:
     """Fetches `url` (http(s):// or file://) to `target` through a `.part` file, so an
     interrupted download never leaves a half file under the real name."""

@@ -17,8 +17,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.downloads import cache_dir, search_dirs
 from models.qa.babi_download import OFFICIAL_URL, download_babi
 
+DATASET = "babi/en"  # under $TFSTACK_DATA_DIR and the download cache
 _TASK_FILE = re.compile(r"^qa(\d+)_.*_(train|test)\.txt$")
 # The shared data folder beside the working directory (and beside the project).
 SHARED_DIRS = [Path.cwd().parent / "shared" / "data" / "babi" / "en",
@@ -90,25 +92,14 @@ def candidate_dirs(path: str | Path | None = None) -> list[Path]:
     """The folders searched for the task files, in order: `path`,
     `$TFSTACK_DATA_DIR/babi/en`, the shared data folder beside the working directory or the
     project (`../shared/data/babi/en`), then the download cache."""
-    dirs = [Path(path)] if path else []
-    if os.environ.get("TFSTACK_DATA_DIR"):
-        dirs.append(Path(os.environ["TFSTACK_DATA_DIR"]) / "babi" / "en")
-    dirs += [*SHARED_DIRS, cache_dir()]
-    return list(dict.fromkeys(dirs))
-
-
-def cache_dir() -> Path:
-    """Where a download lands: `$TFSTACK_DATA_DIR/babi/en`, else
-    `~/.cache/tfstack/babi/en`."""
-    root = os.environ.get("TFSTACK_DATA_DIR") or Path.home() / ".cache" / "tfstack"
-    return Path(root) / "babi" / "en"
+    return search_dirs(DATASET, path, SHARED_DIRS)
 
 
 def locate_babi(path: str | Path | None = None, url: str = OFFICIAL_URL,
                 download: bool = True) -> Path:
     """The folder of task files: the first of `candidate_dirs(path)` holding
     qaN_*_train.txt files, else the en/ files of the v1.2 archive downloaded from `url`
-    into `cache_dir()`, each checked against its SHA-256 (`download=False`: none)."""
+    into the download cache, each checked against its SHA-256 (`download=False`: none)."""
     candidates = candidate_dirs(path)
     for candidate in candidates:
         if any(candidate.glob("qa*_train.txt")):
@@ -118,7 +109,7 @@ def locate_babi(path: str | Path | None = None, url: str = OFFICIAL_URL,
         raise FileNotFoundError(
             f"bAbI tasks not found in {looked}; pass the folder holding qaN_*_train.txt "
             "files, or set TFSTACK_DATA_DIR")
-    return download_babi(cache_dir(), url, looked)
+    return download_babi(cache_dir(DATASET), url, looked)
 
 
 def load_tasks(tasks: list[int] | str, split: str, path: str | Path | None = None,

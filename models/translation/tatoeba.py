@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.downloads import download_file, sha256_of
+from models.downloads import cache_dir, download_file, search_dirs, sha256_of
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +44,7 @@ class TatoebaRelease:
 
 def candidate_dirs(path: str | Path | None = None) -> list[Path]:
     """The folders searched for `deu-eng.zip` or `deu.txt`, in order."""
-    dirs = [Path(path)] if path else []
-    if os.environ.get("TFSTACK_DATA_DIR"):
-        dirs.append(Path(os.environ["TFSTACK_DATA_DIR"]) / "tatoeba")
-    dirs += [*SHARED_DIRS, _cache_dir()]
-    return list(dict.fromkeys(dirs))
+    return search_dirs("tatoeba", path, SHARED_DIRS)
 
 
 def locate(path: str | Path | None = None, url: str = OFFICIAL_URL,
@@ -66,7 +61,7 @@ def locate(path: str | Path | None = None, url: str = OFFICIAL_URL,
     if not download:
         raise FileNotFoundError(f"no {MEMBER} or {ARCHIVE} in {looked}")
     logger.warning("Tatoeba pairs not found in %s; downloading %s", looked, url)
-    target = _cache_dir() / ARCHIVE
+    target = cache_dir("tatoeba") / ARCHIVE
     download_file(url, target)
     try:
         read_lines(target)
@@ -100,7 +95,3 @@ def read_lines(path: str | Path) -> tuple[list[str], TatoebaRelease]:
                        "release", path, RELEASE_2018, digest, len(lines))
     return lines, release
 
-
-def _cache_dir() -> Path:
-    root = os.environ.get("TFSTACK_DATA_DIR") or Path.home() / ".cache" / "tfstack"
-    return Path(root) / "tatoeba"

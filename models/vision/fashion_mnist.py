@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.downloads import download_file
+from models.downloads import cache_dir, download_file
 from models.vision.idx import read_idx
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def locate(path: str | Path | None = None, download_to: str | Path | None = None
     for directory in candidate_dirs(path):
         if all((directory / name).is_file() for name, _ in FILES.values()):
             return directory
-    target = Path(download_to or path or _default_download_dir())
+    target = Path(download_to or path or cache_dir("fashion-mnist"))
     logger.info("Fashion-MNIST not found in %s; downloading to %s",
                 [str(d) for d in candidate_dirs(path)], target)
     download(target, url)
@@ -100,7 +100,3 @@ def load(path: str | Path | None = None) -> tuple[tuple[np.ndarray, np.ndarray],
         (arrays["test_images"][..., None], arrays["test_labels"].astype(np.int64)),
     )
 
-
-def _default_download_dir() -> Path:
-    root = os.environ.get("TFSTACK_DATA_DIR") or Path.home() / ".cache" / "tfstack"
-    return Path(root) / "fashion-mnist"
