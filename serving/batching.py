@@ -59,6 +59,13 @@ class _Task:
     rows: int
     output_filter: list[str]
     future: asyncio.Future
+    # Set once the caller gave up: what the batcher calls when it is done with the task
+    # (dropped before running, or run), so the caller's admission lasts until then.
+    release: Callable[[], None] | None = None
+
+    @property
+    def abandoned(self) -> bool:
+        return self.future.cancelled()
 
 
 @dataclass
@@ -67,6 +74,8 @@ class _Batch:
     signature: str
     tasks: list[_Task] = field(default_factory=list)
     rows: int = 0
+    started: bool = False
+    dropped: bool = False  # every caller gave up before it started
 
 
 class Batcher:
@@ -87,8 +96,13 @@ class Batcher:
         return sum(self._waiting.values())
 
     async def submit(self, servable: Servable, signature: str, inputs: Mapping[str, np.ndarray],
-                     output_filter: list[str] | None = None) -> dict[str, np.ndarray]:
-        """Runs a validated request as part of a batch; returns its own outputs."""
+                     output_filter: list[str] | None = None,
+                     keep: Callable[[], Callable[[], None]] | None = None,
+                     ) -> dict[str, np.ndarray]:
+        """Runs a validated request as part of a batch; returns its own outputs. A
+        caller who gives up while it waits is dropped from its batch (a batch with no
+        callers left does not run and leaves the queue); `keep` is then called for the
+        callback the batcher calls once it is done with the task."""
         rows = _batch_rows(inputs)
         if rows is None:  # not batchable along dimension 0: a batch of its own
             rows = 0
@@ -98,10 +112,16 @@ class Batcher:
                 f"{self.options.max_batch_size}; send at most that many rows per request")
         task = _Task(inputs, rows, list(output_filter or []),
                      asyncio.get_running_loop().create_future())
-        self._enqueue(servable, signature, task)
-        return await task.future
+        key, batch = self._enqueue(servable, signature, task)
+        try:
+            return await task.future
+        except asyncio.CancelledError:
+            task.release = keep() if keep else None
+            self._drop_if_abandoned(key, batch)
+            raise
 
-    def _enqueue(self, servable: Servable, signature: str, task: _Task) -> None:
+    def _enqueue(self, servable: Servable, signature: str, task: _Task,
+                 ) -> tuple[tuple[int, str], _Batch]:
         """Adds the task to its queue's open batch, or opens one; each (servable,
         signature) queue holds at most max_enqueued_batches, as in TF Serving."""
         key = (id(servable), signature)
@@ -123,6 +143,17 @@ class Batcher:
         batch.rows += task.rows
         if batch.rows >= self.options.max_batch_size:
             self._open.pop(key, None)
+        return key, batch
+
+    def _drop_if_abandoned(self, key: tuple[int, str], batch: _Batch) -> None:
+        """Takes a batch out of its queue, unrun, once every caller in it gave up."""
+        if batch.started or batch.dropped or not all(t.abandoned for t in batch.tasks):
+            return
+        batch.dropped = True
+        self._waiting[key] -= 1
+        if self._open.get(key) is batch:
+            del self._open[key]
+        _finish(batch.tasks)
 
     def _fits(self, batch: _Batch, task: _Task) -> bool:
         if not task.rows or batch.rows + task.rows > self.options.max_batch_size:
@@ -135,10 +166,19 @@ class Batcher:
     async def _run(self, key: tuple[int, str], batch: _Batch) -> None:
         await asyncio.sleep(self.options.batch_timeout_micros / 1e6)
         async with self._threads:
+            if batch.dropped:
+                return
+            batch.started = True
             if self._open.get(key) is batch:
                 del self._open[key]  # no more joiners
             self._waiting[key] -= 1
-            await self._run_tasks(batch, batch.tasks)
+            live = [task for task in batch.tasks if not task.abandoned]
+            _finish([task for task in batch.tasks if task.abandoned])
+            try:
+                if live:
+                    await self._run_tasks(batch, live)
+            finally:
+                _finish(live)  # those whose callers gave up while it ran
 
     async def _run_tasks(self, batch: _Batch, tasks: list[_Task]) -> None:
         """Runs `tasks` as one batch and settles every future, whatever happens; when
@@ -209,6 +249,15 @@ def _merge(arrays: list[np.ndarray], pad: bool) -> np.ndarray:
 def _deliver(batch: _Batch, outputs: list[dict[str, np.ndarray]]) -> None:
     for task, result in zip(batch.tasks, outputs, strict=True):
         _settle(task, result)
+
+
+def _finish(tasks: list[_Task]) -> None:
+    """Frees the admission of each task whose caller gave up, now it will not run
+    (again)."""
+    for task in tasks:
+        if task.release is not None:
+            task.release, release = None, task.release
+            release()
 
 
 def _settle(task: _Task, outputs: dict | None = None, error: Exception | None = None) -> None:

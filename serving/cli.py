@@ -78,6 +78,22 @@ def register(commands: argparse._SubParsersAction) -> None:
                         default=defaults.max_request_tensor_bytes,
                         help="(tfstack) bytes the decoded input tensors of one request may "
                              "take; a tensor declaring more is refused before it is built")
+    parser.add_argument("--max_request_fill_bytes", type=int,
+                        default=defaults.max_request_fill_bytes,
+                        help="(tfstack) bytes that filling tensors declaring more elements "
+                             "than they carry (TensorFlow repeats the last value) may add "
+                             "to one request")
+    parser.add_argument("--max_request_rows", type=int, default=defaults.max_request_rows,
+                        help="(tfstack) rows (first dimension) one request may carry; "
+                             "0: no limit")
+    parser.add_argument("--rest_max_body_bytes_in_flight", type=int,
+                        default=defaults.rest_max_body_bytes_in_flight,
+                        help="(tfstack) bytes of REST bodies received and handled at once; "
+                             "a body that would pass it is RESOURCE_EXHAUSTED (429)")
+    parser.add_argument("--rest_max_parsed_body_bytes", type=int,
+                        default=defaults.rest_max_parsed_body_bytes,
+                        help="(tfstack) bytes one REST body's parsed JSON may take, "
+                             "estimated before parsing (~32 a number, ~64 an array)")
     parser.add_argument("--max_in_flight_per_signature", type=int,
                         default=defaults.max_in_flight_per_signature,
                         help="(tfstack) requests of one model signature admitted at once; "

@@ -41,6 +41,10 @@ class ServerConfig:
     max_message_bytes: int = 64 * 1024 * 1024
     max_request_tensor_bytes: int = 64 * 1024 * 1024  # decoded tensors of one request
     max_in_flight_per_signature: int = 256  # admitted requests of one model signature
+    max_request_fill_bytes: int = 64 * 1024  # what filling declared shapes may add
+    max_request_rows: int = 1000  # rows (batch entries) of one request; 0: no limit
+    rest_max_body_bytes_in_flight: int = 128 * 1024 * 1024  # REST bodies handled at once
+    rest_max_parsed_body_bytes: int = 256 * 1024 * 1024  # one body's parsed JSON
     grpc_max_concurrent_rpcs: int = 1024  # gRPC calls open at once; more: RESOURCE_EXHAUSTED
     drain_seconds: float = 2.0  # NOT_SERVING before the listeners stop, for load balancers
     grace_period_seconds: float = 10.0

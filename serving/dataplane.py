@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
+import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +27,12 @@ from serving.inference import (
 from serving.metrics import ServingMetrics
 from serving.repository import ModelRepository, VersionState
 from serving.servable import Servable
-from serving.tensor_protos import DEFAULT_MAX_REQUEST_TENSOR_BYTES
+from serving.tensor_protos import (
+    DEFAULT_MAX_REQUEST_FILL_BYTES,
+    DEFAULT_MAX_REQUEST_TENSOR_BYTES,
+    to_arrays,
+)
+from serving.tensors import check_rows
 
 SIGNATURE_DEF_FIELD = "signature_def"
 UNKNOWN_LABEL = "<unknown>"  # the metric label of names the server does not serve
@@ -38,12 +43,41 @@ class RequestLimits:
     """What one request, and all requests to one signature, may take of the server."""
 
     max_request_tensor_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES
-    # Requests of one model and signature admitted at once (running or queued); more
-    # are RESOURCE_EXHAUSTED at once instead of queueing without bound.
+    # Requests of one model and signature admitted at once (running, queued, or left
+    # running by a caller who gave up); more are RESOURCE_EXHAUSTED at once.
     max_in_flight_per_signature: int = 256
-    # A request of at most this many rows, arriving when nothing else runs, runs on the
-    # event loop: handing it to a thread and back costs ~0.3 ms on a small machine.
-    inline_rows: int = 1
+    # What filling declared shapes from fewer values may add to one request.
+    max_request_fill_bytes: int = DEFAULT_MAX_REQUEST_FILL_BYTES
+    # Rows (the first, open dimension) one request may carry; 0: no limit. With
+    # batching, max_batch_size applies too.
+    max_request_rows: int = 1000
+    # A request of at most this many input bytes, arriving when nothing else runs, to a
+    # signature whose every run so far took under `inline_seconds`, runs on the event
+    # loop: handing it to a thread and back costs ~0.3 ms on a small machine. Messages
+    # above `inline_bytes` are decoded off the loop too.
+    inline_bytes: int = 16 * 1024
+    inline_seconds: float = 0.01
+
+
+class _Slot:
+    """One admitted request's place in its signature's admission count. Freed when the
+    request ends, unless work it leaves behind (a graph already running, a queued
+    batch task) keeps it until that work ends."""
+
+    def __init__(self, release: Callable[[], None]):
+        self._release = release
+        self.kept = False
+        self._freed = False
+
+    def keep(self) -> Callable[[], None]:
+        """Keeps the slot past the request; returns the callback that frees it."""
+        self.kept = True
+        return self.free
+
+    def free(self) -> None:
+        if not self._freed:
+            self._freed = True
+            self._release()
 
 
 class DataPlane:
@@ -67,10 +101,25 @@ class DataPlane:
         self.batching = batching
         self._batcher: Batcher | None = None
         self._in_flight: dict[tuple[str, str], int] = {}
+        self._slowest: dict[tuple[str, int, str], float] = {}  # longest run seen
+        self._warm: set[tuple[str, int, str]] = set()
 
     @property
     def max_request_tensor_bytes(self) -> int:
         return self.limits.max_request_tensor_bytes
+
+    async def decode(self, protos: Mapping, message_bytes: int) -> dict[str, np.ndarray]:
+        """A request's TensorProtos as arrays, within the request limits; decoded on a
+        worker thread unless the message is small, so the event loop never stalls."""
+        return await self._off_loop_if_large(
+            message_bytes, to_arrays, protos, self.limits.max_request_tensor_bytes,
+            self.limits.max_request_fill_bytes)
+
+    async def _off_loop_if_large(self, message_bytes: int, fn, *args):
+        """`fn(*args)` in place for a small message, else on a worker thread."""
+        if message_bytes <= self.limits.inline_bytes:
+            return fn(*args)
+        return await asyncio.to_thread(fn, *args)
 
     async def predict(self, model: str, version: int | None, label: str | None,
                       signature: str, inputs: Mapping[str, np.ndarray],
@@ -96,16 +145,23 @@ class DataPlane:
         status = "OK"
         try:
             signature = servable.validate(signature, inputs, output_filter)
-            with self._admitted(servable.name, signature):
-                return await self._schedule(servable, signature, inputs, output_filter)
+            check_rows(servable.signature(signature), inputs, self.limits.max_request_rows)
+            slot = self._admit(servable.name, signature)
+            try:
+                return await self._schedule(servable, signature, inputs, output_filter, slot)
+            finally:
+                if not slot.kept:
+                    slot.free()
         except ServingError as e:
             status = e.code.name
+            raise
+        except asyncio.CancelledError:
+            status = "CANCELLED"
             raise
         finally:
             self._observe(servable.name, servable, signature, api, status, started)
 
-    @contextlib.contextmanager
-    def _admitted(self, model: str, signature: str):
+    def _admit(self, model: str, signature: str) -> _Slot:
         key = (model, signature)
         if self._in_flight.get(key, 0) >= self.limits.max_in_flight_per_signature:
             raise ResourceExhausted(
@@ -113,28 +169,47 @@ class DataPlane:
                 "already in flight; retry with backoff (limit: "
                 "--max_in_flight_per_signature)")
         self._in_flight[key] = self._in_flight.get(key, 0) + 1
-        try:
-            yield
-        finally:
+
+        def release() -> None:
             self._in_flight[key] -= 1
 
+        return _Slot(release)
+
     async def _schedule(self, servable: Servable, signature: str,
-                        inputs: Mapping[str, np.ndarray],
-                        output_filter: list[str] | None) -> dict[str, np.ndarray]:
+                        inputs: Mapping[str, np.ndarray], output_filter: list[str] | None,
+                        slot: _Slot) -> dict[str, np.ndarray]:
         if self.batching is not None:
             return await self._batcher_of_loop().submit(
-                servable, signature, inputs, output_filter)
-        if self._runs_inline(inputs):  # a thread hop would cost more than the call
+                servable, signature, inputs, output_filter, slot.keep)
+        key = (servable.name, servable.version, signature)
+        started = time.monotonic()
+        if self._runs_inline(key, inputs):  # a thread hop would cost more than the call
             outputs = servable.run(signature, inputs)
         else:
-            outputs = await asyncio.get_running_loop().run_in_executor(
-                self._pool, servable.run, signature, inputs)
-        return {key: outputs[key] for key in output_filter or outputs}
+            outputs = await self._in_pool(slot, servable.run, signature, inputs)
+        if key in self._warm:  # a first run traces and warms up: not timed
+            self._slowest[key] = max(self._slowest.get(key, 0.0), time.monotonic() - started)
+        self._warm.add(key)
+        return {name: outputs[name] for name in output_filter or outputs}
 
-    def _runs_inline(self, inputs: Mapping[str, np.ndarray]) -> bool:
+    async def _in_pool(self, slot: _Slot, fn, *args):
+        """`fn(*args)` on the graph threads. A caller who gives up (deadline,
+        cancellation) before it starts drops it; once started it cannot be stopped, so
+        it keeps the caller's admission slot until it ends."""
+        job = self._pool.submit(fn, *args)
+        try:
+            return await asyncio.wrap_future(job)
+        except asyncio.CancelledError:
+            if not job.cancel():  # already running
+                job.add_done_callback(_on_loop(asyncio.get_running_loop(), slot.keep()))
+            raise
+
+    def _runs_inline(self, key: tuple[str, int, str], inputs: Mapping[str, np.ndarray]) -> bool:
+        """Whether a request is cheap for sure: alone, small, and to a signature never
+        seen slow (its first runs are on a thread, so a slow one never blocks the loop)."""
         alone = sum(self._in_flight.values()) == 1
-        return alone and all(np.ndim(v) == 0 or len(v) <= self.limits.inline_rows
-                             for v in inputs.values())
+        return (alone and self._slowest.get(key, math.inf) < self.limits.inline_seconds
+                and _input_bytes(inputs) <= self.limits.inline_bytes)
 
     def _observe(self, model: str, servable: Servable | None, signature: str, api: str,
                  status: str, started: float) -> None:
@@ -158,7 +233,9 @@ class DataPlane:
         servable = self.repository.servable(model, version, label)
         signature = signature or "serving_default"
         key = example_input_key(servable, signature, method)
-        examples = serialized_examples(request_input)
+        examples = await self._off_loop_if_large(
+            request_input.ByteSize(), serialized_examples, request_input,
+            self.limits.max_request_tensor_bytes, self.limits.max_request_rows)
         api = "classify" if method == CLASSIFY_METHOD else "regress"
         outputs = await self.run(servable, signature, {key: examples}, api=api)
         to_result = classification_result if method == CLASSIFY_METHOD else regression_result
@@ -204,3 +281,20 @@ class DataPlane:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=False)
+
+
+def _input_bytes(inputs: Mapping[str, np.ndarray]) -> int:
+    """What a request's arrays hold: numbers by their size, strings by their length."""
+    return sum(sum(len(v) if isinstance(v, bytes) else 8 for v in value.flat)
+               if value.dtype == object else value.nbytes
+               for value in map(np.asarray, inputs.values()))
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]):
+    """A future's done callback that runs `callback` on `loop`, if it still runs."""
+
+    def done(_future) -> None:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(callback)
+
+    return done

@@ -27,7 +27,7 @@ from serving.dataplane import DataPlane
 from serving.errors import InvalidArgument, ServingError
 from serving.inference import CLASSIFY_METHOD, REGRESS_METHOD
 from serving.responses import metadata_response, model_spec, status_response
-from serving.tensor_protos import to_arrays, to_tensor_proto
+from serving.tensor_protos import to_tensor_proto
 
 logger = logging.getLogger(__name__)
 
@@ -128,9 +128,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def Predict(self, request: predict_pb2.PredictRequest, context):
         version, label = _version(request.model_spec)
         signature = request.model_spec.signature_name or "serving_default"
+        inputs = await self._dataplane.decode(request.inputs, request.ByteSize())
         servable, outputs = await self._dataplane.predict(
-            request.model_spec.name, version, label, signature,
-            to_arrays(request.inputs, self._dataplane.max_request_tensor_bytes),
+            request.model_spec.name, version, label, signature, inputs,
             list(request.output_filter),
         )
         response = predict_pb2.PredictResponse(model_spec=model_spec(servable, signature))

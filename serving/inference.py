@@ -13,30 +13,48 @@ from tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb
 
 from serving.errors import FailedPrecondition, InvalidArgument
 from serving.servable import Servable
+from serving.tensor_protos import DEFAULT_MAX_REQUEST_TENSOR_BYTES
+from serving.tensors import check_row_count
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
 
 
-def serialized_examples(request_input: input_pb2.Input) -> np.ndarray:
-    """The request's examples, each merged with the shared context, serialized."""
+def serialized_examples(request_input: input_pb2.Input,
+                        max_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES,
+                        max_rows: int = 0) -> np.ndarray:
+    """The request's examples, each merged with the shared context, serialized; sized
+    first (the context counts once per example), so a large context shared by many
+    examples is refused before it is copied into any of them."""
     kind = request_input.WhichOneof("kind")
     if kind == "example_list":
-        examples = list(request_input.example_list.examples)
+        examples, context = request_input.example_list.examples, None
     elif kind == "example_list_with_context":
         with_context = request_input.example_list_with_context
-        examples = []
-        for example in with_context.examples:
-            merged = example_pb2.Example()
-            merged.CopyFrom(with_context.context)
-            merged.MergeFrom(example)
-            examples.append(merged)
+        examples, context = with_context.examples, with_context.context
     else:
         raise InvalidArgument("Input is empty: give input.example_list or "
                               "input.example_list_with_context")
     if not examples:
         raise InvalidArgument("Input is empty: the request has no examples")
-    return np.array([e.SerializeToString() for e in examples], dtype=object)
+    check_row_count(len(examples), max_rows)
+    shared = context.ByteSize() if context is not None else 0
+    total = sum(example.ByteSize() for example in examples) + shared * len(examples)
+    if total > max_bytes:
+        raise InvalidArgument(
+            f"the request's {len(examples)} examples, each merged with the {shared}-byte "
+            f"context, would take {total} bytes, more than the server's limit of "
+            f"{max_bytes} bytes per request (--max_request_tensor_bytes); send fewer "
+            "examples per request or a smaller context")
+    if context is None:
+        return np.array([e.SerializeToString() for e in examples], dtype=object)
+    merged = example_pb2.Example()
+    serialized = []
+    for example in examples:
+        merged.CopyFrom(context)
+        merged.MergeFrom(example)
+        serialized.append(merged.SerializeToString())
+    return np.array(serialized, dtype=object)
 
 
 def example_input_key(servable: Servable, signature_key: str, method: str) -> str:

@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -20,7 +21,7 @@ from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
 
 from serving.errors import InvalidArgument
-from serving.tensor_protos import DEFAULT_MAX_REQUEST_TENSOR_BYTES
+from serving.tensor_protos import DEFAULT_MAX_REQUEST_TENSOR_BYTES, STRING_ELEMENT_BYTES
 
 ROW, COLUMNAR = "row", "columnar"
 
@@ -28,28 +29,48 @@ ROW, COLUMNAR = "row", "columnar"
 # json module recurses once a level. A rank-32 tensor of {"b64": ...} objects in a
 # row-format body nests 35 deep.
 MAX_JSON_DEPTH = 100
+# What Python's objects parsed from one body may take (about 32 bytes a number, 64 an
+# array): room for a 64 MB body of floats, not for 20 million `[]` in 60 MB.
+DEFAULT_MAX_PARSED_BODY_BYTES = 256 * 1024 * 1024
 
-_SCAN_CHUNK = 1 << 20
+_SCAN_CHUNK = 1 << 18
 _QUOTE, _BACKSLASH = ord('"'), ord("\\")
 _NESTING = np.zeros(256, np.int64)  # +1 opens a level, -1 closes one
 _NESTING[[ord("["), ord("{")]] = 1
 _NESTING[[ord("]"), ord("}")]] = -1
+_OPEN_ARRAY, _OPEN_OBJECT, _COMMA, _COLON = (ord(c) for c in "[{,:")
 
 
-def parse_body(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> object:
+def parse_body(raw: bytes, max_depth: int = MAX_JSON_DEPTH,
+               max_parsed_bytes: int = DEFAULT_MAX_PARSED_BODY_BYTES) -> object:
     """A request body's JSON value; InvalidArgument for an empty body, nesting deeper
-    than `max_depth` (checked before parsing) or malformed JSON."""
+    than `max_depth` or a parsed value estimated above `max_parsed_bytes` (both found
+    before parsing), malformed JSON, or a number beyond a double's range."""
     if not raw.strip():
         raise InvalidArgument("JSON Parse error: The document is empty")
-    check_depth(raw, max_depth)
+    check_structure(raw, max_depth, max_parsed_bytes)
+    big_numbers = _MAYBE_TOO_BIG.search(raw) is not None
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_float=_finite_float if big_numbers else None)
     except (ValueError, UnicodeDecodeError) as e:
         raise InvalidArgument(f"JSON Parse error: {e}") from e
     if (b"\\ud" in raw or b"\\uD" in raw) and _has_lone_surrogate(body):
         # Python's parser keeps an unpaired "\ud800" escape; TF Serving's refuses it
         raise InvalidArgument("JSON Parse error: The surrogate pair in string is invalid.")
     return body
+
+
+# A number literal that may overflow a double: a 3-digit exponent or 309 digits.
+_MAYBE_TOO_BIG = re.compile(rb"[eE][+]?0*[1-9][0-9]{2}|[0-9]{309}")
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number as Python reads it, refused where RapidJSON (TF Serving's parser)
+    refuses it: beyond a double's range, which Python would read as infinity."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"Number too big to be stored in double: {text[:40]}")
+    return value
 
 
 def _has_lone_surrogate(value: object) -> bool:
@@ -71,14 +92,26 @@ def _has_lone_surrogate(value: object) -> bool:
     return False
 
 
-def check_depth(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> None:
+def parsed_bytes(arrays: int, objects: int, separators: int, text: int) -> int:
+    """Roughly what Python's json module builds from a body: a list, a dict and a
+    number or key cost it about 64, 160 and 32 bytes, strings their length."""
+    return 64 * arrays + 160 * objects + 32 * separators + text
+
+
+def check_structure(raw: bytes, max_depth: int = MAX_JSON_DEPTH,
+                    max_parsed_bytes: int = DEFAULT_MAX_PARSED_BODY_BYTES) -> None:
     """InvalidArgument if arrays and objects in the JSON text `raw` nest deeper than
-    `max_depth`, found by one linear scan (no recursion) that skips brackets inside
-    strings. Text after a syntax error may be misread, but the parser stops there."""
-    if raw.count(b"[") + raw.count(b"{") <= max_depth:
-        return
+    `max_depth`, or if parsing it would build more than `max_parsed_bytes` of Python
+    objects (a 60 MB body of `[],` is 20 million lists); found by one linear scan (no
+    recursion) that skips brackets and commas inside strings. Text after a syntax
+    error may be misread, but the parser stops there."""
+    counts = [raw.count(b"["), raw.count(b"{"), raw.count(b",") + raw.count(b":")]
+    cheap = counts[0] + counts[1] <= max_depth
+    if cheap and parsed_bytes(*counts, len(raw)) <= max_parsed_bytes:
+        return  # even counting inside strings, within both limits
     data = np.frombuffer(raw, np.uint8)
     depth, in_string, odd_backslashes = 0, 0, 0
+    arrays = objects = separators = 0
     for start in range(0, len(data), _SCAN_CHUNK):
         chunk = data[start:start + _SCAN_CHUNK]
         # a quote is escaped when an odd run of backslashes ends right before it
@@ -89,14 +122,26 @@ def check_depth(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> None:
         before = np.concatenate(([odd_backslashes], run[:-1] % 2))
         quote = (chunk == _QUOTE) & (before == 0)
         inside = (np.cumsum(quote) + in_string) % 2 == 1  # a closing quote is outside
+        outside = chunk[~inside]
         levels = depth + np.cumsum(np.where(inside, 0, _NESTING[chunk]))
-        if levels.max() > max_depth:
+        if levels.max(initial=depth) > max_depth:
             offset = start + int(np.argmax(levels > max_depth))
             raise InvalidArgument(
                 f"JSON Parse error: arrays and objects nest deeper than {max_depth} levels "
                 f"at offset: {offset}; no request tensor needs more")
+        arrays += int(np.count_nonzero(outside == _OPEN_ARRAY))
+        objects += int(np.count_nonzero(outside == _OPEN_OBJECT))
+        separators += int(np.count_nonzero((outside == _COMMA) | (outside == _COLON)))
         depth, in_string = int(levels[-1]), int(inside[-1])
         odd_backslashes = int(run[-1] % 2)
+    estimate = parsed_bytes(arrays, objects, separators, len(raw))
+    if estimate > max_parsed_bytes:
+        raise InvalidArgument(
+            f"the request body holds {arrays} arrays, {objects} objects and {separators} "
+            f"values, which would take about {estimate} bytes once parsed, more than the "
+            f"server's limit of {max_parsed_bytes} bytes per request "
+            "(--rest_max_parsed_body_bytes); send fewer values per request, or large "
+            "tensors over gRPC")
 
 
 def predict_inputs(body: object, signature: meta_graph_pb2.SignatureDef,
@@ -177,7 +222,7 @@ def _declared(value: object, info: meta_graph_pb2.TensorInfo | None,
             stack.extend(item)
         elif isinstance(item, (bytes, str)):
             text += len(item) if isinstance(item, bytes) else len(item.encode("utf-8"))
-    return shape, dtype.name, text + 8 * elements  # one pointer a slot, as for protos
+    return shape, dtype.name, text + STRING_ELEMENT_BYTES * elements  # as for protos
 
 
 def to_array(value: object, info: meta_graph_pb2.TensorInfo | None, key: str) -> np.ndarray:

@@ -10,6 +10,7 @@ INLINE_BODY_BYTES are parsed, built and answered on a worker thread, not the loo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -25,11 +26,14 @@ from serving.errors import (
     DeadlineExceeded,
     InvalidArgument,
     NotFound,
+    ResourceExhausted,
     ServingError,
     http_status,
 )
 from serving.inference import CLASSIFY_METHOD, REGRESS_METHOD
 from serving.json_codec import (
+    DEFAULT_MAX_PARSED_BODY_BYTES,
+    MAX_JSON_DEPTH,
     classify_json,
     examples_input,
     parse_body,
@@ -106,17 +110,46 @@ def _signature_name(body: object) -> str:
     return name or "serving_default"
 
 
+class BodyBudget:
+    """Bytes of REST bodies received and handled at once: a body that would take the
+    total past `limit` is refused with RESOURCE_EXHAUSTED before it is read, so many
+    large uploads at once cannot exhaust memory (one body alone always fits)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+
+    @contextlib.contextmanager
+    def reserve(self, nbytes: int):
+        if self.used and self.used + nbytes > self.limit:
+            raise ResourceExhausted(
+                f"REST bodies of {self.used} bytes are being handled, and this one's "
+                f"{nbytes} would pass the server's limit of {self.limit} bytes at once "
+                "(--rest_max_body_bytes_in_flight); retry with backoff")
+        self.used += nbytes
+        try:
+            yield
+        finally:
+            self.used -= nbytes
+
+
 class RestApi:
     """The REST routes of TF Serving, bound to a DataPlane."""
 
     def __init__(self, dataplane: DataPlane, metrics_path: str | None = None,
-                 timeout_seconds: float = 30.0):
+                 timeout_seconds: float = 30.0, max_body_bytes: int = 64 * 1024 * 1024,
+                 max_body_bytes_in_flight: int = 128 * 1024 * 1024,
+                 max_parsed_bytes: int = DEFAULT_MAX_PARSED_BODY_BYTES):
         self._dataplane = dataplane
         self._metrics_path = metrics_path
         self._timeout = timeout_seconds
+        self._max_body_bytes = max_body_bytes
+        self._bodies = BodyBudget(max_body_bytes_in_flight)
+        self._max_parsed_bytes = max_parsed_bytes
 
-    def app(self, max_body_bytes: int, middlewares: list = ()) -> web.Application:
-        app = web.Application(client_max_size=max_body_bytes, middlewares=list(middlewares))
+    def app(self, middlewares: list = ()) -> web.Application:
+        app = web.Application(client_max_size=self._max_body_bytes,
+                              middlewares=list(middlewares))
         app.router.add_get("/v1/models/{tail:.*}", self.get)
         app.router.add_post("/v1/models/{tail:.*}", self.post)
         if self._metrics_path:
@@ -156,16 +189,18 @@ class RestApi:
         if not route["verb"]:
             raise InvalidArgument(f"POST {request.path}: expected a :predict, :classify or "
                                   ":regress URL")
-        raw = await request.read()
-        large = len(raw) > INLINE_BODY_BYTES
-        body = await _call(large, parse_body, raw)
-        signature = _signature_name(body)
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await self._answer(route, signature, body, large)
-        except TimeoutError as e:
-            raise DeadlineExceeded(f"request took longer than --rest_api_timeout_in_ms="
-                                   f"{int(self._timeout * 1000)}") from e
+        with self._bodies.reserve(request.content_length or self._max_body_bytes):
+            try:
+                async with asyncio.timeout(self._timeout):
+                    raw = await request.read()
+                    large = len(raw) > INLINE_BODY_BYTES
+                    body = await _call(large, parse_body, raw, MAX_JSON_DEPTH,
+                                       self._max_parsed_bytes)
+                    signature = _signature_name(body)
+                    return await self._answer(route, signature, body, large)
+            except TimeoutError as e:
+                raise DeadlineExceeded(f"request took longer than --rest_api_timeout_in_ms="
+                                       f"{int(self._timeout * 1000)}") from e
 
     async def _answer(self, route: dict, signature: str, body: object,
                       large: bool) -> web.Response:
@@ -191,11 +226,15 @@ class RestApi:
 
 async def start_rest(dataplane: DataPlane, host: str, port: int, max_body_bytes: int,
                      metrics_path: str | None = None, middlewares: list = (),
-                     timeout_seconds: float = 30.0) -> tuple[web.AppRunner, int]:
+                     timeout_seconds: float = 30.0,
+                     max_body_bytes_in_flight: int = 128 * 1024 * 1024,
+                     max_parsed_bytes: int = DEFAULT_MAX_PARSED_BODY_BYTES,
+                     ) -> tuple[web.AppRunner, int]:
     """Starts the REST API on `host:port` (0: a free port), with Prometheus metrics at
     `metrics_path` if given; returns the runner to stop it with and the bound port."""
-    api = RestApi(dataplane, metrics_path, timeout_seconds)
-    runner = web.AppRunner(api.app(max_body_bytes, middlewares), access_log=None)
+    api = RestApi(dataplane, metrics_path, timeout_seconds, max_body_bytes,
+                  max_body_bytes_in_flight, max_parsed_bytes)
+    runner = web.AppRunner(api.app(middlewares), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner, runner.addresses[0][1]

@@ -77,7 +77,11 @@ async def serve(config: ServerConfig) -> None:
                                  config.max_num_load_retries,
                                  config.allow_version_labels_for_unavailable_models)
     await asyncio.to_thread(repository.poll)
-    limits = RequestLimits(config.max_request_tensor_bytes, config.max_in_flight_per_signature)
+    limits = RequestLimits(
+        max_request_tensor_bytes=config.max_request_tensor_bytes,
+        max_in_flight_per_signature=config.max_in_flight_per_signature,
+        max_request_fill_bytes=config.max_request_fill_bytes,
+        max_request_rows=config.max_request_rows)
     dataplane = DataPlane(repository, config.grpc_max_threads, batching_options(config),
                           limits, config.model_config_list_root_dir)
     background = _start_polling(dataplane, config)
@@ -95,7 +99,8 @@ async def serve(config: ServerConfig) -> None:
         rest, rest_port = await start_rest(
             dataplane, config.host, config.rest_api_port, config.max_message_bytes,
             metrics_path, rest_middlewares(token, config.access_log),
-            config.rest_api_timeout_in_ms / 1000)
+            config.rest_api_timeout_in_ms / 1000, config.rest_max_body_bytes_in_flight,
+            config.rest_max_parsed_body_bytes)
         logger.info("Exporting HTTP/REST API at %s:%d", config.host, rest_port)
     elif metrics_path:
         logger.warning("Prometheus metrics need --rest_api_port; they are not served")

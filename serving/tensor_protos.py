@@ -4,7 +4,9 @@ carries, so a few bytes on the wire can never make the server allocate gigabytes
 TensorFlow's own decoder (`Tensor::FromProto`, and `tf.make_ndarray` after it) fills
 a declared shape by repeating the last value it was given: a 70-byte request that
 declares `[300000, 28, 28, 1]` would materialise 940 MB. Here the declared size is
-checked first, against the values carried and against the request's byte budget.
+checked first, against the values carried and against the request's byte budgets:
+one for what its tensors take once decoded, and a much smaller one for what filling
+adds (the part of a tensor that costs the server memory but the client no bytes).
 
 Outputs go the other way through `to_tensor_proto`, tf.make_tensor_proto's encoding
 without its per-call cost.
@@ -26,6 +28,11 @@ from serving.tensors import dtype_name
 # As large as the largest message the server takes: filling a shape never costs more
 # than sending its values would have.
 DEFAULT_MAX_REQUEST_TENSOR_BYTES = 64 * 1024 * 1024
+# What filling declared shapes from fewer values may add to a request: enough for a
+# few thousand numbers from one value, never a batch of thousands of strings.
+DEFAULT_MAX_REQUEST_FILL_BYTES = 64 * 1024
+# One string element once decoded: a tf.tstring (24 bytes) and a numpy object pointer.
+STRING_ELEMENT_BYTES = 32
 
 # The repeated field that carries each dtype's values when tensor_content is empty.
 _VALUE_FIELD = {
@@ -45,11 +52,13 @@ _COMPLEX = (types_pb2.DT_COMPLEX64, types_pb2.DT_COMPLEX128)  # two numbers a va
 
 @dataclass(frozen=True)
 class TensorSize:
-    """What a TensorProto declares (elements, bytes once decoded) and carries (values)."""
+    """What a TensorProto declares (elements, bytes once decoded, fill included),
+    carries (values), and the bytes filling the elements not sent adds."""
 
     elements: int
     bytes: int
     carried: int
+    filled: int = 0
 
 
 def tensor_size(key: str, proto: tensor_pb2.TensorProto) -> TensorSize:
@@ -69,10 +78,13 @@ def tensor_size(key: str, proto: tensor_pb2.TensorProto) -> TensorSize:
     elements = math.prod(dims)
     if proto.dtype == types_pb2.DT_STRING:
         carried = len(proto.string_val)
-        nbytes = sum(map(len, proto.string_val)) + 8 * elements  # one pointer a slot
+        last = len(proto.string_val[-1]) if carried else 0
+        per_fill = last + STRING_ELEMENT_BYTES  # TensorFlow copies the last value
+        sent = sum(map(len, proto.string_val)) + STRING_ELEMENT_BYTES * carried
+        nbytes = sent + max(elements - carried, 0) * per_fill
     else:
-        itemsize = tf.dtypes.as_dtype(proto.dtype).size
-        nbytes = elements * itemsize
+        per_fill = tf.dtypes.as_dtype(proto.dtype).size
+        nbytes = elements * per_fill
         if proto.tensor_content:
             if len(proto.tensor_content) != nbytes:
                 raise InvalidArgument(
@@ -86,17 +98,18 @@ def tensor_size(key: str, proto: tensor_pb2.TensorProto) -> TensorSize:
     if carried > elements:
         raise InvalidArgument(f"tensor parsing error: {key}: shape {dims} declares "
                               f"{elements} elements but the tensor carries {carried} values")
-    return TensorSize(elements, nbytes, carried)
+    return TensorSize(elements, nbytes, carried, (elements - carried) * per_fill)
 
 
 def to_arrays(inputs: Mapping[str, tensor_pb2.TensorProto],
-              max_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES) -> dict[str, np.ndarray]:
+              max_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES,
+              max_fill_bytes: int = DEFAULT_MAX_REQUEST_FILL_BYTES) -> dict[str, np.ndarray]:
     """The request's tensors as arrays, decoded only once their declared sizes are
     known to fit `max_bytes` together.
 
     A tensor carrying fewer values than it declares is filled from its last value, as
-    TensorFlow does, but only within the budget: such a fill is the one way a request
-    can cost more memory than it sent.
+    TensorFlow does, but only up to `max_fill_bytes` for the whole request: such a fill
+    is the one way a request can cost more memory than it sent.
     """
     sizes = {key: tensor_size(key, proto) for key, proto in inputs.items()}
     total = sum(size.bytes for size in sizes.values())
@@ -106,6 +119,15 @@ def to_arrays(inputs: Mapping[str, tensor_pb2.TensorProto],
         raise InvalidArgument(
             f"the request's tensors declare {total} bytes, more than the server's limit of "
             f"{max_bytes} bytes per request (--max_request_tensor_bytes): {declared}")
+    filled = sum(size.filled for size in sizes.values())
+    if filled > max_fill_bytes:
+        declared = ", ".join(f"'{key}' {size.elements} elements, {size.carried} values sent"
+                             for key, size in sizes.items() if size.filled)
+        raise InvalidArgument(
+            f"the request's tensors declare more elements than they carry, and filling them "
+            f"from their last value would add {filled} bytes, more than the server's limit "
+            f"of {max_fill_bytes} bytes per request (--max_request_fill_bytes): {declared}; "
+            "send every value")
     arrays = {}
     for key, proto in inputs.items():
         try:

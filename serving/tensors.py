@@ -42,6 +42,29 @@ def check_inputs(signature_key: str, signature: meta_graph_pb2.SignatureDef,
         _check_one(key, expected[key], value)
 
 
+def check_rows(signature: meta_graph_pb2.SignatureDef, inputs: Mapping[str, np.ndarray],
+               max_rows: int) -> None:
+    """Raises InvalidArgument when an input whose first dimension the signature leaves
+    open (-1: the batch) carries more than `max_rows` rows; 0 means no limit."""
+    rows = [len(value) for key, value in inputs.items()
+            if np.ndim(value) and _open_batch(signature.inputs[key])]
+    check_row_count(max(rows, default=0), max_rows)
+
+
+def check_row_count(rows: int, max_rows: int) -> None:
+    """Raises InvalidArgument when `rows` exceeds `max_rows` (0: no limit)."""
+    if max_rows and rows > max_rows:
+        raise InvalidArgument(
+            f"the request has {rows} rows, more than the server's limit of {max_rows} "
+            f"rows per request (--max_request_rows); split it into requests of at most "
+            f"{max_rows} rows")
+
+
+def _open_batch(info: meta_graph_pb2.TensorInfo) -> bool:
+    shape = info.tensor_shape
+    return shape.unknown_rank or not shape.dim or shape.dim[0].size < 0
+
+
 def check_output_filter(signature: meta_graph_pb2.SignatureDef, names: list[str]) -> None:
     """Raises InvalidArgument for an output_filter entry the signature lacks."""
     for name in names:

@@ -41,7 +41,7 @@ def test_a_full_signature_is_resource_exhausted_and_others_still_run(spinner_roo
     repository.poll()
     dataplane = DataPlane(repository, max_threads=4,
                           limits=RequestLimits(max_in_flight_per_signature=2))
-    slow = {"steps": np.array([400_000, 0])}  # two rows: on the thread pool, not inline
+    slow = {"steps": np.array([400_000, 0])}  # first runs: on the thread pool
 
     async def main():
         running = [asyncio.create_task(dataplane.predict("spin", None, None, "", slow))
@@ -59,15 +59,29 @@ def test_a_full_signature_is_resource_exhausted_and_others_still_run(spinner_roo
     assert outputs["counted"].tolist() == [1]
 
 
-def test_only_small_lone_requests_run_inline(spinner_root):
+def test_only_small_lone_requests_to_fast_signatures_run_inline(spinner_root):
     repository = ModelRepository(model_configs(ServerConfig(
         model_name="spin", model_base_path=str(spinner_root))))
-    dataplane = DataPlane(repository, limits=RequestLimits(inline_rows=1))
+    repository.poll()
+    dataplane = DataPlane(repository, limits=RequestLimits(inline_bytes=64))
+    key = ("spin", 1, "serving_default")
+    tiny = {"steps": np.array([1])}
+
+    async def predict(inputs):
+        return (await dataplane.predict("spin", None, None, "", inputs))[1]["counted"]
+
     dataplane._in_flight[("spin", "serving_default")] = 1  # this request alone
-    assert dataplane._runs_inline({"steps": np.array([1])})
-    assert not dataplane._runs_inline({"steps": np.zeros(10_000, np.int64)})
+    for _ in range(2):  # the first traces, the second is timed: both on a thread
+        assert not dataplane._runs_inline(key, tiny)
+        assert asyncio.run(predict(tiny)).tolist() == [1]
+    assert dataplane._runs_inline(key, tiny)  # its timed run was fast
+    assert not dataplane._runs_inline(key, {"steps": np.zeros(9, np.int64)})  # 72 bytes
+    assert not dataplane._runs_inline(key, {"text": np.array([b"x" * 65], dtype=object)})
     dataplane._in_flight[("other", "serving_default")] = 1
-    assert not dataplane._runs_inline({"steps": np.array([1])})
+    assert not dataplane._runs_inline(key, tiny)  # not alone
+    del dataplane._in_flight[("other", "serving_default")]
+    asyncio.run(predict({"steps": np.array([400_000])}))  # ~1 s
+    assert not dataplane._runs_inline(key, tiny)  # seen slow: never inline again
     dataplane.close()
 
 

@@ -18,8 +18,9 @@ import pytest
 import requests
 
 from serving.errors import InvalidArgument
-from serving.json_codec import MAX_JSON_DEPTH, check_depth
+from serving.json_codec import MAX_JSON_DEPTH, check_structure
 from serving.rest import INLINE_BODY_BYTES
+from serving.tensor_protos import STRING_ELEMENT_BYTES
 
 
 @pytest.fixture(scope="module")
@@ -89,9 +90,9 @@ def test_brackets_inside_strings_do_not_count(url):
 ])
 def test_depth_scan_skips_strings_and_escaped_quotes(raw, deepest):
     assert len(json.loads(raw)) > 0
-    check_depth(raw, deepest)
+    check_structure(raw, deepest)
     with pytest.raises(InvalidArgument, match=f"nest deeper than {deepest - 1} levels"):
-        check_depth(raw, deepest - 1)
+        check_structure(raw, deepest - 1)
 
 
 def test_empty_body_is_refused_as_tf_serving_words_it(url):
@@ -130,22 +131,23 @@ def test_string_inputs_count_their_bytes_after_b64_decoding(url, budget):
     payload = b"\xff" * 300
     body = {"signature_name": "shout",
             "instances": [{"b64": base64.b64encode(payload).decode()}, "abcd"]}
-    budget(300 + 4 + 2 * 8 - 1)
+    decoded = 300 + 4 + 2 * STRING_ELEMENT_BYTES
+    budget(decoded - 1)
     response = requests.post(url, json=body, timeout=30)
     assert response.status_code == 400
-    assert "'text' shape [2] string (320 bytes)" in response.json()["error"]
-    budget(300 + 4 + 2 * 8)
+    assert f"'text' shape [2] string ({decoded} bytes)" in response.json()["error"]
+    budget(decoded)
     response = requests.post(url, json=body, timeout=30)
     assert response.status_code == 200
     assert response.json()["predictions"][1] == "ABCD"
 
 
 def test_large_body_is_parsed_and_answered_correctly(url):
-    rows = [[float(i), 1.0] for i in range(10_000)]
-    body = json.dumps({"instances": rows}).encode()
+    rows = [f"row {i} " + "x" * 80 for i in range(1000)]  # at the default row limit
+    body = json.dumps({"signature_name": "shout", "instances": rows}).encode()
     assert len(body) > INLINE_BODY_BYTES
     response = requests.post(url, data=body, timeout=60)
     assert response.status_code == 200
     predictions = response.json()["predictions"]
-    assert len(predictions) == 10_000
-    assert predictions[1234] == {"y": [2468.0, 2.0], "total": 1235.0}
+    assert len(predictions) == 1000
+    assert predictions[123] == "ROW 123 " + "X" * 80

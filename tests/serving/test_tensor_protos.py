@@ -16,7 +16,7 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from serving.errors import InvalidArgument
-from serving.tensor_protos import tensor_size, to_arrays, to_tensor_proto
+from serving.tensor_protos import STRING_ELEMENT_BYTES, tensor_size, to_arrays, to_tensor_proto
 from tests.messages import predict_request
 
 
@@ -81,8 +81,8 @@ def test_malformed_tensors_are_invalid_argument_naming_the_input(stub, proto, sa
 
 def test_string_tensors_count_their_bytes_against_the_budget():
     proto = tf.make_tensor_proto(np.array([b"a" * 1000] * 10, dtype=object))
-    assert tensor_size("text", proto).bytes == 10 * 1000 + 10 * 8
-    with pytest.raises(InvalidArgument, match="declare 10080 bytes, more than .* 10000"):
+    assert tensor_size("text", proto).bytes == 10 * 1000 + 10 * STRING_ELEMENT_BYTES
+    with pytest.raises(InvalidArgument, match="declare 10320 bytes, more than .* 10000"):
         to_arrays({"text": proto}, max_bytes=10_000)
     assert to_arrays({"text": proto}, max_bytes=20_000)["text"].shape == (10,)
 
