@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import traceback
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -90,19 +91,26 @@ def _train_translator(args: argparse.Namespace) -> int:
     from models.translation.trainer import train_translator
 
     try:
-        result = train_translator(
-            training_config(args, TranslatorTrainConfig, PROFILES))
+        result = train_translator(training_config(args, TranslatorTrainConfig, PROFILES))
     except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        return failed(args, e)
     if result.corpus:
         print(f"corpus: {result.corpus['path']} (release {result.corpus['release']}, "
               f"sha256 {result.corpus['sha256']}, {result.corpus['pairs']} pairs)")
     print(f"test BLEU {result.bleu_beam:.1f} (beam), {result.bleu_greedy:.1f} (greedy) on "
           f"{result.pairs['test']} held-out pairs (validation {result.bleu_validation:.1f}, "
-          f"beam); {result.epochs_run} epochs in "
-          f"{result.seconds:.0f} s; saved to {result.model_dir}")
+          f"beam); {result.epochs_run} epochs in {result.seconds:.0f} s; saved to "
+          f"{result.model_dir}")
     return 0
+
+
+def failed(args: argparse.Namespace, error: Exception) -> int:
+    """Prints `error` as one message on stderr (after its traceback with `tfstack -v`)
+    and gives the exit status of a failed run, 1."""
+    if getattr(args, "verbose", False):
+        traceback.print_exception(error)
+    print(f"error: {error}", file=sys.stderr)
+    return 1
 
 
 def _register_qa(models: argparse._SubParsersAction) -> None:
@@ -179,8 +187,7 @@ def _train_qa(args: argparse.Namespace) -> int:
     try:
         result = train_qa(training_config(args, QATrainConfig, PROFILES))
     except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        return failed(args, e)
     for task, accuracy in result.task_accuracy.items():
         print(f"task {task:2d}  test accuracy {accuracy:.3f}  error {100 * (1 - accuracy):5.1f}%"
               f"  last pass on a supporting fact {100 * result.task_attention[task]:5.1f}%")
@@ -226,7 +233,10 @@ def _train_classifier(args: argparse.Namespace) -> int:
     from models.vision.config import PROFILES, ClassifierTrainConfig
     from models.vision.trainer import train_classifier
 
-    result = train_classifier(training_config(args, ClassifierTrainConfig, PROFILES))
+    try:
+        result = train_classifier(training_config(args, ClassifierTrainConfig, PROFILES))
+    except (FileNotFoundError, ValueError) as e:
+        return failed(args, e)
     print(f"test accuracy {result.test_accuracy:.4f} after {result.epochs_run} epochs "
           f"in {result.seconds:.0f} s; saved to {result.model_dir}")
     return 0

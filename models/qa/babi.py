@@ -3,7 +3,7 @@
 Search order: an explicit folder, `$TFSTACK_DATA_DIR/babi/en`, the shared data folder
 beside the project (`../shared/data/babi/en`), the download cache
 (`~/.cache/tfstack/babi/en`), then the official v1.2 archive, whose en/ files are
-checked against their SHA-256 (`babi_download.py`).
+checked against their SHA-256 (`babi_download.py`); `DataNotFound` when that fails too.
 
 Each file holds stories: numbered lines that restart at 1 for a new story; a line
 with tabs is a question, its answer (comma-separated when several words) and the
@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.downloads import cache_dir, search_dirs
-from models.qa.babi_download import OFFICIAL_URL, download_babi
+from models.downloads import DataNotFound, cache_dir, search_dirs
+from models.qa import babi_download
 
 DATASET = "babi/en"  # under $TFSTACK_DATA_DIR and the download cache
 _TASK_FILE = re.compile(r"^qa(\d+)_.*_(train|test)\.txt$")
@@ -95,21 +95,26 @@ def candidate_dirs(path: str | Path | None = None) -> list[Path]:
     return search_dirs(DATASET, path, SHARED_DIRS)
 
 
-def locate_babi(path: str | Path | None = None, url: str = OFFICIAL_URL,
+def locate_babi(path: str | Path | None = None, url: str | None = None,
                 download: bool = True) -> Path:
     """The folder of task files: the first of `candidate_dirs(path)` holding
     qaN_*_train.txt files, else the en/ files of the v1.2 archive downloaded from `url`
-    into the download cache, each checked against its SHA-256 (`download=False`: none)."""
-    candidates = candidate_dirs(path)
-    for candidate in candidates:
+    into the download cache, each checked against its SHA-256 (`download=False`: none);
+    DataNotFound when none is found or downloaded."""
+    searched = candidate_dirs(path)
+    for candidate in searched:
         if any(candidate.glob("qa*_train.txt")):
             return candidate
-    looked = ", ".join(map(str, candidates))
-    if not download:
-        raise FileNotFoundError(
-            f"bAbI tasks not found in {looked}; pass the folder holding qaN_*_train.txt "
-            "files, or set TFSTACK_DATA_DIR")
-    return download_babi(cache_dir(DATASET), url, looked)
+    url, error = url or babi_download.OFFICIAL_URL, None
+    if download:
+        try:
+            return babi_download.download_babi(cache_dir(DATASET), url)
+        except (OSError, ValueError) as e:  # URLError is an OSError; ValueError: checksum
+            error = e
+    raise DataNotFound("The bAbI tasks", "the qaN_<name>_train.txt and _test.txt files",
+                       searched, data_dir=DATASET, folder=cache_dir(DATASET),
+                       flag="--data FOLDER", url=url if download else None,
+                       error=error) from error
 
 
 def load_tasks(tasks: list[int] | str, split: str, path: str | Path | None = None,

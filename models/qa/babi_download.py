@@ -28,34 +28,21 @@ MEMBER_DIR = "tasks_1-20_v1-2/en/"
 MAX_FILE_BYTES = 4 << 20  # the largest en/ file is 0.5 MB
 
 
-def download_babi(target: str | Path, url: str = OFFICIAL_URL, looked: str = "") -> Path:
-    """Downloads the archive from `url`, extracts and verifies the en/ task files and
-    renames them into `target`. `looked` (the folders searched before) goes into the
-    errors: FileNotFoundError when the download fails, ValueError when the archive is
-    incomplete or a file's checksum differs."""
-    target = Path(target)
+def download_babi(target: str | Path, url: str | None = None) -> Path:
+    """Downloads the archive from `url` (default `OFFICIAL_URL`), extracts and verifies
+    the en/ task files and renames them into `target`: OSError when the download fails,
+    ValueError when the archive is incomplete or a file's checksum differs."""
+    target, url = Path(target), url or OFFICIAL_URL
     if target.exists() and any(target.iterdir()):
         raise ValueError(f"{target} exists but holds no complete bAbI tasks; delete it to "
                          f"download them again from {url}")
-    logger.warning("bAbI tasks not found in %s; downloading %s (the en/ files) to %s",
-                   looked or "the usual places", url, target)
+    logger.warning("downloading the bAbI tasks from %s (the en/ files) to %s", url, target)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".babi-download-") as work:
         archive = Path(work) / ARCHIVE
-        try:
-            download_file(url, archive)
-        except OSError as e:  # URLError and HTTPError are OSErrors
-            raise FileNotFoundError(
-                f"bAbI tasks not found in {looked or target}, and downloading {url} failed "
-                f"({e}); pass the folder holding qaN_*_train.txt files (--data), or set "
-                "TFSTACK_DATA_DIR") from e
+        download_file(url, archive)
         staging = Path(work) / "en"
-        try:
-            extract_tasks(archive, staging, label=url)
-        except ValueError as e:
-            raise ValueError(f"{e}; nothing was kept in {target} (looked in {looked or target} "
-                             f"first). If {url} is a local copy, delete or replace it; else "
-                             "try again later") from e
+        extract_tasks(archive, staging, label="the download")
         try:
             os.replace(staging, target)  # onto an empty folder, or none
         except OSError:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.downloads import DataNotFound
 from models.translation import tatoeba
 from models.translation.tatoeba import TatoebaRelease
 
@@ -151,9 +152,8 @@ def locate_ding(path: str | Path | None = None) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError(
-        "no sentence pairs found at " + ", ".join(map(str, candidates))
-        + "; `apt-get install trans-de-en`, or pass a Ding or tab-separated file")
+    raise DataNotFound("The Ding dictionary", "its file de-en", candidates,
+                       data_dir="trans", flag="--data FILE", package="trans-de-en")
 
 
 def load_pairs(path: str | Path | None = None, direction: str = "de-en",

@@ -19,6 +19,7 @@ import numpy as np
 import sacrebleu
 import tensorflow as tf
 
+from models.downloads import DataNotFound
 from models.length_buckets import bucket_by_length
 from models.time_budget import TimeBudget
 from models.translation.config import TranslatorTrainConfig
@@ -184,8 +185,8 @@ def lexicon_pairs(preprocessor: TranslationPreprocessor, direction: str,
     source or target is a held-out sentence without its punctuation."""
     try:
         phrases = read_ding_phrases(locate_ding(), direction)
-    except FileNotFoundError as e:
-        raise FileNotFoundError(f"{e}; or train on sentence pairs only: --no-lexicon") from e
+    except DataNotFound as e:  # --data names the sentence pairs here, not the dictionary
+        raise e.but(flag=None, also=["train on sentence pairs only: --no-lexicon"]) from e
     kept = list(phrases)
     for side, vocabulary in zip(("source", "target"), known, strict=True):
         held = {_bare(words) for words in _words(preprocessor,

@@ -1,9 +1,9 @@
 """Locating, downloading and loading the official Fashion-MNIST IDX files.
 
 Search order: an explicit directory, `$TFSTACK_DATA_DIR/fashion-mnist`, the
-Debian package `dataset-fashion-mnist`, then the official download (checked
-against the SHA-256 of each file's decompressed content, so a re-compressed
-mirror still verifies).
+Debian package `dataset-fashion-mnist`, the download cache, then the official
+download (checked against the SHA-256 of each file's decompressed content, so a
+re-compressed mirror still verifies); `DataNotFound` when that fails too.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import gzip
 import hashlib
 import logging
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from models.downloads import cache_dir, download_file
+from models.downloads import DataNotFound, cache_dir, download_file, search_dirs
 from models.vision.idx import read_idx
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ CLASS_NAMES = (
 )
 OFFICIAL_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+DATASET = "fashion-mnist"  # under $TFSTACK_DATA_DIR and the download cache
 FILES = {
     "train_images": ("train-images-idx3-ubyte.gz",
                      "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
@@ -41,34 +43,38 @@ FILES = {
 
 def candidate_dirs(path: str | Path | None = None) -> list[Path]:
     """The directories searched for the four files, in order."""
-    dirs = [Path(path)] if path else []
-    if os.environ.get("TFSTACK_DATA_DIR"):
-        dirs.append(Path(os.environ["TFSTACK_DATA_DIR"]) / "fashion-mnist")
-    dirs.append(SYSTEM_DIR)
-    return dirs
+    return search_dirs(DATASET, path, [SYSTEM_DIR])
 
 
 def locate(path: str | Path | None = None, download_to: str | Path | None = None,
-           url: str = OFFICIAL_URL) -> Path:
-    """Returns the first directory holding all four files, downloading if none does."""
-    for directory in candidate_dirs(path):
+           url: str | None = None) -> Path:
+    """The first directory holding all four files, else the one they are downloaded
+    into from `url` (default `OFFICIAL_URL`); DataNotFound when the download fails."""
+    searched = candidate_dirs(path)
+    for directory in searched:
         if all((directory / name).is_file() for name, _ in FILES.values()):
             return directory
-    target = Path(download_to or path or cache_dir("fashion-mnist"))
-    logger.info("Fashion-MNIST not found in %s; downloading to %s",
-                [str(d) for d in candidate_dirs(path)], target)
-    download(target, url)
+    url, target = url or OFFICIAL_URL, Path(download_to or path or cache_dir(DATASET))
+    logger.info("downloading Fashion-MNIST from %s to %s", url, target)
+    try:
+        download(target, url)
+    except (OSError, ValueError) as e:  # URLError is an OSError; ValueError: checksum
+        raise DataNotFound(
+            "Fashion-MNIST", "the four IDX files (" + ", ".join(n for n, _ in FILES.values())
+            + ")", searched, data_dir=DATASET, folder=cache_dir(DATASET),
+            flag="--source FOLDER", package="dataset-fashion-mnist", url=url, error=e) from e
     return target
 
 
-def download(directory: str | Path, url: str = OFFICIAL_URL) -> None:
+def download(directory: str | Path, url: str | None = None) -> None:
     """Downloads the four files into `directory`, verifying each before it lands."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    base = (url or OFFICIAL_URL).rstrip("/")
     for name, sha256 in FILES.values():
         if (directory / name).is_file():
             continue
-        fetched = download_file(url.rstrip("/") + "/" + name, directory / f"{name}.download")
+        fetched = download_file(f"{base}/{name}", directory / f"{name}.download")
         try:
             verify(fetched, sha256, name)
             os.replace(fetched, directory / name)
@@ -79,9 +85,12 @@ def download(directory: str | Path, url: str = OFFICIAL_URL) -> None:
 def verify(path: Path, sha256: str, name: str) -> None:
     """Raises if the decompressed content of `path` does not hash to `sha256`."""
     digest = hashlib.sha256()
-    with gzip.open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
+    try:
+        with gzip.open(path, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    except (OSError, EOFError, zlib.error) as e:  # not gzip, or cut short
+        raise ValueError(f"{name} is not a complete gzip file ({e})") from e
     if digest.hexdigest() != sha256:
         raise ValueError(
             f"checksum mismatch for {name}: expected sha256 {sha256} of the decompressed "

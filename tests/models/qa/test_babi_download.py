@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from models.downloads import DataNotFound
 from models.qa import babi
 from models.qa.babi_checksums import SHA256
 from models.qa.babi_download import ARCHIVE, MEMBER_DIR
@@ -77,7 +78,7 @@ def test_a_truncated_archive_is_a_clear_error_and_leaves_nothing(isolated):
     truncated = isolated / "mirror" / ARCHIVE
     truncated.parent.mkdir()
     truncated.write_bytes(good.read_bytes()[:good.stat().st_size // 2])
-    with pytest.raises(ValueError, match=f"is not a complete {ARCHIVE}.*delete or replace"):
+    with pytest.raises(DataNotFound, match=f"the download is not a complete {ARCHIVE}"):
         babi.locate_babi(url=truncated.as_uri())
     assert os.listdir(_cache(isolated)) == []
 
@@ -87,8 +88,8 @@ def test_an_altered_file_fails_its_checksum_and_leaves_nothing(isolated):
     name = "qa1_single-supporting-fact_test.txt"
     files[name] = files[name].replace(b"hallway", b"kitchen", 1)
     mirror = _archive(isolated / "mirror" / ARCHIVE, files).as_uri()
-    with pytest.raises(ValueError, match=f"{name} in {mirror} has sha256 .* expected "
-                                         f"{SHA256[name]}"):
+    with pytest.raises(DataNotFound, match=f"{name} in the download has sha256 .* expected "
+                                           f"{SHA256[name]}"):
         babi.locate_babi(url=mirror)
     assert os.listdir(_cache(isolated)) == []
 

@@ -7,6 +7,7 @@ import zipfile
 
 import pytest
 
+from models.downloads import DataNotFound
 from models.translation import tatoeba
 from models.translation.corpus import load_corpus
 
@@ -47,7 +48,7 @@ def test_a_truncated_archive_is_a_clear_error_and_is_not_kept(isolated):
     truncated = isolated / "mirror" / tatoeba.ARCHIVE
     truncated.parent.mkdir()
     truncated.write_bytes(_shared_archive().read_bytes()[:200_000])
-    with pytest.raises(ValueError, match="is not a complete deu-eng.zip"):
+    with pytest.raises(DataNotFound, match="failed: not a complete deu-eng.zip"):
         tatoeba.locate(url=truncated.as_uri())
     assert not (isolated / "data" / "tatoeba" / tatoeba.ARCHIVE).exists()
 
