@@ -44,7 +44,8 @@ def _register_translator(models: argparse._SubParsersAction) -> None:
     parser.add_argument("--tsv-languages", default=defaults.tsv_languages,
                         help="column order of a tab-separated file")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="full",
-                        help="full: larger model, to convergence (default); quick: minutes")
+                        help="full: larger model, 3 epochs (default); quick: smaller model, "
+                             "2 epochs")
     parser.add_argument("--no-attention", dest="attention", action="store_false",
                         help="the plain seq2seq baseline: no attention")
     parser.add_argument("--cell", choices=("gru", "lstm"), default=defaults.cell,
@@ -79,7 +80,8 @@ def _register_translator(models: argparse._SubParsersAction) -> None:
                         help=f"(default: the profile's, else {defaults.patience})")
     parser.add_argument("--max-minutes", type=float,
                         help="stop after the epoch that would overrun this many minutes of "
-                             "training (default: the profile's)")
+                             "training, so fewer epochs on a slower machine (default: none; "
+                             "each profile trains a fixed number of epochs)")
     parser.add_argument("--limit", type=int, help="use at most this many sentence pairs")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--output-dir", default=defaults.output_dir)
@@ -99,9 +101,19 @@ def _train_translator(args: argparse.Namespace) -> int:
               f"sha256 {result.corpus['sha256']}, {result.corpus['pairs']} pairs)")
     print(f"test BLEU {result.bleu_beam:.1f} (beam), {result.bleu_greedy:.1f} (greedy) on "
           f"{result.pairs['test']} held-out pairs (validation {result.bleu_validation:.1f}, "
-          f"beam); {result.epochs_run} epochs in {result.seconds:.0f} s; saved to "
-          f"{result.model_dir}")
+          f"beam); {result.epochs_run} epochs in {result.seconds:.0f} s"
+          f"{_budget_note(result.time_budget)}; saved to {result.model_dir}")
     return 0
+
+
+def _budget_note(budget: dict | None) -> str:
+    """What --max-minutes did, for the result line ("" without it)."""
+    if not budget:
+        return ""
+    if budget["stopped_training"]:
+        return (f" (--max-minutes {budget['max_minutes']:g} stopped training after epoch "
+                f"{budget['after_epochs']})")
+    return f" (--max-minutes {budget['max_minutes']:g} did not stop training)"
 
 
 def failed(args: argparse.Namespace, error: Exception) -> int:

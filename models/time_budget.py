@@ -1,48 +1,59 @@
-"""A Keras callback that ends training before a wall-clock budget runs out."""
+"""A Keras callback that ends training before a wall-clock budget runs out: only when a
+user asks for one (`--max-minutes`); the profiles train a fixed number of epochs."""
 
 from __future__ import annotations
 
-import logging
 import time
+from collections.abc import Callable
 
 import keras
-
-logger = logging.getLogger(__name__)
 
 
 class TimeBudget(keras.callbacks.Callback):
     """Stops training after the epoch that leaves too little of `minutes` for another
     one (the longest epoch so far is the estimate), or within an epoch once `minutes`
-    are spent (that epoch is then validated as usual), so a profile keeps its promised
-    training time on any machine; with EarlyStopping(restore_best_weights=True) the
-    best epoch's weights are kept.
+    are spent (that epoch is then validated as usual); with
+    EarlyStopping(restore_best_weights=True) the best epoch's weights are kept.
 
     Args:
         minutes: float. Wall-clock minutes the whole `fit` may take.
+        clock: callable returning seconds. What time is read from (`time.monotonic`);
+            tests pass a clock of their own instead of sleeping.
     """
 
-    def __init__(self, minutes: float, **kwargs):
+    def __init__(self, minutes: float, clock: Callable[[], float] = time.monotonic,
+                 **kwargs):
         super().__init__(**kwargs)
         self.minutes = minutes
-        self.stopped_epoch: int | None = None
+        self.clock = clock
+        self.stopped_epoch: int | None = None  # 0-based: the epoch it stopped training in
+        self._epoch = 0
 
     def on_train_begin(self, logs=None) -> None:
-        self._started = time.monotonic()
+        self._started = self.clock()
         self._epoch_started = self._started
         self._longest = 0.0
+        self.stopped_epoch = None
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
-        self._epoch_started = time.monotonic()
+        self._epoch, self._epoch_started = epoch, self.clock()
 
     def on_train_batch_end(self, batch: int, logs=None) -> None:
-        if time.monotonic() - self._started > self.minutes * 60:
+        if self.clock() - self._started > self.minutes * 60:
+            self.stopped_epoch = self._epoch  # cut short; Keras still validates it
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
-        now = time.monotonic()
+        now = self.clock()
         self._longest = max(self._longest, now - self._epoch_started)
-        if now - self._started + self._longest > self.minutes * 60:
+        last = epoch + 1 >= self.params.get("epochs", float("inf"))
+        if not last and now - self._started + self._longest > self.minutes * 60:
             self.stopped_epoch = epoch
             self.model.stop_training = True
-            logger.info("time budget of %.0f min: stopping after epoch %d", self.minutes,
-                        epoch + 1)
+
+    def report(self) -> dict:
+        """What the budget did, for metrics.json: the minutes asked for, whether it
+        stopped training, and after how many epochs (None if it did not)."""
+        stopped = self.stopped_epoch is not None
+        return {"max_minutes": self.minutes, "stopped_training": stopped,
+                "after_epochs": self.stopped_epoch + 1 if stopped else None}

@@ -11,6 +11,7 @@ import itertools
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -60,11 +61,16 @@ class TranslatorResult:
     corpus: dict | None = None  # the Tatoeba release read: path, sha256, release, pairs
     chrf_beam: float = 0.0
     bleu_out_of_domain: float | None = None  # beam, on the Ding dictionary's test sentences
+    # Only with --max-minutes: the minutes asked for, whether they stopped training, and
+    # after how many epochs (`TimeBudget.report`).
+    time_budget: dict | None = None
 
 
-def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
-    """Trains on the train split, stops on validation loss, reports test BLEU and
-    saves the model with its vocabularies."""
+def train_translator(config: TranslatorTrainConfig,
+                     clock: Callable[[], float] = time.monotonic) -> TranslatorResult:
+    """Trains on the train split for `config.epochs` (fewer only with `patience` or
+    `max_minutes`, whose budget is read from `clock`), reports test BLEU and saves the
+    model with its vocabularies."""
     keras.utils.set_random_seed(config.seed)
     started = time.monotonic()
     pairs, release = load_corpus(config.data, config.direction, config.tsv_languages,
@@ -88,11 +94,12 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
                       loss=masked_crossentropy(config.label_smoothing))
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    callbacks = _callbacks(config, out, clock)
     history = trainable.fit(
         teacher_forcing(preprocessor, train + lexicon, config.batch_size, shuffle=True,
                         seed=config.seed),
         validation_data=teacher_forcing(preprocessor, validation, config.batch_size),
-        epochs=config.epochs, verbose=config.verbose, callbacks=_callbacks(config, out),
+        epochs=config.epochs, verbose=config.verbose, callbacks=callbacks,
         shuffle=False)  # the dataset shuffles itself, every epoch
     save(out, model, preprocessor)  # before the slow evaluation, so nothing trained is lost
     translator = Translator(model, preprocessor, config.beam_width, config.alpha)
@@ -103,7 +110,8 @@ def train_translator(config: TranslatorTrainConfig) -> TranslatorResult:
         {"train": len(train), "lexicon": len(lexicon), "validation": len(validation),
          "test": len(test)},
         len(history.epoch), time.monotonic() - started, asdict(release) if release else None,
-        beam["chrf"], out_of_domain(translator, config))
+        beam["chrf"], out_of_domain(translator, config),
+        next((c.report() for c in callbacks if isinstance(c, TimeBudget)), None))
     (out / "metrics.json").write_text(json.dumps(
         {**asdict(result), "model_dir": str(out), "config": asdict(config),
          "history": {k: [float(x) for x in v] for k, v in history.history.items()}},
@@ -141,9 +149,10 @@ def masked_crossentropy(label_smoothing: float = 0.0):
     return smoothed
 
 
-def _callbacks(config: TranslatorTrainConfig, out: Path) -> list[keras.callbacks.Callback]:
+def _callbacks(config: TranslatorTrainConfig, out: Path, clock: Callable[[], float],
+               ) -> list[keras.callbacks.Callback]:
     """Best-on-validation checkpoints, the loss of each epoch in history.csv, early
-    stopping unless `patience` is 0, and a stop before `max_minutes` run out."""
+    stopping unless `patience` is 0, and a stop before `max_minutes` run out on `clock`."""
     callbacks = [keras.callbacks.ModelCheckpoint(out / CHECKPOINT_FILE, save_best_only=True,
                                                  save_weights_only=True),
                  keras.callbacks.CSVLogger(out / HISTORY_FILE)]  # the learning curve, live
@@ -151,7 +160,7 @@ def _callbacks(config: TranslatorTrainConfig, out: Path) -> list[keras.callbacks
         callbacks.append(keras.callbacks.EarlyStopping(patience=config.patience or config.epochs,
                                                        restore_best_weights=True))
     if config.max_minutes:
-        callbacks.append(TimeBudget(config.max_minutes))
+        callbacks.append(TimeBudget(config.max_minutes, clock))
     return callbacks
 
 

@@ -119,3 +119,22 @@ def test_augmentation_follows_the_classifier_profile_unless_given():
     assert (augment("--profile", "quick"), augment("--profile", "full")) == (False, True)
     assert augment("--profile", "quick", "--augment") is True
     assert augment("--profile", "full", "--no-augment") is False
+
+
+def test_no_profile_trains_against_the_clock():
+    from models.qa.config import PROFILES as QA_PROFILES
+    from models.vision.config import PROFILES as VISION_PROFILES
+
+    for profiles in (PROFILES, QA_PROFILES, VISION_PROFILES):
+        assert all("max_minutes" not in settings for settings in profiles.values())
+    for name in PROFILES:
+        assert _translator("--profile", name).max_minutes is None
+        assert _translator("--profile", name, "--max-minutes", "5").max_minutes == 5.0
+
+
+def test_the_result_line_says_what_max_minutes_did():
+    assert cli._budget_note(None) == ""
+    stopped = {"max_minutes": 5.0, "stopped_training": True, "after_epochs": 1}
+    assert cli._budget_note(stopped) == " (--max-minutes 5 stopped training after epoch 1)"
+    assert cli._budget_note({**stopped, "stopped_training": False, "after_epochs": None}) \
+        == " (--max-minutes 5 did not stop training)"
