@@ -71,7 +71,8 @@ def train_qa(config: QATrainConfig) -> QAResult:
         key, mode = _monitor(run)
         scores.append(float(min(fitted.history[key]) if mode == "min"
                             else max(fitted.history[key])))
-        logger.info("restart %d (seed %d): best %s %.4f", restart, run.seed, key, scores[-1])
+        # progress only: the scores are part of the printed result
+        logger.debug("restart %d (seed %d): best %s %.4f", restart, run.seed, key, scores[-1])
         if scores[-1] == (min(scores) if mode == "min" else max(scores)):
             model, history = candidate, fitted
     task_accuracy, task_attention = evaluate(model, preprocessor, answers, test)

@@ -78,9 +78,7 @@ def train_classifier(config: ClassifierTrainConfig) -> TrainResult:
     result = TrainResult(out, float(accuracy), float(loss), len(history.epoch),
                          time.monotonic() - started)
     _write_metrics(out, config, result, history.history)
-    logger.info("test accuracy %.4f after %d epochs (%.0f s)",
-                result.test_accuracy, result.epochs_run, result.seconds)
-    return result
+    return result  # printed by the command, not logged
 
 
 def load_trained(model_dir: str | Path) -> tuple[AlexNetClassifier, tuple[str, ...]]:
