@@ -241,7 +241,8 @@ def _as_array(value: object, info: meta_graph_pb2.TensorInfo | None, key: str) -
         array = np.asarray(value)
         if array.dtype == object or array.dtype.kind in "USb" and dtype != tf.bool:
             raise ValueError("ragged or non-numeric values")
-        return array.astype(dtype.as_numpy_dtype)
+        with np.errstate(over="ignore"):  # a double beyond float32 is inf, as in C++
+            return array.astype(dtype.as_numpy_dtype)
     except (ValueError, TypeError) as e:
         raise InvalidArgument(f"input '{key}' could not be read as {dtype.name}: {e}; "
                               "give a (nested) list of numbers of one rectangular shape") from e

@@ -59,6 +59,46 @@ def test_a_full_signature_is_resource_exhausted_and_others_still_run(spinner_roo
     assert outputs["counted"].tolist() == [1]
 
 
+def test_a_caller_who_gives_up_keeps_its_slot_while_its_graph_runs(spinner_root):
+    repository = ModelRepository(model_configs(ServerConfig(
+        model_name="spin", model_base_path=str(spinner_root))))
+    repository.poll()
+    dataplane = DataPlane(repository, max_threads=1)
+    started, jobs = threading.Event(), []
+    submit = dataplane._pool.submit
+
+    def observed_submit(fn, *args):  # the real pool; we learn when a job starts
+        def job():
+            started.set()
+            return fn(*args)
+        jobs.append(submit(job))
+        return jobs[-1]
+
+    dataplane._pool.submit = observed_submit
+    key = ("spin", "serving_default")
+
+    async def main():
+        running = asyncio.create_task(
+            dataplane.predict("spin", None, None, "", {"steps": np.array([400_000])}))
+        assert await asyncio.to_thread(started.wait, 60)  # its graph runs on the one thread
+        queued = asyncio.create_task(
+            dataplane.predict("spin", None, None, "", {"steps": np.array([400_000])}))
+        while len(jobs) < 2:
+            await asyncio.sleep(0)
+        running.cancel()
+        queued.cancel()
+        await asyncio.gather(running, queued, return_exceptions=True)
+        kept = dataplane._in_flight[key]  # the running graph's; the queued one is gone
+        await asyncio.wrap_future(jobs[0])
+        while dataplane._in_flight[key]:  # freed once the graph ends
+            await asyncio.sleep(0)
+        return kept
+
+    assert asyncio.run(main()) == 1
+    assert jobs[1].cancelled()  # never ran
+    dataplane.close()
+
+
 def test_only_small_lone_requests_to_fast_signatures_run_inline(spinner_root):
     repository = ModelRepository(model_configs(ServerConfig(
         model_name="spin", model_base_path=str(spinner_root))))

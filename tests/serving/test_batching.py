@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 
 import numpy as np
 import pytest
@@ -209,3 +210,41 @@ def test_every_caller_gets_an_answer_whatever_the_batch_raises():
     results, _ = run_concurrently(BatchingOptions(batch_timeout_micros=10_000), Exploding(),
                                   requests)
     assert all(type(r).__name__ == "Internal" and "MemoryError" in str(r) for r in results)
+
+
+def test_batches_whose_callers_gave_up_leave_the_queue_unrun(servable):
+    options = BatchingOptions(max_batch_size=2, max_enqueued_batches=2, num_batch_threads=1)
+    two = {"x": np.ones((2, 2), np.float32)}
+    sizes = []
+
+    async def main(gate: threading.Event):
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(gate.wait)  # the one thread is busy: batches wait for it
+            batcher = Batcher(options, pool, lambda s, sig, n: sizes.append(n))
+            first = asyncio.create_task(batcher.submit(servable, "serving_default", two))
+            while not sizes and batcher.queue_depth == 0:  # until it is queued...
+                await asyncio.sleep(0)
+            while batcher.queue_depth:  # ...and taken by the batch thread
+                await asyncio.sleep(0)
+            gone = [asyncio.create_task(batcher.submit(servable, "serving_default", two))
+                    for _ in range(2)]
+            while batcher.queue_depth < 2:
+                await asyncio.sleep(0)
+            with pytest.raises(ResourceExhausted):  # the queue is full
+                await batcher.submit(servable, "serving_default", two)
+            for task in gone:
+                task.cancel()
+            await asyncio.gather(*gone, return_exceptions=True)
+            depth = batcher.queue_depth  # dropped at once, not when a thread frees
+            later = asyncio.create_task(batcher.submit(servable, "serving_default", two))
+            gate.set()
+            return depth, await first, await later
+
+    gate = threading.Event()
+    try:
+        depth, first, later = asyncio.run(main(gate))
+    finally:
+        gate.set()
+    assert depth == 0
+    assert first["y"].tolist() == later["y"].tolist() == [[2.0, 2.0]] * 2
+    assert sizes == [2, 2]  # the abandoned batches never ran

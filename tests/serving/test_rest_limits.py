@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from serving.errors import InvalidArgument
-from serving.json_codec import MAX_JSON_DEPTH, check_structure
+from serving.json_codec import MAX_JSON_DEPTH, check_structure, parse_body
 from serving.rest import INLINE_BODY_BYTES
 from serving.tensor_protos import STRING_ELEMENT_BYTES
 
@@ -151,3 +151,39 @@ def test_large_body_is_parsed_and_answered_correctly(url):
     predictions = response.json()["predictions"]
     assert len(predictions) == 1000
     assert predictions[123] == "ROW 123 " + "X" * 80
+
+
+@pytest.mark.parametrize("number", ["1e400", "-2.5E+308", "1" + "0" * 309 + ".5"])
+def test_numbers_beyond_a_double_are_refused_as_rapidjson_refuses_them(url, number):
+    body = f'{{"instances": [[{number}, 1.0]]}}'
+    response = requests.post(url, data=body, timeout=30)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith(
+        "JSON Parse error: Number too big to be stored in double")
+    answers(url)
+
+
+def test_infinity_and_large_finite_numbers_are_still_read(url):
+    # kParseNanAndInfFlag: TF Serving reads the literals; 1e300 is a finite double,
+    # infinite once cast to float32 as RapidJSON's GetFloat casts it
+    body = '{"instances": [[Infinity, 1e300], [1e-400, 2]]}'
+    response = requests.post(url, data=body, timeout=30)
+    assert response.status_code == 200
+    first, second = response.json()["predictions"]
+    assert first["y"] == [float("inf")] * 2 and second["y"] == [0.0, 4.0]
+
+
+@pytest.mark.parametrize("item, per_item", [(b"[]", 64), (b"{}", 160), (b"1", 32)])
+def test_parsed_size_is_estimated_before_parsing(item, per_item):
+    count = 10_000
+    raw = b'{"instances": [' + b",".join([item] * count) + b"]}"
+    with pytest.raises(InvalidArgument, match="once parsed, more than the server's limit of "
+                                              r"100000 bytes .*--rest_max_parsed_body_bytes"):
+        parse_body(raw, max_parsed_bytes=100_000)
+    assert len(parse_body(raw, max_parsed_bytes=count * (per_item + 33) + len(raw))[
+        "instances"]) == count
+
+
+def test_brackets_and_commas_inside_strings_are_not_counted_as_values():
+    raw = json.dumps({"instances": ["[],{}," * 10_000]}).encode()
+    assert parse_body(raw, max_parsed_bytes=len(raw) + 1000)["instances"][0].startswith("[]")
