@@ -1,4 +1,10 @@
-"""Exporting the question-answering DMN+: strings in, answer and attention out."""
+"""Exporting the question-answering DMN+: strings in, answer and attention out.
+
+A story is first cut to the lines that start within its last `story_bytes` and a
+question to its first `question_bytes` (both from what the model reads: `max_facts`
+facts of `max_words` words), so neither the work nor the echoed facts grow with what
+was sent.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +17,22 @@ import tensorflow as tf
 
 from export.contracts import DEFAULT_SIGNATURE, QA
 from export.repository import write_version
+from export.text_caps import BYTES_PER_TOKEN, first_bytes, last_lines
 from export.warmup import predict_log, write_warmup
 from models.qa.preprocessor import BabiPreprocessor
 from models.qa.trainer import load_trained
 
 logger = logging.getLogger(__name__)
+
+
+def question_bytes(preprocessor: BabiPreprocessor) -> int:
+    """Bytes of a question the served graph reads: a generous 32 a word it keeps."""
+    return BYTES_PER_TOKEN * preprocessor.max_words
+
+
+def story_bytes(preprocessor: BabiPreprocessor) -> int:
+    """Bytes of a story the served graph reads: `question_bytes` a fact it keeps."""
+    return question_bytes(preprocessor) * preprocessor.max_facts
 
 
 def qa_archive(model: keras.Model, preprocessor: BabiPreprocessor,
@@ -26,6 +43,8 @@ def qa_archive(model: keras.Model, preprocessor: BabiPreprocessor,
     fixed = model.get_layer("fact_ids").output.shape[1]  # set in models saved before 202ef7f
 
     def serve(story: tf.Tensor, question: tf.Tensor) -> dict[str, tf.Tensor]:
+        story = last_lines(story, story_bytes(preprocessor))
+        question = first_bytes(question, question_bytes(preprocessor))
         fact_ids, question_ids, facts = preprocessor(story, question)
         if fixed is not None:  # such a model takes exactly `fixed` facts: pad to them
             pad = [[0, 0], [0, fixed - tf.shape(facts)[1]]]

@@ -11,7 +11,7 @@ from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 
 from export.contracts import QA
-from export.qa import qa_archive
+from export.qa import qa_archive, question_bytes, story_bytes
 from models.qa.babi import load_tasks
 from models.qa.dmn import build_dmn
 from models.qa.trainer import encode, load_trained
@@ -119,3 +119,18 @@ def test_empty_unknown_and_over_long_inputs_get_answers(serve):
     assert out["facts"][0].tolist() == [b""] * out["facts"].shape[1]
     assert out["answer"][2] == b"garden"  # the most recent facts are kept
     assert out["facts"][2][-1] == b"Mary moved to the garden."
+
+
+def test_stories_and_questions_are_read_up_to_their_byte_limits(serve, trained_qa):
+    preprocessor = load_trained(trained_qa.model_dir)[1]
+    facts = "Mary moved to the bathroom.\nJohn went to the hallway."
+    noise = "Sandra journeyed to the garden. " * 200_000  # one line of 6.4 MB
+    question = "Where is Mary?"
+    out = ask(serve, [facts, noise + "\n" + facts, facts],
+              [question, question, question + " " * question_bytes(preprocessor)
+               + "Where is John? " * 100_000])
+    assert out["facts"][1].tolist() == out["facts"][0].tolist()  # the cut line is left out
+    assert sum(len(fact) for fact in out["facts"][1]) <= story_bytes(preprocessor)
+    assert out["answer"].tolist() == [b"bathroom"] * 3
+    np.testing.assert_allclose(out["probability"][1:], out["probability"][0], rtol=1e-5)
+    np.testing.assert_allclose(out["gates"][1:], out["gates"][:1].repeat(2, 0), atol=1e-5)

@@ -11,6 +11,8 @@ from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 
 from export.contracts import DEFAULT_SIGNATURE, GREEDY_SIGNATURE, TRANSLATOR
+from export.text_caps import MAX_WORD_CHARS
+from export.translator import max_sentence_bytes
 from export.warmup import WARMUP_DIR, WARMUP_FILE
 from models.translation.trainer import load_trained
 
@@ -96,6 +98,31 @@ def test_empty_huge_and_undecodable_inputs_get_answers(loaded, trained):
     words = b" ".join(out["source_tokens"][3]).replace(b" ##", b"").split()
     assert b"full" in words and b"fi" in words  # NFKC, then split into pieces or not
     assert translate(loaded, [])["translation"].shape == (0,)
+
+
+def test_a_sentence_is_read_up_to_its_byte_limit_only(loaded, trained):
+    limit = max_sentence_bytes(load_trained(trained.model_dir))
+    plain = "Wo ist der Bahnhof?"
+    out = translate(loaded, [plain, plain + " " * limit + "Abgemacht! " * 1_000_000])
+    np.testing.assert_array_equal(out["source_tokens"][1], out["source_tokens"][0])
+    assert out["translation"][1] == out["translation"][0]
+
+
+def test_a_huge_word_is_cut_and_so_are_its_copies_in_the_answer(loaded, trained, tokens):
+    max_tokens = load_trained(trained.model_dir).preprocessor.max_target_length
+    out = translate(loaded, ["Ä" * 2_000_000, "Wo ist Zorgblatt" + "x" * 4_000_000 + "?"])
+    cut = ["ä" * MAX_WORD_CHARS,  # normalised after the cut: lower case, 2 bytes a letter
+           "wo ist zorgblatt" + "x" * (MAX_WORD_CHARS - 9)]
+    for source, expected in zip(out["source_tokens"], cut, strict=True):
+        words = b" ".join(source).replace(b" ##", b"").decode().split()
+        assert words[-1] == "</s>"
+        if tokens == "words":
+            assert " ".join(words[:-1]) == expected
+        else:  # pieces, up to the model's positions
+            assert expected.startswith(" ".join(words[:-1]))
+    for answer, target in zip(out["translation"], out["target_tokens"], strict=True):
+        assert max(len(token.decode()) for token in target) <= MAX_WORD_CHARS
+        assert len(answer.decode()) <= max_tokens * (MAX_WORD_CHARS + 1)
 
 
 def test_warmup_records_cover_both_signatures_and_run(version_dir, loaded):
