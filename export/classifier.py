@@ -2,7 +2,9 @@
 
 The bytes signature reads each image's header before decoding it and refuses, with
 INVALID_ARGUMENT, an image of more pixels than the export's `max_image_pixels`: a
-PNG of a few hundred KB can declare 20000x20000 pixels and decode to gigabytes.
+PNG of a few hundred KB can declare 20000x20000 pixels and decode to gigabytes. It
+also refuses a request whose images declare more than `max_request_pixels` in all:
+64 small PNGs can each declare 49 MP.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ PIXELS_SIGNATURE = "predict_pixels"
 DEFAULT_TOP_K = 5
 # Width x height of the largest image decoded: a 48-megapixel phone photo fits.
 DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
+# Pixels of all the images of one request: 64 images of 1024x1024, or two of 48 MP.
+DEFAULT_MAX_REQUEST_PIXELS = 100_000_000
 # GIF blocks (extensions, frames, runs of data) read per request to size the frames
 # the decoder expands: a 2,000-frame animation, or many GIFs of fewer.
 MAX_GIF_STEPS = 4096
@@ -46,9 +50,11 @@ _LOOKAHEAD = 1024  # 255-byte GIF sub-blocks a step can jump over
 def classifier_archive(model: keras.Model, class_names: tuple[str, ...],
                        top_k: int = DEFAULT_TOP_K,
                        max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+                       max_request_pixels: int | None = None,
                        ) -> keras.export.ExportArchive:
     """The classifier's SavedModel: decoding (of images up to `max_image_pixels`
-    pixels), resizing and top-k labelling in the graph."""
+    pixels, `max_request_pixels` a request: by default 100 MP or `max_image_pixels` if
+    more), resizing and top-k labelling in the graph."""
     if len(class_names) != model.output.shape[-1]:
         raise ValueError(
             f"{len(class_names)} class names for a model with {model.output.shape[-1]} outputs"
@@ -57,6 +63,12 @@ def classifier_archive(model: keras.Model, class_names: tuple[str, ...],
     if max_image_pixels < size[0] * size[1]:
         raise ValueError(f"max_image_pixels={max_image_pixels} is below the model's own input "
                          f"size {size[0]}x{size[1]}; give at least {size[0] * size[1]}")
+    if max_request_pixels is None:
+        max_request_pixels = max(DEFAULT_MAX_REQUEST_PIXELS, max_image_pixels)
+    if max_request_pixels < max_image_pixels:
+        raise ValueError(f"max_request_pixels={max_request_pixels} is below max_image_pixels="
+                         f"{max_image_pixels}, so an image allowed alone would be refused; "
+                         f"give at least {max_image_pixels}")
     k = min(top_k, len(class_names))
     names = tf.constant(class_names)
     by_bytes, by_pixels = (CLASSIFIER.signature(n) for n in (DEFAULT_SIGNATURE, PIXELS_SIGNATURE))
@@ -67,7 +79,7 @@ def classifier_archive(model: keras.Model, class_names: tuple[str, ...],
                 "class_ids": tf.cast(ids, tf.int64)}
 
     def serve_bytes(image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
-        image_bytes = checked_sizes(image_bytes, max_image_pixels)
+        image_bytes = checked_sizes(image_bytes, max_image_pixels, max_request_pixels)
         pixels = decode_images(image_bytes, size, channels)  # (batch, h, w, c)
         return labelled(model(pixels, training=False))
 
@@ -87,32 +99,43 @@ def classifier_archive(model: keras.Model, class_names: tuple[str, ...],
     return archive
 
 
-def checked_sizes(image_bytes: tf.Tensor, max_pixels: int) -> tf.Tensor:
+def checked_sizes(image_bytes: tf.Tensor, max_pixels: int,
+                  max_total: int) -> tf.Tensor:
     """`image_bytes` (batch,), once every image's header is read and none declares
-    more than `max_pixels` pixels or is of a format this model refuses; else an
-    InvalidArgumentError naming the first image that does, before any is decoded."""
+    more than `max_pixels` pixels or is of a format this model refuses, nor all of them
+    more than `max_total`; else an InvalidArgumentError naming the first image or the
+    total at fault, before any is decoded."""
     count = tf.shape(image_bytes)[0]
     zero = tf.constant(0, tf.int64)
 
-    def read(i, steps_left, _, *__):  # (index, GIF steps left, refused, header of i - 1)
+    def read(i, steps_left, _, total, *__):
+        # (index, GIF steps left, refused, pixels of images 0 to i - 1, header of i - 1)
         fmt, width, height, pixels, steps = _header(image_bytes[i], steps_left, max_pixels)
         bad = ((fmt >= _WEBP) & (fmt < _UNKNOWN)) | (pixels > max_pixels)
-        return i + 1, steps_left - steps, bad, fmt, width, height, pixels
+        total += tf.where(bad, zero, pixels)  # an image refused alone is named alone
+        bad |= total > max_total
+        return i + 1, steps_left - steps, bad, total, fmt, width, height, pixels
 
-    i, _, bad, fmt, width, height, pixels = tf.while_loop(
+    i, _, bad, total, fmt, width, height, pixels = tf.while_loop(
         lambda i, _, bad, *__: (i < count) & ~bad, read,
-        (0, tf.constant(MAX_GIF_STEPS), tf.constant(False), tf.constant(_UNKNOWN),
+        (0, tf.constant(MAX_GIF_STEPS), tf.constant(False), zero, tf.constant(_UNKNOWN),
          zero, zero, zero))
 
-    def refuse() -> tf.Tensor:  # the message is only built for a refused image
+    def refuse() -> tf.Tensor:  # the message is only built for a refused request
         text = tf.strings.as_string
         name = tf.gather(tf.constant(_NAMES), fmt)
-        message = tf.where(fmt >= _WEBP, tf.strings.join(
+        alone = tf.where(fmt >= _WEBP, tf.strings.join(
             ["image ", text(i - 1), " cannot be decoded by this model: it is ", name]),
             tf.strings.join([
                 "image ", text(i - 1), " is a ", text(width), "x", text(height), " ", name,
                 " (", text(pixels), " pixels to decode), more than the ", str(max_pixels),
                 " pixels this model decodes per image (max_image_pixels, set at export)"]))
+        together = tf.strings.join([
+            "images 0 to ", text(i - 1), " of the ", text(count), " in this request declare ",
+            text(total), " pixels to decode in all, more than the ", str(max_total),
+            " pixels this model decodes per request (max_request_pixels, set at export); "
+            "send fewer or smaller images per request"])
+        message = tf.where(total > max_total, together, alone)
         with tf.control_dependencies([tf.debugging.Assert(~bad, [message])]):
             return tf.constant(False)
 
@@ -232,13 +255,16 @@ def warmup_records(size: tuple[int, int], channels: int) -> list:
 def export_classifier(model_dir: str | Path = "artifacts/classifier",
                       repository: str | Path = "model_repository",
                       top_k: int = DEFAULT_TOP_K,
-                      max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> tuple[int, Path]:
+                      max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+                      max_request_pixels: int | None = None,
+                      ) -> tuple[int, Path]:
     """Writes the trained model in `model_dir` as the next version of
-    `<repository>/classifier`, refusing images over `max_image_pixels` pixels;
-    returns the version and its folder."""
+    `<repository>/classifier`, refusing images over `max_image_pixels` pixels and
+    requests over `max_request_pixels`; returns the version and its folder."""
     model, class_names = load_trained(model_dir)
     size, channels = tuple(model.input.shape[1:3]), model.input.shape[3]
-    archive = classifier_archive(model, class_names, top_k, max_image_pixels)
+    archive = classifier_archive(model, class_names, top_k, max_image_pixels,
+                                 max_request_pixels)
 
     def write(path: Path) -> None:
         archive.write_out(str(path), verbose=False)

@@ -22,6 +22,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--max-image-pixels", type=_positive, default=50_000_000, metavar="PIXELS",
         help="refuse (INVALID_ARGUMENT, before decoding) an image whose header declares "
              "more than this many pixels, width x height (default: %(default)s)")
+    classifier.add_argument(
+        "--max-request-pixels", type=_positive, default=None, metavar="PIXELS",
+        help="refuse (INVALID_ARGUMENT, before decoding) a request whose images' headers "
+             "declare more than this many pixels in all, at least --max-image-pixels "
+             "(default: 100000000, or --max-image-pixels if more)")
     classifier.set_defaults(handler=_export_classifier)
 
     qa = models.add_parser("qa", help="question answering: story + question in, answer out")
@@ -66,7 +71,8 @@ def _export_classifier(args: argparse.Namespace) -> int:
     from export.classifier import export_classifier
 
     return _list(args, "classifier", *export_classifier(
-        args.model_dir, args.repository, args.top_k, args.max_image_pixels))
+        args.model_dir, args.repository, args.top_k, args.max_image_pixels,
+        args.max_request_pixels))
 
 
 def _positive(text: str) -> int:
