@@ -101,6 +101,20 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--grpc_max_concurrent_rpcs", type=int,
                         default=defaults.grpc_max_concurrent_rpcs,
                         help="(tfstack) gRPC calls open at once; more are RESOURCE_EXHAUSTED")
+    parser.add_argument("--max_connections", type=int, default=defaults.max_connections,
+                        help="(tfstack) open connections per listener; more are closed at "
+                             "once (0: half the file-descriptor limit for gRPC, a quarter "
+                             "for REST)")
+    parser.add_argument("--receive_timeout_seconds", type=float,
+                        default=defaults.receive_timeout_seconds,
+                        help="(tfstack) seconds a gRPC call's request message may take to "
+                             "arrive; a stalled upload is cancelled after it")
+    parser.add_argument("--header_timeout_seconds", type=float,
+                        default=defaults.header_timeout_seconds,
+                        help="(tfstack) seconds a REST request's headers may take to arrive")
+    parser.add_argument("--idle_timeout_seconds", type=float,
+                        default=defaults.idle_timeout_seconds,
+                        help="(tfstack) seconds a connection with no calls is kept open")
     parser.add_argument("--drain_seconds", type=float, default=defaults.drain_seconds,
                         help="(tfstack) seconds health reports NOT_SERVING before the "
                              "listeners stop, on SIGTERM")

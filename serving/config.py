@@ -9,6 +9,7 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving.config_rules import TENSORFLOW_PLATFORM, ConfigError, validate_model_list
+from serving.connections import ConnectionLimits
 
 ModelServerConfig = model_server_config_pb2.ModelServerConfig
 ModelConfig = model_server_config_pb2.ModelConfig
@@ -46,8 +47,16 @@ class ServerConfig:
     rest_max_body_bytes_in_flight: int = 128 * 1024 * 1024  # REST bodies handled at once
     rest_max_parsed_body_bytes: int = 256 * 1024 * 1024  # one body's parsed JSON
     grpc_max_concurrent_rpcs: int = 1024  # gRPC calls open at once; more: RESOURCE_EXHAUSTED
+    max_connections: int = 0  # per listener; 0: a share of the file descriptors
+    receive_timeout_seconds: float = 60.0  # for a gRPC request message to arrive
+    header_timeout_seconds: float = 10.0  # for a REST request's headers to arrive
+    idle_timeout_seconds: float = 300.0  # a connection with no calls is closed after
     drain_seconds: float = 2.0  # NOT_SERVING before the listeners stop, for load balancers
     grace_period_seconds: float = 10.0
+
+    def connection_limits(self) -> ConnectionLimits:
+        return ConnectionLimits(self.max_connections, self.receive_timeout_seconds,
+                                self.header_timeout_seconds, self.idle_timeout_seconds)
 
 
 def read_model_config_file(path: str | Path) -> ModelServerConfig:

@@ -21,6 +21,7 @@ from aiohttp import web
 from google.protobuf import json_format
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from serving.connections import ConnectionLimits, GuardedConnection, RestConnections
 from serving.dataplane import SIGNATURE_DEF_FIELD, DataPlane
 from serving.errors import (
     DeadlineExceeded,
@@ -229,12 +230,50 @@ async def start_rest(dataplane: DataPlane, host: str, port: int, max_body_bytes:
                      timeout_seconds: float = 30.0,
                      max_body_bytes_in_flight: int = 128 * 1024 * 1024,
                      max_parsed_bytes: int = DEFAULT_MAX_PARSED_BODY_BYTES,
+                     limits: ConnectionLimits | None = None,
                      ) -> tuple[web.AppRunner, int]:
     """Starts the REST API on `host:port` (0: a free port), with Prometheus metrics at
-    `metrics_path` if given; returns the runner to stop it with and the bound port."""
+    `metrics_path` if given, its connections bounded by `limits`; returns the runner to
+    stop it with and the bound port."""
+    limits = limits or ConnectionLimits()
     api = RestApi(dataplane, metrics_path, timeout_seconds, max_body_bytes,
                   max_body_bytes_in_flight, max_parsed_bytes)
-    runner = web.AppRunner(api.app(middlewares), access_log=None)
+    runner = web.AppRunner(api.app([*middlewares, _tracks_requests]), access_log=None,
+                           keepalive_timeout=limits.idle_timeout)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    site = _GuardedSite(runner, host, port, RestConnections(
+        runner.server, limits.connections(4), limits.header_timeout))
+    await site.start()
     return runner, runner.addresses[0][1]
+
+
+@web.middleware
+async def _tracks_requests(request: web.Request, handler):
+    """Tells the connection's guard a request is being handled (no header deadline)."""
+    connection = getattr(request.transport, "get_protocol", lambda: None)()
+    tracked = isinstance(connection, GuardedConnection)
+    if tracked:
+        connection.request_started()
+    try:
+        return await handler(request)
+    finally:
+        if tracked:
+            connection.request_ended()
+
+
+class _GuardedSite(web.BaseSite):
+    """A TCP site whose connections go through a RestConnections factory."""
+
+    def __init__(self, runner: web.AppRunner, host: str, port: int,
+                 connections: RestConnections):
+        super().__init__(runner)
+        self._host, self._port, self._connections = host, port, connections
+
+    @property
+    def name(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    async def start(self) -> None:
+        await super().start()
+        self._server = await asyncio.get_running_loop().create_server(
+            self._connections, self._host, self._port, reuse_address=True)

@@ -13,6 +13,7 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 
 from serving.batching import BatchingOptions
 from serving.config import ServerConfig, model_configs
+from serving.connections import ConnectionLimits, ReceiveTimeout, grpc_options
 from serving.dataplane import DataPlane, RequestLimits
 from serving.grpc_service import ModelService, ParsingRegistrar, PredictionService
 from serving.interceptors import GrpcGuard, read_token, rest_middlewares, ssl_credentials
@@ -34,15 +35,20 @@ def create_server(dataplane: DataPlane, address: str = "127.0.0.1:0",
                   credentials: grpc.ServerCredentials | None = None,
                   interceptors: tuple[grpc.aio.ServerInterceptor, ...] = (),
                   maximum_concurrent_rpcs: int | None = None,
+                  limits: ConnectionLimits | None = None,
                   ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """A grpc.aio server with TF Serving's services, health checking and reflection,
     bound to `address` (port 0 picks a free one; TLS with `credentials`); returns it
-    with its port. Calls beyond `maximum_concurrent_rpcs` are RESOURCE_EXHAUSTED."""
-    server = grpc.aio.server(interceptors=interceptors,
-                             maximum_concurrent_rpcs=maximum_concurrent_rpcs, options=[
-        ("grpc.max_receive_message_length", max_message_bytes),
-        ("grpc.max_send_message_length", max_message_bytes),
-    ])
+    with its port. Calls beyond `maximum_concurrent_rpcs` are RESOURCE_EXHAUSTED;
+    connections and stalled uploads are bounded by `limits`."""
+    limits = limits or ConnectionLimits()
+    server = grpc.aio.server(
+        interceptors=(ReceiveTimeout(limits.receive_timeout), *interceptors),
+        maximum_concurrent_rpcs=maximum_concurrent_rpcs, options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+            *grpc_options(limits, maximum_concurrent_rpcs),
+        ])
     parsing = ParsingRegistrar(server)  # unparsable bytes: INTERNAL, as TF Serving
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(dataplane), parsing)
@@ -90,7 +96,7 @@ async def serve(config: ServerConfig) -> None:
         dataplane, f"{config.host}:{config.port}", config.max_message_bytes,
         ssl_credentials(config.ssl_config_file) if config.ssl_config_file else None,
         (GrpcGuard(token, config.access_log),) if token or config.access_log else (),
-        config.grpc_max_concurrent_rpcs,
+        config.grpc_max_concurrent_rpcs, config.connection_limits(),
     )
     await server.start()
     rest = None
@@ -100,7 +106,7 @@ async def serve(config: ServerConfig) -> None:
             dataplane, config.host, config.rest_api_port, config.max_message_bytes,
             metrics_path, rest_middlewares(token, config.access_log),
             config.rest_api_timeout_in_ms / 1000, config.rest_max_body_bytes_in_flight,
-            config.rest_max_parsed_body_bytes)
+            config.rest_max_parsed_body_bytes, config.connection_limits())
         logger.info("Exporting HTTP/REST API at %s:%d", config.host, rest_port)
     elif metrics_path:
         logger.warning("Prometheus metrics need --rest_api_port; they are not served")

@@ -4,10 +4,14 @@ keeps answering a probe. The figures a deployer can rely on are in docs/serving.
 
 from __future__ import annotations
 
+import collections
 import socket
 from pathlib import Path
 
 import grpc
+import h2.config
+import h2.connection
+import h2.events
 import numpy as np
 import pytest
 import requests
@@ -18,9 +22,12 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from serving.launcher import ServerProcess, free_port
 from tests.messages import predict_request
 from tests.serving.conftest import write_doubler
+from tests.serving.test_shutdown_and_limits import Spinner
 
 BODY_BUDGET = 4 * 1024 * 1024  # --rest_max_body_bytes_in_flight of this server
 TIMEOUT_MS = 3000  # --rest_api_timeout_in_ms
+STALL_SECONDS = 2  # --receive_timeout_seconds and --header_timeout_seconds
+MAX_CONNECTIONS = 40  # --max_connections (each listener)
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +37,10 @@ def server(tmp_path_factory):
     with ServerProcess("--model_name=doubler", f"--model_base_path={root}",
                        f"--rest_api_port={free_port()}",
                        f"--rest_api_timeout_in_ms={TIMEOUT_MS}",
-                       f"--rest_max_body_bytes_in_flight={BODY_BUDGET}") as running:
+                       f"--rest_max_body_bytes_in_flight={BODY_BUDGET}",
+                       f"--receive_timeout_seconds={STALL_SECONDS}",
+                       f"--header_timeout_seconds={STALL_SECONDS}",
+                       f"--max_connections={MAX_CONNECTIONS}") as running:
         yield running
 
 
@@ -85,10 +95,14 @@ def test_a_million_strings_filled_from_one_value_cost_nothing(server, stub):
     probe(server, stub)
 
 
+def rest_socket(server: ServerProcess) -> socket.socket:
+    host, port = server.rest_url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=60)
+
+
 def stalled_upload(server: ServerProcess, declared: int) -> socket.socket:
     """A connection that sent the headers of a `declared`-byte body and one byte of it."""
-    host, port = server.rest_url.removeprefix("http://").split(":")
-    connection = socket.create_connection((host, int(port)), timeout=60)
+    connection = rest_socket(server)
     connection.sendall(b"POST /v1/models/doubler:predict HTTP/1.1\r\nHost: x\r\n"
                        b"Content-Type: application/json\r\n"
                        b"Content-Length: %d\r\n\r\n{" % declared)
@@ -112,3 +126,65 @@ def test_stalled_uploads_hold_the_body_budget_only_until_the_timeout(server, stu
     assert b"--rest_api_timeout_in_ms=%d" % TIMEOUT_MS in reply
     stalled.close()
     probe(server, stub)  # its reservation is back
+
+
+def test_a_flood_beyond_the_concurrent_call_cap_is_resource_exhausted_never_cancelled(
+        tmp_path):
+    module = Spinner()  # calls that last: the cap is surely reached
+    tf.saved_model.save(module, str(tmp_path / "1"), signatures={"serving_default": module.spin})
+    with ServerProcess("--model_name=spin", f"--model_base_path={tmp_path}",
+                       "--grpc_max_concurrent_rpcs=16") as flooded:
+        channels = [grpc.insecure_channel(flooded.target) for _ in range(10)]
+        request = predict_request("spin", {"steps": np.array([100_000])})
+        futures = [prediction_service_pb2_grpc.PredictionServiceStub(
+            channels[i % 10]).Predict.future(request, timeout=60) for i in range(3000)]
+        codes = collections.Counter()
+        for future in futures:
+            try:
+                future.result()
+                codes[grpc.StatusCode.OK] += 1
+            except grpc.RpcError as e:
+                codes[e.code(), e.details()] += 1
+        for channel in channels:
+            channel.close()
+    refused = (grpc.StatusCode.RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!")
+    assert set(codes) <= {grpc.StatusCode.OK, refused}, codes
+    assert codes[refused] > 0  # the flood did pass the cap
+
+
+def test_a_stalled_grpc_upload_is_cancelled_after_the_receive_timeout(server, stub):
+    host, port = server.target.split(":")
+    connection = socket.create_connection((host, int(port)), timeout=60)
+    http2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    http2.initiate_connection()
+    http2.send_headers(1, [(":method", "POST"), (":scheme", "http"), (":authority", host),
+                           (":path", "/tensorflow.serving.PredictionService/Predict"),
+                           ("content-type", "application/grpc"), ("te", "trailers")])
+    # a gRPC message header declaring 10 MB, then 1 kB of it, then nothing
+    http2.send_data(1, b"\0" + (10 * 1024 * 1024).to_bytes(4, "big") + b"\0" * 1024)
+    connection.sendall(http2.data_to_send())
+    status = None
+    while status is None:
+        data = connection.recv(65536)
+        assert data, "the server closed the connection without ending the call"
+        for event in http2.receive_data(data):
+            if isinstance(event, h2.events.StreamReset) and status is None:
+                status = "reset"
+            elif isinstance(event, (h2.events.ResponseReceived, h2.events.TrailersReceived)):
+                status = dict(event.headers).get(b"grpc-status")
+        connection.sendall(http2.data_to_send())
+    assert status == b"4"  # DEADLINE_EXCEEDED, the call ended and its buffer freed
+    connection.close()
+    probe(server, stub)
+
+
+def test_rest_connections_are_capped_and_silent_ones_closed(server, stub):
+    idle = [rest_socket(server) for _ in range(MAX_CONNECTIONS)]
+    beyond = rest_socket(server)
+    assert beyond.recv(1) == b""  # closed at once: the listener is full
+    for connection in idle:  # each owes its first request's headers within the timeout
+        assert connection.recv(1) == b""
+    slow = rest_socket(server)
+    slow.sendall(b"GET /v1/models/doubler HTTP/1.1\r\nHost: x\r\n")  # and no more
+    assert slow.recv(1) == b""
+    probe(server, stub)
