@@ -59,6 +59,11 @@ def register(commands: argparse._SubParsersAction) -> None:
                              "label that moves still needs its version AVAILABLE)")
     parser.add_argument("--grpc_max_threads", type=int, default=defaults.grpc_max_threads,
                         help="threads running model graphs")
+    parser.add_argument("--max_threads_per_connection", type=int,
+                        default=defaults.max_threads_per_connection,
+                        help="(tfstack) of those threads, how many one connection's "
+                             "requests may use at once (the rest wait in arrival order); "
+                             "0: half of them")
     parser.add_argument("--enable_batching", type=parse_bool, nargs="?", const=True,
                         default=defaults.enable_batching,
                         help="merge concurrent requests into batches")

@@ -46,6 +46,7 @@ class ServerConfig:
     max_request_rows: int = 1000  # rows (batch entries) of one request; 0: no limit
     rest_max_body_bytes_in_flight: int = 128 * 1024 * 1024  # REST bodies handled at once
     rest_max_parsed_body_bytes: int = 256 * 1024 * 1024  # one body's parsed JSON
+    max_threads_per_connection: int = 0  # of --grpc_max_threads; 0: half of them
     grpc_max_concurrent_rpcs: int = 1024  # gRPC calls open at once; more: RESOURCE_EXHAUSTED
     max_connections: int = 0  # per listener; 0: a share of the file descriptors
     receive_timeout_seconds: float = 60.0  # for a gRPC request message to arrive

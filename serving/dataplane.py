@@ -17,6 +17,7 @@ from serving.batching import Batcher, BatchingOptions
 from serving.config import ModelConfig
 from serving.config_rules import ConfigError, LabelError, validate_model_list
 from serving.errors import FailedPrecondition, InvalidArgument, ResourceExhausted, ServingError
+from serving.fairness import CALLER, FairShare
 from serving.inference import (
     CLASSIFY_METHOD,
     classification_result,
@@ -57,6 +58,8 @@ class RequestLimits:
     # above `inline_bytes` are decoded off the loop too.
     inline_bytes: int = 16 * 1024
     inline_seconds: float = 0.01
+    # Graph threads one caller (a connection) may use at once; 0: half of them.
+    threads_per_caller: int = 0
 
 
 class _Slot:
@@ -95,6 +98,7 @@ class DataPlane:
         self.model_config_list_root_dir = model_config_list_root_dir
         self.metrics = ServingMetrics(repository)
         threads = max(max_threads, batching.num_batch_threads if batching else 0)
+        self._fair = FairShare(limits.threads_per_caller or max(1, threads // 2))
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=threads, thread_name_prefix="predict"
         )
@@ -193,15 +197,23 @@ class DataPlane:
         return {name: outputs[name] for name in output_filter or outputs}
 
     async def _in_pool(self, slot: _Slot, fn, *args):
-        """`fn(*args)` on the graph threads. A caller who gives up (deadline,
+        """`fn(*args)` on the graph threads, in the caller's turn (a share of the
+        threads per connection, in arrival order). A caller who gives up (deadline,
         cancellation) before it starts drops it; once started it cannot be stopped, so
-        it keeps the caller's admission slot until it ends."""
-        job = self._pool.submit(fn, *args)
+        it keeps the caller's admission slot and turn until it ends."""
+        loop = asyncio.get_running_loop()
+        end_turn = await self._fair.acquire(CALLER.get())
+        try:
+            job = self._pool.submit(fn, *args)
+        except BaseException:
+            end_turn()
+            raise
+        job.add_done_callback(_on_loop(loop, end_turn))
         try:
             return await asyncio.wrap_future(job)
         except asyncio.CancelledError:
             if not job.cancel():  # already running
-                job.add_done_callback(_on_loop(asyncio.get_running_loop(), slot.keep()))
+                job.add_done_callback(_on_loop(loop, slot.keep()))
             raise
 
     def _runs_inline(self, key: tuple[str, int, str], inputs: Mapping[str, np.ndarray]) -> bool:

@@ -25,6 +25,7 @@ from tensorflow_serving.apis import (
 
 from serving.dataplane import DataPlane
 from serving.errors import InvalidArgument, ServingError
+from serving.fairness import CALLER
 from serving.inference import CLASSIFY_METHOD, REGRESS_METHOD
 from serving.responses import metadata_response, model_spec, status_response
 from serving.tensor_protos import to_tensor_proto
@@ -38,6 +39,7 @@ def _answers_errors(method):
 
     @functools.wraps(method)
     async def wrapper(self, request, context: grpc.aio.ServicerContext):
+        CALLER.set(context.peer())  # the connection: its share of the graph threads
         try:
             return await method(self, request, context)
         except ServingError as e:

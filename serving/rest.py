@@ -31,6 +31,7 @@ from serving.errors import (
     ServingError,
     http_status,
 )
+from serving.fairness import CALLER
 from serving.inference import CLASSIFY_METHOD, REGRESS_METHOD
 from serving.json_codec import (
     DEFAULT_MAX_PARSED_BODY_BYTES,
@@ -59,6 +60,8 @@ INLINE_BODY_BYTES = 64 * 1024
 def _answers_errors(handler):
     @functools.wraps(handler)
     async def wrapper(self, request: web.Request) -> web.Response:
+        transport = request.transport
+        CALLER.set(f"http:{transport.get_extra_info('peername') if transport else ''}")
         try:
             return await handler(self, request)
         except ServingError as e:

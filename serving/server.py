@@ -87,7 +87,8 @@ async def serve(config: ServerConfig) -> None:
         max_request_tensor_bytes=config.max_request_tensor_bytes,
         max_in_flight_per_signature=config.max_in_flight_per_signature,
         max_request_fill_bytes=config.max_request_fill_bytes,
-        max_request_rows=config.max_request_rows)
+        max_request_rows=config.max_request_rows,
+        threads_per_caller=config.max_threads_per_connection)
     dataplane = DataPlane(repository, config.grpc_max_threads, batching_options(config),
                           limits, config.model_config_list_root_dir)
     background = _start_polling(dataplane, config)

@@ -107,6 +107,20 @@ def random_array_tensor(rng: random.Random) -> tensor_pb2.TensorProto:
     return tf.make_tensor_proto((np.arange(np.prod(shape)) % 7).reshape(shape).astype(dtype))
 
 
+def amplifying_tensor(rng: random.Random) -> tensor_pb2.TensorProto:
+    """A tensor that would cost far more than it carries: one string (empty or long)
+    declared many times, or an `[N, 0]` shape with a huge N."""
+    if rng.random() < 0.5:
+        value = rng.choice([b"", b"x", b"y" * 100_000])
+        proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[value])
+        proto.tensor_shape.dim.add(size=rng.choice([3, 5000, 1_000_000, 2**31]))
+        return proto
+    proto = tensor_pb2.TensorProto(dtype=rng.choice([types_pb2.DT_FLOAT, types_pb2.DT_STRING]))
+    proto.tensor_shape.dim.add(size=rng.choice([1001, 1_000_000, 2**40]))
+    proto.tensor_shape.dim.add(size=0)
+    return proto
+
+
 def random_request(rng: random.Random) -> predict_pb2.PredictRequest:
     """A PredictRequest with random names, version choice, tensors and output_filter."""
     request = good_request() if rng.random() < 0.3 else predict_pb2.PredictRequest()
@@ -119,10 +133,25 @@ def random_request(rng: random.Random) -> predict_pb2.PredictRequest:
     elif version < 0.3:
         spec.version_label = rng.choice(["stable", "", "\u2603", "x" * 200])
     for _ in range(rng.choice([0, 1, 1, 1, 2, 3])):
-        make = random_array_tensor if rng.random() < 0.4 else random_tensor
+        make = rng.choices([random_array_tensor, random_tensor, amplifying_tensor],
+                           [4, 5, 1])[0]
         request.inputs[rng.choice(KEYS)].CopyFrom(make(rng))
     if rng.random() < 0.2:
         request.output_filter.extend(rng.choices(OUTPUTS, k=rng.randint(1, 3)))
+    return request
+
+
+def context_request(rng: random.Random) -> classification_pb2.ClassificationRequest:
+    """A Classify or Regress request whose shared context, copied into each of many
+    examples, would be far larger than the request."""
+    request = rng.choice([classification_pb2.ClassificationRequest,
+                          regression_pb2.RegressionRequest])()
+    request.model_spec.name = rng.choice([MODEL, "examples"])
+    with_context = request.input.example_list_with_context
+    feature = with_context.context.features.feature[rng.choice(["x", "pad"])]
+    feature.bytes_list.value.append(b"p" * rng.choice([10, 100_000, 1_000_000]))
+    for _ in range(rng.choice([1, 50, 2000])):
+        with_context.examples.add().features.feature["x"].float_list.value.append(1.0)
     return request
 
 
@@ -194,7 +223,14 @@ def random_rest(rng: random.Random) -> tuple[str, bytes]:
     path = rng.choice(REST_PATHS)
     good = json.dumps({"instances": GOOD_X.tolist()}).encode()
     kind = rng.choice(["json", "predict", "predict", "strings", "examples", "deep", "huge",
-                       "utf8", "cut", "garble"])
+                       "utf8", "cut", "garble", "empty arrays", "context"])
+    if kind == "empty arrays":  # [N, 0]: nothing to decode, N lists to parse
+        count = rng.choice([10, 2000, 200_000])
+        return path, b'{"instances": [' + b",".join([b"[]"] * count) + b"]}"
+    if kind == "context":  # one context, copied into every example
+        return f"/v1/models/{MODEL}:classify", json.dumps({
+            "context": {"pad": "p" * rng.choice([10, 50_000])},
+            "examples": [{"x": 1.0}] * rng.choice([1, 500, 5000])}).encode()
     if kind == "json":
         return path, json.dumps(random_json(rng)).encode()
     if kind == "predict":

@@ -20,6 +20,7 @@ from tensorflow_serving.apis import prediction_service_pb2_grpc
 from serving.config import ServerConfig, model_configs
 from serving.dataplane import DataPlane, RequestLimits
 from serving.errors import ResourceExhausted
+from serving.fairness import CALLER
 from serving.launcher import ServerProcess
 from serving.metrics import DEFAULT_PATH
 from serving.repository import ModelRepository
@@ -77,12 +78,14 @@ def test_a_caller_who_gives_up_keeps_its_slot_while_its_graph_runs(spinner_root)
     dataplane._pool.submit = observed_submit
     key = ("spin", "serving_default")
 
+    async def call(caller: str):  # two connections: each has its turn on the thread
+        CALLER.set(caller)
+        return await dataplane.predict("spin", None, None, "", {"steps": np.array([400_000])})
+
     async def main():
-        running = asyncio.create_task(
-            dataplane.predict("spin", None, None, "", {"steps": np.array([400_000])}))
+        running = asyncio.create_task(call("first"))
         assert await asyncio.to_thread(started.wait, 60)  # its graph runs on the one thread
-        queued = asyncio.create_task(
-            dataplane.predict("spin", None, None, "", {"steps": np.array([400_000])}))
+        queued = asyncio.create_task(call("second"))  # waits in the pool's queue
         while len(jobs) < 2:
             await asyncio.sleep(0)
         running.cancel()
@@ -96,6 +99,43 @@ def test_a_caller_who_gives_up_keeps_its_slot_while_its_graph_runs(spinner_root)
 
     assert asyncio.run(main()) == 1
     assert jobs[1].cancelled()  # never ran
+    dataplane.close()
+
+
+def test_one_connection_cannot_take_every_thread(spinner_root):
+    repository = ModelRepository(model_configs(ServerConfig(
+        model_name="spin", model_base_path=str(spinner_root))))
+    repository.poll()
+    dataplane = DataPlane(repository, max_threads=2)  # a connection's share: 1 thread
+    submitted = []  # the caller of each job handed to the (real) pool, in order
+    submit = dataplane._pool.submit
+
+    def recording_submit(fn, *args):
+        submitted.append(CALLER.get())
+        return submit(fn, *args)
+
+    dataplane._pool.submit = recording_submit
+
+    async def call(caller: str, steps: int):
+        CALLER.set(caller)
+        return (await dataplane.predict("spin", None, None, "",
+                                        {"steps": np.array([steps])}))[1]["counted"]
+
+    async def main():
+        heavy = [asyncio.create_task(call("heavy", 300_000)) for _ in range(3)]
+        def heavy_waiting() -> int:
+            turns = dataplane._fair._callers.get("heavy")
+            return turns.waiting_or_running if turns else 0
+
+        while heavy_waiting() < 3 or not submitted:  # one running, two in its queue
+            await asyncio.sleep(0)
+        light = await call("light", 1)  # on the other thread, before heavy's queue
+        return light, await asyncio.gather(*heavy)
+
+    light, heavy = asyncio.run(main())
+    assert light.tolist() == [1] and [h.tolist() for h in heavy] == [[300_000]] * 3
+    assert submitted == ["heavy", "light", "heavy", "heavy"]
+    assert not dataplane._fair._callers  # nothing left behind
     dataplane.close()
 
 

@@ -21,10 +21,10 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from serving.launcher import ServerProcess, free_port
 from tests.serving import fuzz_inputs as fuzz
-from tests.serving.conftest import write_doubler
+from tests.serving.conftest import write_doubler, write_example_model
 
 SEED = 20240611
-PROTO_CASES, BYTES_CASES, REST_CASES = 800, 600, 600
+PROTO_CASES, BYTES_CASES, REST_CASES, AMPLIFIER_CASES = 800, 600, 600, 96
 WAVE = 8  # calls in flight at once
 MAX_RSS_GROWTH_BYTES = 300 * 2**20
 Code = grpc.StatusCode
@@ -37,13 +37,22 @@ ANSWERS = {Code.OK, Code.INVALID_ARGUMENT, Code.NOT_FOUND, Code.FAILED_PRECONDIT
 def fuzzed(request, tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzzed")
     write_doubler(root / "1")
+    examples = tmp_path_factory.mktemp("examples")
+    write_example_model(examples / "1")  # Classify/Regress, with a context to copy
+    models = root / "models.config"
+    models.write_text(
+        "model_config_list {\n"
+        + "".join(f'  config {{ name: "{name}" base_path: "{path}" '
+                  'model_platform: "tensorflow" }\n'
+                  for name, path in ((fuzz.MODEL, root), ("examples", examples)))
+        + "}\n")
     batching = []
     if request.param == "batching":
         config = root.parent / "batching.config"
         config.write_text("max_batch_size { value: 8 }\nbatch_timeout_micros { value: 500 }\n"
                           "num_batch_threads { value: 2 }\nmax_enqueued_batches { value: 8 }\n")
         batching = ["--enable_batching", f"--batching_parameters_file={config}"]
-    with ServerProcess(f"--model_name={fuzz.MODEL}", f"--model_base_path={root}",
+    with ServerProcess(f"--model_config_file={models}",
                        f"--rest_api_port={free_port()}", *batching) as server:
         channel = grpc.insecure_channel(server.target)
         yield server, channel
@@ -83,6 +92,28 @@ def fuzz_protos(channel: grpc.Channel, rng: random.Random) -> None:
         for index, (request, future) in enumerate(zip(cases, futures, strict=True), start):
             code, details = grpc_code(future)
             assert code in ANSWERS, f"proto case {index}: {code} {details}\n{request}"[:2000]
+
+
+def fuzz_amplifiers(channel: grpc.Channel, rng: random.Random) -> None:
+    """Requests that would cost far more than they carry, some gzip-compressed (a
+    few kB on the wire for megabytes decompressed)."""
+    for start in range(0, AMPLIFIER_CASES, WAVE):
+        cases = [(fuzz.random_request(rng) if rng.random() < 0.5 else fuzz.context_request(rng))
+                 for _ in range(WAVE)]
+        futures = [channel.unary_unary(
+            f"/tensorflow.serving.PredictionService/{_method(request)}",
+            request_serializer=type(request).SerializeToString).future(
+                request, timeout=60,
+                compression=rng.choice([None, grpc.Compression.Gzip]))
+            for request in cases]
+        for index, future in enumerate(futures, start):
+            code, details = grpc_code(future)
+            assert code in ANSWERS, f"amplifier case {index}: {code} {details}"[:2000]
+
+
+def _method(request) -> str:
+    return {"PredictRequest": "Predict", "ClassificationRequest": "Classify",
+            "RegressionRequest": "Regress"}[type(request).__name__]
 
 
 def fuzz_bytes(channel: grpc.Channel, rng: random.Random) -> None:
@@ -128,6 +159,7 @@ def test_server_survives_fuzzed_requests(fuzzed):
     rss_before = rss_bytes(server)
     fuzz_protos(channel, rng)
     fuzz_bytes(channel, rng)
+    fuzz_amplifiers(channel, rng)
     assert_still_serving(server, channel)
     fuzz_rest(server.rest_url, rng)
     assert_still_serving(server, channel)
