@@ -17,7 +17,7 @@ import numpy as np
 
 from serving.config_protos import BatchingParameters, read_text_proto
 from serving.errors import Internal, InvalidArgument, ResourceExhausted, ServingError
-from serving.servable import Servable
+from serving.servable import Cancellation, Servable
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,7 @@ class _Batch:
     rows: int = 0
     started: bool = False
     dropped: bool = False  # every caller gave up before it started
+    stop: Cancellation = field(default_factory=Cancellation)  # ends its current run
 
 
 class Batcher:
@@ -146,8 +147,12 @@ class Batcher:
         return key, batch
 
     def _drop_if_abandoned(self, key: tuple[int, str], batch: _Batch) -> None:
-        """Takes a batch out of its queue, unrun, once every caller in it gave up."""
-        if batch.started or batch.dropped or not all(t.abandoned for t in batch.tasks):
+        """Takes a batch out of its queue, unrun, once every caller in it gave up; or
+        stops its run, if it started."""
+        if batch.dropped or not all(t.abandoned for t in batch.tasks):
+            return
+        if batch.started:
+            batch.stop.cancel()
             return
         batch.dropped = True
         self._waiting[key] -= 1
@@ -185,6 +190,7 @@ class Batcher:
         the batch fails on a bad input, each half runs again, so a bad request fails
         alone in log2(tasks) reruns instead of one rerun per batch-mate."""
         part = _Batch(batch.servable, batch.signature, tasks, sum(t.rows for t in tasks))
+        batch.stop = part.stop  # a failed run leaves its manager cancelled: one a run
         try:
             outputs = await asyncio.get_running_loop().run_in_executor(
                 self._executor, self._execute, part)
@@ -210,7 +216,7 @@ class Batcher:
 
     def _execute(self, batch: _Batch) -> list[dict[str, np.ndarray]]:
         if batch.rows == 0:  # one unbatchable task
-            return [batch.servable.run(batch.signature, batch.tasks[0].inputs)]
+            return [batch.servable.run(batch.signature, batch.tasks[0].inputs, batch.stop)]
         merged = {key: _merge([t.inputs[key] for t in batch.tasks],
                               self.options.pad_variable_length_inputs)
                   for key in batch.tasks[0].inputs}
@@ -220,7 +226,7 @@ class Batcher:
                       for k, v in merged.items()}
         if self._observe:
             self._observe(batch.servable, batch.signature, size)
-        outputs = batch.servable.run(batch.signature, merged)
+        outputs = batch.servable.run(batch.signature, merged, batch.stop)
         for name, value in outputs.items():
             if np.ndim(value) == 0 or len(value) != size:
                 raise Internal(f"output {name!r} of signature {batch.signature!r} is not "

@@ -27,7 +27,7 @@ from serving.inference import (
 )
 from serving.metrics import ServingMetrics
 from serving.repository import ModelRepository, VersionState
-from serving.servable import Servable
+from serving.servable import Cancellation, Servable
 from serving.tensor_protos import (
     DEFAULT_MAX_REQUEST_FILL_BYTES,
     DEFAULT_MAX_REQUEST_TENSOR_BYTES,
@@ -190,17 +190,18 @@ class DataPlane:
         if self._runs_inline(key, inputs):  # a thread hop would cost more than the call
             outputs = servable.run(signature, inputs)
         else:
-            outputs = await self._in_pool(slot, servable.run, signature, inputs)
+            stop = Cancellation()
+            outputs = await self._in_pool(slot, stop, servable.run, signature, inputs, stop)
         if key in self._warm:  # a first run traces and warms up: not timed
             self._slowest[key] = max(self._slowest.get(key, 0.0), time.monotonic() - started)
         self._warm.add(key)
         return {name: outputs[name] for name in output_filter or outputs}
 
-    async def _in_pool(self, slot: _Slot, fn, *args):
+    async def _in_pool(self, slot: _Slot, stop: Cancellation, fn, *args):
         """`fn(*args)` on the graph threads, in the caller's turn (a share of the
         threads per connection, in arrival order). A caller who gives up (deadline,
-        cancellation) before it starts drops it; once started it cannot be stopped, so
-        it keeps the caller's admission slot and turn until it ends."""
+        cancellation) before it starts drops it; once started it is stopped through
+        `stop`, and keeps the caller's admission slot and turn until it has ended."""
         loop = asyncio.get_running_loop()
         end_turn = await self._fair.acquire(CALLER.get())
         try:
@@ -213,6 +214,7 @@ class DataPlane:
             return await asyncio.wrap_future(job)
         except asyncio.CancelledError:
             if not job.cancel():  # already running
+                stop.cancel()
                 job.add_done_callback(_on_loop(loop, slot.keep()))
             raise
 

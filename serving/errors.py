@@ -42,6 +42,12 @@ class Internal(ServingError):
     code = grpc.StatusCode.INTERNAL
 
 
+class Cancelled(ServingError):
+    """A run stopped because every caller waiting for it gave up."""
+
+    code = grpc.StatusCode.CANCELLED
+
+
 # HTTP status of each gRPC code, as TF Serving's REST API answers them.
 _HTTP_STATUS = {
     grpc.StatusCode.OK: 200, grpc.StatusCode.CANCELLED: 499, grpc.StatusCode.UNKNOWN: 500,
@@ -61,7 +67,8 @@ def http_status(error: ServingError) -> int:
 
 
 _BY_CODE = {cls.code: cls for cls in (NotFound, InvalidArgument, FailedPrecondition,
-                                      ResourceExhausted, Unavailable, DeadlineExceeded)}
+                                      ResourceExhausted, Unavailable, DeadlineExceeded,
+                                      Cancelled)}
 _TF_NOISE = re.compile(r"^\s|^Detected at node|^Graph execution error|^File |^\[\[|^$")
 
 

@@ -19,7 +19,7 @@ from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from serving.config import ServerConfig, model_configs
 from serving.dataplane import DataPlane, RequestLimits
-from serving.errors import ResourceExhausted
+from serving.errors import ResourceExhausted, ServingError
 from serving.fairness import CALLER
 from serving.launcher import ServerProcess
 from serving.metrics import DEFAULT_PATH
@@ -60,27 +60,32 @@ def test_a_full_signature_is_resource_exhausted_and_others_still_run(spinner_roo
     assert outputs["counted"].tolist() == [1]
 
 
-def test_a_caller_who_gives_up_keeps_its_slot_while_its_graph_runs(spinner_root):
+def test_a_caller_who_gives_up_stops_its_graph_and_holds_its_slot_until_it_ends(
+        spinner_root):
     repository = ModelRepository(model_configs(ServerConfig(
         model_name="spin", model_base_path=str(spinner_root))))
     repository.poll()
     dataplane = DataPlane(repository, max_threads=1)
-    started, jobs = threading.Event(), []
+    key = ("spin", "serving_default")
+    started, jobs, held_at_end = threading.Event(), [], []
     submit = dataplane._pool.submit
 
-    def observed_submit(fn, *args):  # the real pool; we learn when a job starts
+    def observed_submit(fn, *args):  # the real pool; we learn when a job starts and ends
         def job():
             started.set()
-            return fn(*args)
+            try:
+                return fn(*args)
+            finally:
+                held_at_end.append(dataplane._in_flight[key])
         jobs.append(submit(job))
         return jobs[-1]
 
     dataplane._pool.submit = observed_submit
-    key = ("spin", "serving_default")
 
     async def call(caller: str):  # two connections: each has its turn on the thread
         CALLER.set(caller)
-        return await dataplane.predict("spin", None, None, "", {"steps": np.array([400_000])})
+        return await dataplane.predict("spin", None, None, "",
+                                       {"steps": np.array([4_000_000])})  # ~10 s
 
     async def main():
         running = asyncio.create_task(call("first"))
@@ -91,14 +96,14 @@ def test_a_caller_who_gives_up_keeps_its_slot_while_its_graph_runs(spinner_root)
         running.cancel()
         queued.cancel()
         await asyncio.gather(running, queued, return_exceptions=True)
-        kept = dataplane._in_flight[key]  # the running graph's; the queued one is gone
-        await asyncio.wrap_future(jobs[0])
-        while dataplane._in_flight[key]:  # freed once the graph ends
+        with pytest.raises(ServingError, match="could not process the request"):
+            await asyncio.wrap_future(jobs[0])  # stopped, not run for 10 s
+        while dataplane._in_flight[key]:  # freed once the graph has ended
             await asyncio.sleep(0)
-        return kept
 
-    assert asyncio.run(main()) == 1
-    assert jobs[1].cancelled()  # never ran
+    asyncio.run(main())
+    assert held_at_end == [1]  # the slot was still taken while the graph ran
+    assert jobs[1].cancelled()  # the queued one never ran
     dataplane.close()
 
 

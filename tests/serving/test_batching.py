@@ -9,12 +9,14 @@ import threading
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from serving.batching import Batcher, BatchingOptions, _merge
-from serving.errors import InvalidArgument, ResourceExhausted
+from serving.errors import InvalidArgument, ResourceExhausted, ServingError
 from serving.servable import load_servable
 from tests.messages import png
 from tests.serving.conftest import write_doubler
+from tests.serving.test_shutdown_and_limits import Spinner
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +201,7 @@ class Exploding:
 
     name, version = "exploding", 1
 
-    def run(self, signature, inputs):
+    def run(self, signature, inputs, stop=None):
         if len(inputs["x"]) > 1:
             raise InvalidArgument("batch refused")
         raise MemoryError("out of memory in the graph")
@@ -248,3 +250,38 @@ def test_batches_whose_callers_gave_up_leave_the_queue_unrun(servable):
     assert depth == 0
     assert first["y"].tolist() == later["y"].tolist() == [[2.0, 2.0]] * 2
     assert sizes == [2, 2]  # the abandoned batches never ran
+
+
+def test_a_running_batch_whose_callers_all_gave_up_is_stopped(tmp_path):
+    module = Spinner()
+    tf.saved_model.save(module, str(tmp_path / "1"), signatures={"serving_default": module.spin})
+    spinner = load_servable("spin", 1, tmp_path / "1")
+    started, ended, outcomes = threading.Event(), threading.Event(), []
+    run = spinner.run
+
+    def recorded_run(*args):  # the real run; we learn when it starts and how it ends
+        started.set()
+        try:
+            outputs = run(*args)
+            outcomes.append("finished")
+            return outputs
+        except ServingError as e:
+            outcomes.append(e.code.name)
+            raise
+        finally:
+            ended.set()
+
+    spinner.run = recorded_run
+
+    async def main():
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            batcher = Batcher(BatchingOptions(num_batch_threads=1), pool)
+            caller = asyncio.create_task(batcher.submit(
+                spinner, "serving_default", {"steps": np.array([4_000_000])}))  # ~10 s
+            assert await asyncio.to_thread(started.wait, 60)
+            caller.cancel()
+            await asyncio.gather(caller, return_exceptions=True)
+            assert await asyncio.to_thread(ended.wait, 60)
+
+    asyncio.run(main())
+    assert outcomes == ["CANCELLED"]
