@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -15,6 +16,37 @@ from serving.servable import Servable, load_servable
 from serving.warmup import replay_warmup
 
 logger = logging.getLogger(__name__)
+
+
+# What absl::SimpleAtoi reads as an int64, as TF Serving parses version folder names
+# (sources/storage_path/file_system_storage_path_source.cc, ParseVersionNumber): ASCII
+# digits with an optional sign and surrounding ASCII whitespace; "00000123" is 123.
+_VERSION = re.compile(r"\s*[+-]?[0-9]+\s*", re.ASCII)
+_INT64 = range(-2**63, 2**63)
+
+
+def parse_version(name: str) -> int | None:
+    """The version a folder name stands for, or None for a folder that is no version
+    (which TF Serving skips without an error)."""
+    if not _VERSION.fullmatch(name):
+        return None
+    version = int(name)
+    return version if version in _INT64 else None
+
+
+def version_folders(base: Path) -> dict[int, str]:
+    """Each version under `base` with the folder it is in; of two folders naming the
+    same version ("7", "007"), the last in name order wins, with a warning."""
+    folders: dict[int, str] = {}
+    for path in sorted(base.iterdir()):
+        version = parse_version(path.name)
+        if version is None or not path.is_dir():
+            continue
+        if version in folders:
+            logger.warning("duplicate version folders for version %d under %s: %s is "
+                           "loaded, %s ignored", version, base, path.name, folders[version])
+        folders[version] = path.name
+    return folders
 
 
 @dataclass(frozen=True)
@@ -69,7 +101,8 @@ class ModelRepository:
         """Brings every model in line with its folder and version policy: loads new
         versions, then unloads versions the policy no longer wants, but only once a
         wanted version is available, so a bad new version leaves the old one serving.
-        Load failures are recorded in the status and never stop other models."""
+        Load failures are recorded in the status, and a model whose folder cannot be
+        read is skipped with a log line: neither ever stops other models."""
         with self._poll_lock:
             with self._lock:
                 models = dict(self._models)
@@ -77,19 +110,23 @@ class ModelRepository:
             for name in removed:
                 self._unload_all(name)
             for model in models.values():
-                self._poll_model(model)
+                try:
+                    self._poll_model(model)
+                except OSError as e:
+                    logger.error("model %s: cannot read %s (%s); its versions stay as they "
+                                 "are until it can be read", model.name, model.base_path, e)
 
     def _poll_model(self, model: ModelConfig) -> None:
         base = Path(model.base_path)
-        available = sorted(int(p.name) for p in base.iterdir()
-                           if p.is_dir() and p.name.isdigit()) if base.is_dir() else []
-        if not available and not self._servables[model.name]:
+        folders = version_folders(base) if base.is_dir() else {}
+        if not folders and not self._servables[model.name]:
             logger.warning("model %s: no version folders under %s", model.name, base)
-        wanted = select_versions(available, model)
+        wanted = select_versions(list(folders), model)
         for version in wanted:
+            path = base / folders[version]
             if version not in self._servables[model.name] and self._should_try(
-                    model.name, version, base / str(version)):
-                self._load(model.name, version, base / str(version))
+                    model.name, version, path):
+                self._load(model.name, version, path)
         loaded = self._servables[model.name]
         if any(version in loaded for version in wanted):
             for version in [v for v in loaded if v not in wanted]:

@@ -11,7 +11,7 @@ from google.protobuf import text_format
 
 from serving.config import ModelConfig
 from serving.errors import NotFound
-from serving.repository import ModelRepository
+from serving.repository import ModelRepository, parse_version
 from tests.serving.conftest import write_doubler
 
 X = {"x": np.ones((1, 2), np.float32)}
@@ -85,3 +85,41 @@ def test_model_without_versions_is_unavailable_with_a_pointer_to_its_status(tmp_
     repository.poll()
     with pytest.raises(Exception, match="no version loaded; see its status"):
         repository.servable("m")
+
+
+# Version folders are what absl::SimpleAtoi reads as an int64 (TF Serving's
+# sources/storage_path/file_system_storage_path_source.cc, ParseVersionNumber).
+@pytest.mark.parametrize("name, version", [
+    ("7", 7), ("00000123", 123), ("+5", 5), (" 8 ", 8), ("-3", -3),
+    ("\u00b2", None), ("\u0663", None), ("1.5", None), ("0x10", None), ("", None),
+    ("x1", None), (str(2**63), None), (str(2**63 - 1), 2**63 - 1),
+])
+def test_version_folder_names_are_parsed_as_tf_serving_parses_them(name, version):
+    assert parse_version(name) == version
+
+
+def test_a_zero_padded_version_folder_is_served_as_its_number(tmp_path):
+    write_doubler(tmp_path / "m" / "00000123")
+    repository = ModelRepository([config("m", tmp_path / "m")])
+    repository.poll()
+    assert states(repository) == {123: "AVAILABLE"}
+    assert repository.servable("m", 123).path == tmp_path / "m" / "00000123"
+
+
+def test_odd_folders_and_an_unreadable_model_never_stop_other_models(root, tmp_path):
+    for odd in ("\u00b2", "\u0663", "1.5", "latest"):
+        (root / odd).mkdir()
+    # A base path the file system refuses to look at (as root, a mode-000 folder is
+    # still readable; a name over 255 bytes is not): stat raises ENAMETOOLONG.
+    unreadable = tmp_path / ("x" * 300)
+    repository = ModelRepository([config("unreadable", unreadable), config("m", root)])
+    repository.poll()  # logged, not raised
+    assert states(repository) == {1: "AVAILABLE"}
+    assert states(repository, "unreadable") == {}
+
+
+def test_of_two_folders_naming_one_version_the_last_in_name_order_is_loaded(root):
+    shutil.copytree(root / "1", root / "001")
+    repository = ModelRepository([config("m", root)])
+    repository.poll()
+    assert repository.servable("m", 1).path.name == "1"  # "001" < "1"
