@@ -139,3 +139,13 @@ model_config_list {{
     models = model_configs(ServerConfig(model_config_file=str(config_file)))
     with InProcessServer(ModelRepository(models, allow_labels_for_unavailable=True)) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def examples_server(tmp_path_factory):
+    """Serves `ex`, a TF1-style model with classify/regress signatures, as version 4."""
+    root = tmp_path_factory.mktemp("examples")
+    write_example_model(root / "4")
+    models = model_configs(ServerConfig(model_name="ex", model_base_path=str(root)))
+    with InProcessServer(ModelRepository(models)) as server:
+        yield server

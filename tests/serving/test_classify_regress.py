@@ -15,25 +15,12 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from serving.config import ServerConfig, model_configs
-from serving.repository import ModelRepository
-from tests.serving.conftest import InProcessServer, write_example_model
-
 
 def example(**features) -> tf.train.Example:
     message = tf.train.Example()
     for name, value in features.items():
         message.features.feature[name].float_list.value.append(value)
     return message
-
-
-@pytest.fixture(scope="module")
-def examples_server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("examples")
-    write_example_model(root / "4")
-    models = model_configs(ServerConfig(model_name="ex", model_base_path=str(root)))
-    with InProcessServer(ModelRepository(models)) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -17,11 +17,8 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import classification_pb2, predict_pb2, prediction_service_pb2_grpc
 
-from serving.config import ServerConfig, model_configs
 from serving.dataplane import RequestLimits
-from serving.repository import ModelRepository
 from tests.messages import predict_request
-from tests.serving.conftest import InProcessServer, write_example_model
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +84,8 @@ def test_rows_beyond_the_limit_are_refused_without_batching(stub):
 
 
 @pytest.fixture(scope="module")
-def examples_stub(tmp_path_factory):
-    root = tmp_path_factory.mktemp("examples")
-    write_example_model(root / "1")
-    models = model_configs(ServerConfig(model_name="ex", model_base_path=str(root)))
-    with InProcessServer(ModelRepository(models)) as server:
-        yield prediction_service_pb2_grpc.PredictionServiceStub(server.channel)
+def examples_stub(examples_server):
+    return prediction_service_pb2_grpc.PredictionServiceStub(examples_server.channel)
 
 
 def context_request(context_bytes: int, examples: int) -> classification_pb2.ClassificationRequest:
