@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
@@ -11,8 +14,18 @@ from tensorflow_serving.config import model_server_config_pb2
 from serving.config_rules import TENSORFLOW_PLATFORM, ConfigError, validate_model_list
 from serving.connections import ConnectionLimits
 
+if TYPE_CHECKING:  # importing TensorFlow's protos imports TensorFlow: not for flags alone
+    from tensorflow.core.protobuf import config_pb2
+
 ModelServerConfig = model_server_config_pb2.ModelServerConfig
 ModelConfig = model_server_config_pb2.ModelConfig
+SERVE_TAG = "serve"  # tensorflow::kSavedModelTagServe
+_INT32 = re.compile(r"^\s*[+-]?\d+\s*$")  # what absl::SimpleAtoi reads as an integer
+
+
+def schedulable_cpus() -> int:
+    """port::NumSchedulableCPUs: the CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 @dataclass(frozen=True)
@@ -54,10 +67,87 @@ class ServerConfig:
     idle_timeout_seconds: float = 300.0  # a connection with no calls is closed after
     drain_seconds: float = 2.0  # NOT_SERVING before the listeners stop, for load balancers
     grace_period_seconds: float = 10.0
+    # TF Serving's other flags (model_servers/main.cc), with its defaults (server.h).
+    grpc_socket_path: str | None = None  # also serve gRPC on this Unix socket
+    grpc_channel_arguments: str = ""  # "k1=v1,k2=v2", applied to the gRPC server
+    use_alts_credentials: bool = False
+    enable_grpc_healthcheck_service: bool = False  # TF Serving's own health names too
+    rest_api_enable_cors_support: bool = False
+    # For the loader: what TF Serving applies when it loads a SavedModel.
+    saved_model_tags: str = SERVE_TAG  # comma-separated MetaGraphDef tags
+    enable_signature_method_name_check: bool = False
+    num_request_iterations_for_warmup: int = 0  # used only if > 0
+    load_retry_interval_micros: int = 60_000_000  # negative: no wait
+    tensorflow_session_config_file: str | None = None  # ConfigProto text; see session_config
+    tensorflow_session_parallelism: int = 0  # 0: auto
+    tensorflow_intra_op_parallelism: int = 0
+    tensorflow_inter_op_parallelism: int = 0
+    per_process_gpu_memory_fraction: float = 0.0
+    mixed_precision: str = ""  # "bfloat16" or empty
+    # Accepted, with no effect here (serving/cli.py NO_EFFECT says why).
+    rest_api_num_threads: int = field(default_factory=lambda: 4 * schedulable_cpus())
+    enable_per_model_batching_parameters: bool = False
+    num_load_threads: int = 0
+    num_unload_threads: int = 0
+    flush_filesystem_caches: bool = True
+    platform_config_file: str | None = None
+    remove_unused_fields_from_bundle_metagraph: bool = True
+    prefer_tflite_model: bool = False
+    num_tflite_pools: int = field(default_factory=schedulable_cpus)
+    num_tflite_interpreters_per_pool: int = 1
+    xla_cpu_compilation_enabled: bool = False
+    xla_gpu_compilation_enabled: bool = False
+    enable_profiler: bool = True
+    thread_pool_factory_config_file: str | None = None
+    skip_initialize_tpu: bool = False
+    enable_serialization_as_tensor_content: bool = False
 
     def connection_limits(self) -> ConnectionLimits:
         return ConnectionLimits(self.max_connections, self.receive_timeout_seconds,
                                 self.header_timeout_seconds, self.idle_timeout_seconds)
+
+    def saved_model_tag_set(self) -> frozenset[str]:
+        """The MetaGraphDef tags to load: `--saved_model_tags`, or `serve` if none
+        (saved_model_bundle_factory.cc)."""
+        return frozenset(t for t in self.saved_model_tags.split(",") if t) or {SERVE_TAG}
+
+    def channel_arguments(self) -> list[tuple[str, int | str]]:
+        """`--grpc_channel_arguments` as server.cc passes them to gRPC: split on commas,
+        then on `=`; a value that reads as a 32-bit integer is an int, others strings."""
+        arguments = []
+        for item in self.grpc_channel_arguments.split(",") if self.grpc_channel_arguments else ():
+            key, equals, value = item.partition("=")
+            if not equals or not key.strip():
+                raise ConfigError(f"--grpc_channel_arguments: expected key=value, got {item!r} "
+                                  f"in {self.grpc_channel_arguments!r}")
+            value = value.split("=")[0]  # server.cc keeps what lies between the first two
+            number = int(value) if _INT32.match(value) else None
+            arguments.append((key, number if number is not None and -2**31 <= number < 2**31
+                              else value))
+        return arguments
+
+    def session_config(self) -> config_pb2.ConfigProto:
+        """The ConfigProto TF Serving gives each model's Session (model_servers/server.cc,
+        saved_model_bundle_factory.cc): the session config file, then the GPU fraction,
+        thread counts (these always overwrite the file's) and mixed precision."""
+        from tensorflow.core.protobuf import config_pb2, rewriter_config_pb2
+
+        config = config_pb2.ConfigProto()
+        if self.tensorflow_session_config_file:
+            path = self.tensorflow_session_config_file
+            try:
+                text_format.Parse(Path(path).read_text(), config)
+            except text_format.ParseError as e:
+                raise ConfigError(f"{path} is not a valid ConfigProto text proto: {e}") from e
+        config.gpu_options.per_process_gpu_memory_fraction = self.per_process_gpu_memory_fraction
+        intra, inter = self.tensorflow_intra_op_parallelism, self.tensorflow_inter_op_parallelism
+        if intra <= 0 and inter <= 0:
+            intra = inter = self.tensorflow_session_parallelism
+        config.intra_op_parallelism_threads, config.inter_op_parallelism_threads = intra, inter
+        if self.mixed_precision == "bfloat16":
+            config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
+                rewriter_config_pb2.RewriterConfig.ON)
+        return config
 
 
 def read_model_config_file(path: str | Path) -> ModelServerConfig:
@@ -95,6 +185,16 @@ def check_server_flags(config: ServerConfig) -> None:
     if config.batching_parameters_file and not config.enable_batching:
         raise ConfigError("server_options.batching_parameters_file is set without setting "
                           "server_options.enable_batching to true.")
+    config.channel_arguments()  # a malformed one is refused before any model loads
+    if config.use_alts_credentials and config.ssl_config_file:
+        raise ConfigError("Either use_alts_credentials must be false or "
+                          "ssl_config_file must be empty.")
+    if min(config.tensorflow_intra_op_parallelism, config.tensorflow_inter_op_parallelism,
+           config.tensorflow_session_parallelism) > 0:
+        raise ConfigError("Either configure server_options.tensorflow_session_parallelism "
+                          "or (server_options.tensorflow_intra_op_parallelism, "
+                          "server_options.tensorflow_inter_op_parallelism) separately. "
+                          "You cannot configure all.")
 
 
 def select_versions(available: list[int], model: ModelConfig) -> list[int]:
