@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Iterable
 
 import grpc
+import tensorflow as tf
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
@@ -14,6 +16,7 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 from serving.batching import BatchingOptions
 from serving.config import ServerConfig, model_configs
 from serving.connections import ConnectionLimits, ReceiveTimeout, grpc_options
+from serving.cors import cors_middleware
 from serving.dataplane import DataPlane, RequestLimits
 from serving.grpc_service import ModelService, ParsingRegistrar, PredictionService
 from serving.interceptors import GrpcGuard, read_token, rest_middlewares, ssl_credentials
@@ -28,6 +31,8 @@ SERVICE_NAMES = (
     "tensorflow.serving.PredictionService",
     "tensorflow.serving.ModelService",
 )
+# The names TF Serving's --enable_grpc_healthcheck_service reports (model_servers/server.cc).
+TF_SERVING_HEALTH_NAMES = ("ModelService", "PredictionService")
 
 
 def create_server(dataplane: DataPlane, address: str = "127.0.0.1:0",
@@ -36,19 +41,25 @@ def create_server(dataplane: DataPlane, address: str = "127.0.0.1:0",
                   interceptors: tuple[grpc.aio.ServerInterceptor, ...] = (),
                   maximum_concurrent_rpcs: int | None = None,
                   limits: ConnectionLimits | None = None,
+                  socket_path: str | None = None,
+                  channel_arguments: Iterable[tuple[str, int | str]] = (),
                   ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """A grpc.aio server with TF Serving's services, health checking and reflection,
-    bound to `address` (port 0 picks a free one; TLS with `credentials`); returns it
-    with its port. Calls beyond `maximum_concurrent_rpcs` are RESOURCE_EXHAUSTED;
-    connections and stalled uploads are bounded by `limits`."""
+    bound to `address` (port 0 picks a free one; TLS with `credentials`) and to the Unix
+    socket `socket_path` if given; returns it with its port. Calls beyond
+    `maximum_concurrent_rpcs` are RESOURCE_EXHAUSTED; connections and stalled uploads
+    are bounded by `limits`; `channel_arguments` replace ours of the same key (gRPC
+    core would read the first of a key, ours)."""
     limits = limits or ConnectionLimits()
+    options = dict([
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+        *grpc_options(limits, maximum_concurrent_rpcs),
+    ])
+    options.update(channel_arguments)
     server = grpc.aio.server(
         interceptors=(ReceiveTimeout(limits.receive_timeout), *interceptors),
-        maximum_concurrent_rpcs=maximum_concurrent_rpcs, options=[
-            ("grpc.max_receive_message_length", max_message_bytes),
-            ("grpc.max_send_message_length", max_message_bytes),
-            *grpc_options(limits, maximum_concurrent_rpcs),
-        ])
+        maximum_concurrent_rpcs=maximum_concurrent_rpcs, options=list(options.items()))
     parsing = ParsingRegistrar(server)  # unparsable bytes: INTERNAL, as TF Serving
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(dataplane), parsing)
@@ -58,19 +69,59 @@ def create_server(dataplane: DataPlane, address: str = "127.0.0.1:0",
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = (server.add_secure_port(address, credentials) if credentials
-            else server.add_insecure_port(address))
-    if port == 0:
-        raise OSError(f"could not bind the gRPC server to {address}")
+    port = _bind(server, address, credentials)
+    if socket_path:  # TF Serving listens on both, with the same credentials
+        _bind(server, f"unix:{socket_path}", credentials)
     return server, port, health_servicer
 
 
-async def set_serving(health_servicer: health.aio.HealthServicer, serving: bool) -> None:
-    """Marks the whole server and each TF Serving service as (not) serving."""
+def _bind(server: grpc.aio.Server, address: str,
+          credentials: grpc.ServerCredentials | None) -> int:
+    try:
+        port = (server.add_secure_port(address, credentials) if credentials
+                else server.add_insecure_port(address))
+    except RuntimeError as e:  # grpcio raises where older releases returned 0
+        raise OSError(f"could not bind the gRPC server to {address}") from e
+    if port == 0:
+        raise OSError(f"could not bind the gRPC server to {address}")
+    return port
+
+
+async def set_serving(health_servicer: health.aio.HealthServicer, serving: bool,
+                      extra_names: tuple[str, ...] = ()) -> None:
+    """Marks the whole server and each TF Serving service (and `extra_names`) as (not)
+    serving."""
     status = (health_pb2.HealthCheckResponse.SERVING if serving
               else health_pb2.HealthCheckResponse.NOT_SERVING)
-    for name in ("", *SERVICE_NAMES):
+    for name in ("", *SERVICE_NAMES, *extra_names):
         await health_servicer.set(name, status)
+
+
+def server_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
+    """ALTS, TLS from an SSLConfig file, or none, as server.cc's BuildServerCredentials
+    chooses (ALTS binds only on Google Cloud)."""
+    if config.use_alts_credentials:
+        return grpc.alts_server_credentials()
+    return ssl_credentials(config.ssl_config_file) if config.ssl_config_file else None
+
+
+def use_session_threads(config: ServerConfig) -> None:
+    """Sizes TensorFlow's thread pools as the model sessions' config asks
+    (--tensorflow_*_parallelism), before anything runs; 0 leaves TensorFlow's choice."""
+    session = config.session_config()
+    intra, inter = session.intra_op_parallelism_threads, session.inter_op_parallelism_threads
+    if intra > 0:
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+    if inter > 0:
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+    if intra > 0 or inter > 0:
+        logger.info("TensorFlow threads: %d within an op, %d ops at once (0: automatic)",
+                    tf.config.threading.get_intra_op_parallelism_threads(),
+                    tf.config.threading.get_inter_op_parallelism_threads())
+
+
+def _health_names(config: ServerConfig) -> tuple[str, ...]:
+    return TF_SERVING_HEALTH_NAMES if config.enable_grpc_healthcheck_service else ()
 
 
 async def serve(config: ServerConfig) -> None:
@@ -79,7 +130,9 @@ async def serve(config: ServerConfig) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    repository = ModelRepository(model_configs(config), config.enable_model_warmup,
+    models = model_configs(config)  # checks the flags too
+    use_session_threads(config)
+    repository = ModelRepository(models, config.enable_model_warmup,
                                  config.max_num_load_retries,
                                  config.allow_version_labels_for_unavailable_models)
     await asyncio.to_thread(repository.poll)
@@ -95,9 +148,10 @@ async def serve(config: ServerConfig) -> None:
     token = read_token(config.auth_token_file)
     server, port, health_servicer = create_server(
         dataplane, f"{config.host}:{config.port}", config.max_message_bytes,
-        ssl_credentials(config.ssl_config_file) if config.ssl_config_file else None,
+        server_credentials(config),
         (GrpcGuard(token, config.access_log),) if token or config.access_log else (),
         config.grpc_max_concurrent_rpcs, config.connection_limits(),
+        config.grpc_socket_path, config.channel_arguments(),
     )
     await server.start()
     rest = None
@@ -105,13 +159,16 @@ async def serve(config: ServerConfig) -> None:
     if config.rest_api_port:
         rest, rest_port = await start_rest(
             dataplane, config.host, config.rest_api_port, config.max_message_bytes,
-            metrics_path, rest_middlewares(token, config.access_log),
+            metrics_path, [cors_middleware(config.rest_api_enable_cors_support),
+                           *rest_middlewares(token, config.access_log)],
             config.rest_api_timeout_in_ms / 1000, config.rest_max_body_bytes_in_flight,
             config.rest_max_parsed_body_bytes, config.connection_limits())
         logger.info("Exporting HTTP/REST API at %s:%d", config.host, rest_port)
     elif metrics_path:
         logger.warning("Prometheus metrics need --rest_api_port; they are not served")
-    await set_serving(health_servicer, True)
+    await set_serving(health_servicer, True, _health_names(config))
+    if config.grpc_socket_path:
+        logger.info("Running gRPC ModelServer at UNIX socket %s", config.grpc_socket_path)
     logger.info("Running gRPC ModelServer at %s:%d, serving %s",
                 config.host, port, ", ".join(repository.model_names))
     await stop.wait()
@@ -126,7 +183,7 @@ async def shut_down(config: ServerConfig, health_servicer: health.aio.HealthServ
     `grace_period_seconds` to finish."""
     logger.info("shutting down: NOT_SERVING for %.1f s, then up to %.0f s for calls in "
                 "flight", config.drain_seconds, config.grace_period_seconds)
-    await set_serving(health_servicer, False)
+    await set_serving(health_servicer, False, _health_names(config))
     for task in background:
         task.cancel()
     await asyncio.sleep(config.drain_seconds)
