@@ -8,8 +8,48 @@ import dataclasses
 import logging
 import os
 import sys
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from serving.config import ServerConfig
 
 logger = logging.getLogger(__name__)
+
+# TF Serving flags accepted with no effect here: name, type, meaning (model_servers/
+# main.cc) and why not here (docs/serving.md, Flags, says more).
+NO_EFFECT = (
+    ("rest_api_num_threads", int, "threads for REST (TF Serving: 4 x CPUs); REST runs "
+                                  "on the event loop here, graphs on --grpc_max_threads"),
+    ("enable_per_model_batching_parameters", bool,
+     "read batching_params.pbtxt from each SavedModel; here --batching_parameters_file "
+     "applies to every model"),
+    ("num_load_threads", int, "threads loading servables (0: serially); here versions "
+                              "load one at a time on the polling thread"),
+    ("num_unload_threads", int, "threads unloading servables; as --num_load_threads"),
+    ("flush_filesystem_caches", bool, "flush file system caches after loads (default "
+                                      "true); local files here, cached by the OS"),
+    ("platform_config_file", str, "PlatformConfigMap text proto replacing the TensorFlow "
+                                  "platform's settings; not read here"),
+    ("remove_unused_fields_from_bundle_metagraph", bool,
+     "drop unused MetaGraphDef fields to save memory (default true)"),
+    ("prefer_tflite_model", bool, "load model.tflite instead of saved_model.pb; "
+                                  "SavedModels only here"),
+    ("num_tflite_pools", int, "TFLite interpreter pools (TF Serving: CPUs); no TFLite here"),
+    ("num_tflite_interpreters_per_pool", int, "TFLite interpreters per pool; no TFLite here"),
+    ("xla_cpu_compilation_enabled", bool, "allow XLA:CPU JIT (TF Serving disables it "
+                                          "by default); TensorFlow's Python runtime "
+                                          "always allows it"),
+    ("xla_gpu_compilation_enabled", bool, "allow XLA:CPU and XLA:GPU JIT; as above"),
+    ("enable_profiler", bool, "serve tensorflow.ProfilerService on the gRPC port "
+                              "(default true); not served here"),
+    ("thread_pool_factory_config_file", str, "ThreadPoolConfig text proto for the "
+                                             "threads of Predict; not read here"),
+    ("skip_initialize_tpu", bool, "do not initialise the TPU system; no TPU here"),
+    ("enable_serialization_as_tensor_content", bool,
+     "write Predict outputs as tensor_content; here outputs are always written as "
+     "tf.make_tensor_proto writes them"),
+)
 
 
 def parse_bool(text: str) -> bool:
@@ -29,7 +69,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     defaults = ServerConfig()
     parser = commands.add_parser(
         "serve", help="serve a model repository over TF Serving's gRPC API",
-        description="Flags use TF Serving's names and syntax (--port=8500).")
+        description="Flags use TF Serving's names and syntax (--port=8500).",
+        allow_abbrev=False)
     parser.add_argument("--port", type=int, default=defaults.port, help="gRPC port")
     parser.add_argument("--host", default=defaults.host,
                         help="address to bind (default: loopback only)")
@@ -128,15 +169,130 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="(tfstack) seconds calls in flight get to finish on SIGTERM")
     parser.add_argument("--enable_model_warmup", type=parse_bool, nargs="?", const=True,
                         default=defaults.enable_model_warmup)
+    _add_tf_serving_flags(parser, defaults)
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def _flag(parser: argparse.ArgumentParser, name: str, kind: type, text: str,
+          default: object = argparse.SUPPRESS) -> None:
+    """A flag as TF Serving's parser takes it; booleans also bare (`--flag`). Left
+    unset, it is absent from the namespace (SUPPRESS) and ServerConfig's default holds."""
+    if kind is bool:
+        parser.add_argument(f"--{name}", type=parse_bool, nargs="?", const=True,
+                            default=default, help=text)
+    else:
+        parser.add_argument(f"--{name}", type=kind, default=default, help=text)
+
+
+def _add_tf_serving_flags(parser: argparse.ArgumentParser, defaults: ServerConfig) -> None:
+    """The rest of model_servers/main.cc's flags, with its defaults (see ServerConfig)."""
+    _flag(parser, "version", bool, "print the server's and TensorFlow's versions and exit",
+          False)
+    _flag(parser, "grpc_socket_path", str,
+          "also serve the gRPC API on this Unix domain socket (relative or absolute path)")
+    _flag(parser, "grpc_channel_arguments", str,
+          "comma-separated key=value arguments for the gRPC server, e.g. "
+          "grpc.max_connection_age_ms=2000 (32-bit integer values pass as integers)")
+    _flag(parser, "use_alts_credentials", bool,
+          "Google ALTS credentials for gRPC (binds only on Google Cloud; not with "
+          "--ssl_config_file)")
+    _flag(parser, "enable_grpc_healthcheck_service", bool,
+          "also report TF Serving's health names ModelService and PredictionService "
+          "(gRPC health checking is always served here)")
+    _flag(parser, "rest_api_enable_cors_support", bool,
+          "add CORS headers (Access-Control-Allow-*) to every REST answer")
+    for name, kind, text in (
+        ("tensorflow_session_parallelism", int, "threads of a model session, within and "
+                                                "across ops (0: automatic)"),
+        ("tensorflow_intra_op_parallelism", int, "threads running one op (0: automatic)"),
+        ("tensorflow_inter_op_parallelism", int, "ops run at once (0: automatic)"),
+    ):
+        _flag(parser, name, kind, text + "; not with all three set", getattr(defaults, name))
+    # Applied where a SavedModel is loaded (see ServerConfig.session_config).
+    for name, kind, text in (
+        ("saved_model_tags", str, "comma-separated tags of the MetaGraphDef to load"),
+        ("enable_signature_method_name_check", bool,
+         "check each SignatureDef's method_name in Classify, Regress and MultiInference "
+         "(off: TF2 exports cannot set it)"),
+        ("num_request_iterations_for_warmup", int,
+         "times each warm-up record is replayed (used if > 0)"),
+        ("load_retry_interval_micros", int,
+         "microseconds between retries of a failed load (negative: no wait; 1 minute)"),
+        ("tensorflow_session_config_file", str,
+         "ConfigProto text proto for model sessions; the parallelism flags override its "
+         "thread counts"),
+        ("mixed_precision", str, "bfloat16: bfloat16 auto mixed precision in model "
+                                 "sessions"),
+    ):
+        _flag(parser, name, kind, f"{text} (applies when a model loads)",
+              getattr(defaults, name))
+    _flag(parser, "per_process_gpu_memory_fraction", float,
+          "fraction of GPU memory the process takes (0: TensorFlow chooses; 1: all at "
+          "start); applies when a model loads, no effect without a GPU")
+    for name, kind, text in NO_EFFECT:
+        _flag(parser, name, kind, f"(no effect here) {text}")
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    """The ServerConfig a parsed `serve` command line asks for."""
     from serving.config import ServerConfig
-    from serving.server import serve
 
     fields = {f.name for f in dataclasses.fields(ServerConfig)}
-    config = ServerConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    return ServerConfig(**{k: v for k, v in vars(args).items() if k in fields})
+
+
+def flags_without_effect(config: ServerConfig, given: Iterable[str], gpus: int) -> list[str]:
+    """The flags among `given` that change nothing here, as `--name=value`: those of
+    NO_EFFECT, and the GPU memory fraction when no GPU is visible."""
+    names = [name for name, _, _ in NO_EFFECT if name in given]
+    if "per_process_gpu_memory_fraction" in given and not gpus:
+        names.append("per_process_gpu_memory_fraction")
+    values = {name: getattr(config, name) for name in names}
+    return [f"--{name}={str(value).lower() if isinstance(value, bool) else value}"
+            for name, value in values.items()]
+
+
+def version_text() -> str:
+    """What `--version` prints: the server's release and TensorFlow's, as main.cc's
+    two lines."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import tensorflow as tf
+
+    try:
+        ours = version("tfstack")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        ours = "unknown"
+    return f"TensorFlow ModelServer: tfstack {ours}\nTensorFlow Library: {tf.__version__}"
+
+
+def _report_flags(args: argparse.Namespace, config: ServerConfig) -> None:
+    """Logs once what the flags given cannot do here."""
+    given = set(vars(args))
+    gpus = 0
+    if "per_process_gpu_memory_fraction" in given:
+        import tensorflow as tf
+
+        gpus = len(tf.config.list_physical_devices("GPU"))
+    ignored = flags_without_effect(config, given, gpus)
+    if ignored:
+        logger.warning("flags without effect in this server, ignored (docs/serving.md, "
+                       "Flags): %s", " ".join(ignored))
+    if config.mixed_precision not in ("", "bfloat16"):
+        logger.warning("--mixed_precision=%s is ignored: the one mode is bfloat16",
+                       config.mixed_precision)
+
+
+def run(args: argparse.Namespace) -> int:
+    """`serve`: prints the versions, or runs the server until SIGTERM; 1 if it cannot
+    start."""
+    if args.version:
+        print(version_text())
+        return 0
+    from serving.server import serve
+
+    config = config_from_args(args)
+    _report_flags(args, config)
     try:
         asyncio.run(serve(config))
     except (ValueError, OSError) as e:  # ConfigError is a ValueError
