@@ -92,8 +92,10 @@ class DataPlane:
     def __init__(self, repository: ModelRepository, max_threads: int = 8,
                  batching: BatchingOptions | None = None,
                  limits: RequestLimits = RequestLimits(),
-                 model_config_list_root_dir: str | None = None):
+                 model_config_list_root_dir: str | None = None,
+                 check_method_names: bool = False):
         self.repository = repository
+        self.check_method_names = check_method_names  # --enable_signature_method_name_check
         self.limits = limits
         self.model_config_list_root_dir = model_config_list_root_dir
         self.metrics = ServingMetrics(repository)
@@ -246,7 +248,7 @@ class DataPlane:
         ClassificationResult or RegressionResult."""
         servable = self.repository.servable(model, version, label)
         signature = signature or "serving_default"
-        key = example_input_key(servable, signature, method)
+        key = example_input_key(servable, signature, method, self.check_method_names)
         examples = await self._off_loop_if_large(
             request_input.ByteSize(), serialized_examples, request_input,
             self.limits.max_request_tensor_bytes, self.limits.max_request_rows)

@@ -8,6 +8,7 @@ back into ClassificationResult / RegressionResult.
 from __future__ import annotations
 
 import numpy as np
+from google.protobuf import text_format
 from tensorflow.core.example import example_pb2
 from tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
 
@@ -57,21 +58,42 @@ def serialized_examples(request_input: input_pb2.Input,
     return np.array(serialized, dtype=object)
 
 
-def example_input_key(servable: Servable, signature_key: str, method: str) -> str:
-    """The single string input of a classify/regress signature, after checking that
-    the signature is of that kind."""
+_KIND = {CLASSIFY_METHOD: "classification", REGRESS_METHOD: "regression"}
+
+
+def example_input_key(servable: Servable, signature_key: str, method: str,
+                      check_method_name: bool = False) -> str:
+    """The serialized-examples input of a classify/regress signature, after TF
+    Serving's checks (servables/tensorflow/classifier.cc and regressor.cc,
+    PreProcessClassification/PreProcessRegression): its method_name only when
+    --enable_signature_method_name_check (TF2 exports cannot set it), then one input
+    named `inputs`, and `classes`/`scores` (one or two) or one `outputs`."""
     try:
         signature = servable.signature(signature_key)
     except FailedPrecondition as e:  # Predict's status; Classify/Regress give this one
         raise InvalidArgument(f"No signature was found with the name: {signature_key!r} "
                               f"(model {servable.name} version {servable.version})") from e
-    if signature.method_name != method:
-        raise InvalidArgument(
-            f"Expected {method.rsplit('/', 1)[-1]} signature method_name to be {method}. "
-            f"Was: {signature.method_name} (signature {signature_key!r}); use Predict for it")
+    kind = _KIND[method]
+    if check_method_name and signature.method_name != method:
+        raise InvalidArgument(f"Expected {kind} signature method_name to be {method}. "
+                              f"Was: {signature.method_name}")
+    outputs = set(signature.outputs)
     if len(signature.inputs) != 1:
-        raise InvalidArgument(f"signature {signature_key!r} must have exactly one input")
-    return next(iter(signature.inputs))
+        raise InvalidArgument("Expected one input Tensor.")
+    if method == CLASSIFY_METHOD and len(outputs) not in (1, 2):
+        raise InvalidArgument(f"Expected one or two output Tensors, found {len(outputs)}")
+    if method == REGRESS_METHOD and len(outputs) != 1:
+        raise InvalidArgument("Expected one output Tensor.")
+    described = text_format.MessageToString(signature, as_one_line=True)
+    if "inputs" not in signature.inputs:
+        raise InvalidArgument(f"No {kind} inputs found in SignatureDef: {described}")
+    if method == CLASSIFY_METHOD and not outputs & {"classes", "scores"}:
+        raise InvalidArgument("Expected classification signature outputs to contain at "
+                              'least one of "classes" or "scores". Signature was: '
+                              f"{described}")
+    if method == REGRESS_METHOD and "outputs" not in outputs:
+        raise InvalidArgument(f"No regression outputs found in SignatureDef: {described}")
+    return "inputs"
 
 
 def classification_result(outputs: dict[str, np.ndarray], count: int,

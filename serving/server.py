@@ -143,7 +143,8 @@ async def serve(config: ServerConfig) -> None:
         max_request_rows=config.max_request_rows,
         threads_per_caller=config.max_threads_per_connection)
     dataplane = DataPlane(repository, config.grpc_max_threads, batching_options(config),
-                          limits, config.model_config_list_root_dir)
+                          limits, config.model_config_list_root_dir,
+                          config.enable_signature_method_name_check)
     background = _start_polling(dataplane, config)
     token = read_token(config.auth_token_file)
     server, port, health_servicer = create_server(

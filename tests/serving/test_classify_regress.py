@@ -15,6 +15,10 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
+from serving.config import ServerConfig, model_configs
+from serving.repository import ModelRepository
+from tests.serving.conftest import InProcessServer
+
 
 def example(**features) -> tf.train.Example:
     message = tf.train.Example()
@@ -63,9 +67,12 @@ def test_multi_inference_runs_each_task(stub):
     assert regressed.regression_result.regressions[0].value == 1.0
 
 
+# servables/tensorflow/classifier.cc and regressor.cc: with the method_name check off
+# (the default), a signature of the other kind fails on its outputs
 @pytest.mark.parametrize("signature,call,message", [
-    ("regress_x", "Classify", "Expected classify signature method_name"),
-    ("classify_x", "Regress", "Expected regress signature method_name"),
+    ("regress_x", "Classify", 'Expected classification signature outputs to contain at '
+                              'least one of "classes" or "scores". Signature was: '),
+    ("classify_x", "Regress", "Expected one output Tensor."),
     ("nope", "Classify", "No signature was found with the name: 'nope'"),
 ])
 def test_wrong_signature_kind_is_invalid_argument(stub, signature, call, message):
@@ -114,3 +121,45 @@ def test_rest_feature_integers_beyond_int64_are_refused_as_tf_serving_reads_them
     answer = requests.post(url, data=f'{{"examples": [{{"x": {value}}}]}}', timeout=30)
     assert answer.status_code == 400
     assert message in answer.json()["error"]
+
+
+class Tf2Classifier(tf.Module):
+    """A TF2 export: its signatures' method_name is always tensorflow/serving/predict."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def classify(self, inputs):
+        x = tf.io.parse_example(inputs, {"x": tf.io.FixedLenFeature([1], tf.float32)})["x"]
+        return {"scores": tf.concat([tf.sigmoid(x), 1 - tf.sigmoid(x)], axis=1)}
+
+
+@pytest.fixture(scope="module")
+def tf2_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tf2")
+    module = Tf2Classifier()
+    tf.saved_model.save(module, str(root / "1"), signatures={"serving_default": module.classify})
+    return root
+
+
+def classify_request(name: str) -> classification_pb2.ClassificationRequest:
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name = name
+    request.input.example_list.examples.append(example(x=0.0))
+    return request
+
+
+@pytest.mark.parametrize("check", [False, True], ids=["default", "method name check"])
+def test_classify_serves_tf2_exports_unless_the_method_name_check_is_on(tf2_root, check):
+    models = model_configs(ServerConfig(model_name="tf2", model_base_path=str(tf2_root)))
+    with InProcessServer(ModelRepository(models)) as server:
+        server.dataplane.check_method_names = check  # --enable_signature_method_name_check
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(server.channel)
+        if not check:
+            result = stub.Classify(classify_request("tf2"), timeout=30).result
+            assert [c.score for c in result.classifications[0].classes] == [0.5, 0.5]
+            return
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Classify(classify_request("tf2"), timeout=30)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert info.value.details() == (
+            "Expected classification signature method_name to be "
+            "tensorflow/serving/classify. Was: tensorflow/serving/predict")
