@@ -58,7 +58,7 @@ class RequestLimits:
     # above `inline_bytes` are decoded off the loop too.
     inline_bytes: int = 16 * 1024
     inline_seconds: float = 0.01
-    # Graph threads one caller (a connection) may use at once; 0: half of them.
+    # Graph threads one caller (a connection) may use while others wait; 0: half.
     threads_per_caller: int = 0
 
 
@@ -100,7 +100,8 @@ class DataPlane:
         self.model_config_list_root_dir = model_config_list_root_dir
         self.metrics = ServingMetrics(repository)
         threads = max(max_threads, batching.num_batch_threads if batching else 0)
-        self._fair = FairShare(limits.threads_per_caller or max(1, threads // 2))
+        self._fair = FairShare(threads, min(limits.threads_per_caller or max(1, threads // 2),
+                                            threads))
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=threads, thread_name_prefix="predict"
         )
@@ -204,21 +205,22 @@ class DataPlane:
         threads per connection, in arrival order). A caller who gives up (deadline,
         cancellation) before it starts drops it; once started it is stopped through
         `stop`, and keeps the caller's admission slot and turn until it has ended."""
-        loop = asyncio.get_running_loop()
         end_turn = await self._fair.acquire(CALLER.get())
+        job = None
         try:
             job = self._pool.submit(fn, *args)
-        except BaseException:
-            end_turn()
-            raise
-        job.add_done_callback(_on_loop(loop, end_turn))
-        try:
             return await asyncio.wrap_future(job)
         except asyncio.CancelledError:
-            if not job.cancel():  # already running
+            if job is not None and not job.cancel():  # running: stopped at its next op
                 stop.cancel()
-                job.add_done_callback(_on_loop(loop, slot.keep()))
+                loop, ended = asyncio.get_running_loop(), end_turn
+                job.add_done_callback(_on_loop(loop, ended))  # its turn and slot end
+                job.add_done_callback(_on_loop(loop, slot.keep()))  # with it
+                end_turn = None
             raise
+        finally:
+            if end_turn is not None:
+                end_turn()
 
     def _runs_inline(self, key: tuple[str, int, str], inputs: Mapping[str, np.ndarray]) -> bool:
         """Whether a request is cheap for sure: alone, small, and to a signature never

@@ -82,7 +82,7 @@ def test_a_caller_who_gives_up_stops_its_graph_and_holds_its_slot_until_it_ends(
 
     dataplane._pool.submit = observed_submit
 
-    async def call(caller: str):  # two connections: each has its turn on the thread
+    async def call(caller: str):  # two connections, one thread
         CALLER.set(caller)
         return await dataplane.predict("spin", None, None, "",
                                        {"steps": np.array([4_000_000])})  # ~10 s
@@ -90,8 +90,8 @@ def test_a_caller_who_gives_up_stops_its_graph_and_holds_its_slot_until_it_ends(
     async def main():
         running = asyncio.create_task(call("first"))
         assert await asyncio.to_thread(started.wait, 60)  # its graph runs on the one thread
-        queued = asyncio.create_task(call("second"))  # waits in the pool's queue
-        while len(jobs) < 2:
+        queued = asyncio.create_task(call("second"))  # waits for a thread
+        while not dataplane._fair.waiting("second"):
             await asyncio.sleep(0)
         running.cancel()
         queued.cancel()
@@ -103,7 +103,7 @@ def test_a_caller_who_gives_up_stops_its_graph_and_holds_its_slot_until_it_ends(
 
     asyncio.run(main())
     assert held_at_end == [1]  # the slot was still taken while the graph ran
-    assert jobs[1].cancelled()  # the queued one never ran
+    assert len(jobs) == 1 and not dataplane._fair.waiting("second")  # never started
     dataplane.close()
 
 
@@ -111,7 +111,8 @@ def test_one_connection_cannot_take_every_thread(spinner_root):
     repository = ModelRepository(model_configs(ServerConfig(
         model_name="spin", model_base_path=str(spinner_root))))
     repository.poll()
-    dataplane = DataPlane(repository, max_threads=2)  # a connection's share: 1 thread
+    dataplane = DataPlane(repository, max_threads=2)  # a connection's share: 1 while
+    # others wait
     submitted = []  # the caller of each job handed to the (real) pool, in order
     submit = dataplane._pool.submit
 
@@ -128,19 +129,15 @@ def test_one_connection_cannot_take_every_thread(spinner_root):
 
     async def main():
         heavy = [asyncio.create_task(call("heavy", 300_000)) for _ in range(3)]
-        def heavy_waiting() -> int:
-            turns = dataplane._fair._callers.get("heavy")
-            return turns.waiting_or_running if turns else 0
-
-        while heavy_waiting() < 3 or not submitted:  # one running, two in its queue
-            await asyncio.sleep(0)
-        light = await call("light", 1)  # on the other thread, before heavy's queue
+        while len(submitted) < 2 or dataplane._fair.waiting("heavy") < 1:
+            await asyncio.sleep(0)  # alone, heavy takes both threads; its third waits
+        light = await call("light", 1)  # the next free thread: before heavy's third
         return light, await asyncio.gather(*heavy)
 
     light, heavy = asyncio.run(main())
     assert light.tolist() == [1] and [h.tolist() for h in heavy] == [[300_000]] * 3
-    assert submitted == ["heavy", "light", "heavy", "heavy"]
-    assert not dataplane._fair._callers  # nothing left behind
+    assert submitted == ["heavy", "heavy", "light", "heavy"]
+    assert not dataplane._fair.running and not dataplane._fair.waiting("heavy")
     dataplane.close()
 
 
