@@ -108,7 +108,9 @@ class DataPlane:
         self.batching = batching
         self._batcher: Batcher | None = None
         self._in_flight: dict[tuple[str, str], int] = {}
-        self._slowest: dict[tuple[str, int, str], float] = {}  # longest run seen
+        # Each signature's slowest run, decaying by a tenth a run: one slow run keeps it
+        # off the loop for a while (about 44 runs after a second), not for ever.
+        self._slowest: dict[tuple[str, int, str], float] = {}
         self._warm: set[tuple[str, int, str]] = set()
 
     @property
@@ -196,7 +198,8 @@ class DataPlane:
             stop = Cancellation()
             outputs = await self._in_pool(slot, stop, servable.run, signature, inputs, stop)
         if key in self._warm:  # a first run traces and warms up: not timed
-            self._slowest[key] = max(self._slowest.get(key, 0.0), time.monotonic() - started)
+            self._slowest[key] = max(time.monotonic() - started,
+                                     0.9 * self._slowest.get(key, 0.0))
         self._warm.add(key)
         return {name: outputs[name] for name in output_filter or outputs}
 
@@ -223,8 +226,8 @@ class DataPlane:
                 end_turn()
 
     def _runs_inline(self, key: tuple[str, int, str], inputs: Mapping[str, np.ndarray]) -> bool:
-        """Whether a request is cheap for sure: alone, small, and to a signature never
-        seen slow (its first runs are on a thread, so a slow one never blocks the loop)."""
+        """Whether a request is cheap for sure: alone, small, and to a signature not
+        seen slow lately (its first runs are on a thread, so a slow one is seen)."""
         alone = sum(self._in_flight.values()) == 1
         return (alone and self._slowest.get(key, math.inf) < self.limits.inline_seconds
                 and _input_bytes(inputs) <= self.limits.inline_bytes)
