@@ -62,6 +62,9 @@ class RequestLimits:
     threads_per_caller: int = 0
 
 
+_UNDECODED = np.empty(0, np.float32)  # stands for an input the signature does not take
+
+
 class _Slot:
     """One admitted request's place in its signature's admission count. Freed when the
     request ends, unless work it leaves behind (a graph already running, a queued
@@ -117,12 +120,30 @@ class DataPlane:
     def max_request_tensor_bytes(self) -> int:
         return self.limits.max_request_tensor_bytes
 
-    async def decode(self, protos: Mapping, message_bytes: int) -> dict[str, np.ndarray]:
+    async def decode(self, protos: Mapping, message_bytes: int,
+                     names: set[str] | None = None) -> dict[str, np.ndarray]:
         """A request's TensorProtos as arrays, within the request limits; decoded on a
-        worker thread unless the message is small, so the event loop never stalls."""
-        return await self._off_loop_if_large(
-            message_bytes, to_arrays, protos, self.limits.max_request_tensor_bytes,
-            self.limits.max_request_fill_bytes)
+        worker thread unless the message is small, so the event loop never stalls. An
+        input not in `names` (the signature's, when known) is not decoded: an empty
+        array stands for it, for validation to refuse by name, as TF Serving checks an
+        alias before parsing its tensor (servables/tensorflow/predict_util.cc)."""
+        return await self._off_loop_if_large(message_bytes, self._decode, protos, names)
+
+    def _decode(self, protos: Mapping, names: set[str] | None) -> dict[str, np.ndarray]:
+        unknown = {key: _UNDECODED for key in protos if names is not None and key not in names}
+        known = {key: proto for key, proto in protos.items() if key not in unknown}
+        return {**to_arrays(known, self.limits.max_request_tensor_bytes,
+                            self.limits.max_request_fill_bytes), **unknown}
+
+    def input_names(self, model: str, version: int | None, label: str | None,
+                    signature: str) -> set[str] | None:
+        """The inputs `signature` of the servable asked for takes; None when there is
+        no such servable or signature (the request path reports it)."""
+        try:
+            return set(self.repository.servable(model, version, label)
+                       .signature(signature).inputs)
+        except ServingError:
+            return None
 
     async def _off_loop_if_large(self, message_bytes: int, fn, *args):
         """`fn(*args)` in place for a small message, else on a worker thread."""

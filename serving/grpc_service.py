@@ -130,7 +130,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def Predict(self, request: predict_pb2.PredictRequest, context):
         version, label = _version(request.model_spec)
         signature = request.model_spec.signature_name or "serving_default"
-        inputs = await self._dataplane.decode(request.inputs, request.ByteSize())
+        inputs = await self._dataplane.decode(
+            request.inputs, request.ByteSize(),
+            self._dataplane.input_names(request.model_spec.name, version, label, signature))
         servable, outputs = await self._dataplane.predict(
             request.model_spec.name, version, label, signature, inputs,
             list(request.output_filter),

@@ -113,3 +113,15 @@ def test_examples_beyond_the_row_limit_are_refused(examples_stub):
     limit = RequestLimits().max_request_rows
     message = refused(examples_stub.Classify, context_request(10, limit + 1))
     assert f"the request has {limit + 1} rows" in message
+
+
+def test_an_input_the_signature_does_not_take_is_refused_by_name_before_it_is_decoded(stub):
+    # predict_util.cc checks each alias before parsing its tensor: a malformed tensor
+    # under an unknown name is refused for its name, and costs no decoding
+    malformed = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_content=b"\0" * 3)
+    malformed.tensor_shape.dim.add(size=2)
+    request = predict_request("doubler", {"x": np.ones((1, 2), np.float32)})
+    request.inputs["bogus"].CopyFrom(malformed)
+    message = refused(stub.Predict, request)
+    assert message.startswith("input tensor alias not found in signature: bogus.")
+    still_answers(stub)
