@@ -135,15 +135,15 @@ class DataPlane:
         return {**to_arrays(known, self.limits.max_request_tensor_bytes,
                             self.limits.max_request_fill_bytes), **unknown}
 
-    def input_names(self, model: str, version: int | None, label: str | None,
-                    signature: str) -> set[str] | None:
-        """The inputs `signature` of the servable asked for takes; None when there is
-        no such servable or signature (the request path reports it)."""
+    def lookup(self, model: str, version: int | None, label: str | None, signature: str,
+               api: str = "predict", started: float | None = None) -> Servable:
+        """The servable a request names; a failed lookup is counted under `api`."""
         try:
-            return set(self.repository.servable(model, version, label)
-                       .signature(signature).inputs)
-        except ServingError:
-            return None
+            return self.repository.servable(model, version, label)
+        except ServingError as e:
+            started = time.monotonic() if started is None else started
+            self._observe(model, None, signature, api, e.code.name, started)
+            raise
 
     async def _off_loop_if_large(self, message_bytes: int, fn, *args):
         """`fn(*args)` in place for a small message, else on a worker thread."""
@@ -158,11 +158,7 @@ class DataPlane:
         """Runs `signature` of the chosen servable; returns it with the outputs.
         Counts the request and its latency under `api` whatever the outcome."""
         started = time.monotonic()
-        try:
-            servable = self.repository.servable(model, version, label)
-        except ServingError as e:
-            self._observe(model, None, signature, api, e.code.name, started)
-            raise
+        servable = self.lookup(model, version, label, signature, api, started)
         return servable, await self.run(servable, signature, inputs, output_filter, api,
                                         started)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -130,13 +131,13 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def Predict(self, request: predict_pb2.PredictRequest, context):
         version, label = _version(request.model_spec)
         signature = request.model_spec.signature_name or "serving_default"
-        inputs = await self._dataplane.decode(
-            request.inputs, request.ByteSize(),
-            self._dataplane.input_names(request.model_spec.name, version, label, signature))
-        servable, outputs = await self._dataplane.predict(
-            request.model_spec.name, version, label, signature, inputs,
-            list(request.output_filter),
-        )
+        started = time.monotonic()  # servable first, then tensors, as predict_util.cc
+        servable = self._dataplane.lookup(request.model_spec.name, version, label, signature,
+                                          started=started)
+        inputs = await self._dataplane.decode(request.inputs, request.ByteSize(),
+                                              servable.input_names(signature))
+        outputs = await self._dataplane.run(servable, signature, inputs,
+                                            list(request.output_filter), started=started)
         response = predict_pb2.PredictResponse(model_spec=model_spec(servable, signature))
         for key, value in outputs.items():
             response.outputs[key].CopyFrom(to_tensor_proto(value))

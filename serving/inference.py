@@ -84,16 +84,21 @@ def example_input_key(servable: Servable, signature_key: str, method: str,
         raise InvalidArgument(f"Expected one or two output Tensors, found {len(outputs)}")
     if method == REGRESS_METHOD and len(outputs) != 1:
         raise InvalidArgument("Expected one output Tensor.")
-    described = text_format.MessageToString(signature, as_one_line=True)
     if "inputs" not in signature.inputs:
-        raise InvalidArgument(f"No {kind} inputs found in SignatureDef: {described}")
+        raise InvalidArgument(f"No {kind} inputs found in SignatureDef: {_text(signature)}")
     if method == CLASSIFY_METHOD and not outputs & {"classes", "scores"}:
         raise InvalidArgument("Expected classification signature outputs to contain at "
                               'least one of "classes" or "scores". Signature was: '
-                              f"{described}")
+                              f"{_text(signature)}")
     if method == REGRESS_METHOD and "outputs" not in outputs:
-        raise InvalidArgument(f"No regression outputs found in SignatureDef: {described}")
+        raise InvalidArgument(f"No regression outputs found in SignatureDef: "
+                              f"{_text(signature)}")
     return "inputs"
+
+
+def _text(signature) -> str:
+    """A SignatureDef as one line of text, for the messages that quote it."""
+    return text_format.MessageToString(signature, as_one_line=True)
 
 
 def classification_result(outputs: dict[str, np.ndarray], count: int,

@@ -61,6 +61,11 @@ class Servable:
             )
         return self.signature_defs[key]
 
+    def input_names(self, key: str) -> set[str] | None:
+        """The inputs signature `key` takes; None when there is no such signature."""
+        signature = self.signature_defs.get(key or "serving_default")
+        return set(signature.inputs) if signature is not None else None
+
     def validate(self, signature_key: str, inputs: Mapping[str, np.ndarray],
                  output_filter: list[str] | None = None) -> str:
         """Checks a request against the SignatureDef; returns the signature key used."""
