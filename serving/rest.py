@@ -193,7 +193,7 @@ class RestApi:
         if not route["verb"]:
             raise InvalidArgument(f"POST {request.path}: expected a :predict, :classify or "
                                   ":regress URL")
-        with self._bodies.reserve(request.content_length or self._max_body_bytes):
+        with self._bodies.reserve(self._body_bytes(request)):
             try:
                 async with asyncio.timeout(self._timeout):
                     raw = await request.read()
@@ -205,6 +205,14 @@ class RestApi:
             except TimeoutError as e:
                 raise DeadlineExceeded(f"request took longer than --rest_api_timeout_in_ms="
                                        f"{int(self._timeout * 1000)}") from e
+
+    def _body_bytes(self, request: web.Request) -> int:
+        """What a body will take once read: its length, unless it is compressed (aiohttp
+        inflates it, up to the body limit) or of unknown length."""
+        encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+        if request.content_length is None or encoding != "identity":
+            return self._max_body_bytes
+        return request.content_length
 
     async def _answer(self, route: dict, signature: str, body: object,
                       large: bool) -> web.Response:
