@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from serving.config_protos import BatchingParameters, read_text_proto
+from serving.deadlines import latest, timeout_ms
 from serving.errors import Internal, InvalidArgument, ResourceExhausted, ServingError
-from serving.servable import Cancellation, Servable
+from serving.servable import Servable
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class _Task:
     rows: int
     output_filter: list[str]
     future: asyncio.Future
+    deadline: float | None = None  # time.monotonic() by which its caller needs it
     # Set once the caller gave up: what the batcher calls when it is done with the task
     # (dropped before running, or run), so the caller's admission lasts until then.
     release: Callable[[], None] | None = None
@@ -76,7 +78,6 @@ class _Batch:
     rows: int = 0
     started: bool = False
     dropped: bool = False  # every caller gave up before it started
-    stop: Cancellation = field(default_factory=Cancellation)  # ends its current run
 
 
 class Batcher:
@@ -99,20 +100,19 @@ class Batcher:
     async def submit(self, servable: Servable, signature: str, inputs: Mapping[str, np.ndarray],
                      output_filter: list[str] | None = None,
                      keep: Callable[[], Callable[[], None]] | None = None,
-                     ) -> dict[str, np.ndarray]:
+                     deadline: float | None = None) -> dict[str, np.ndarray]:
         """Runs a validated request as part of a batch; returns its own outputs. A
         caller who gives up while it waits is dropped from its batch (a batch with no
         callers left does not run and leaves the queue); `keep` is then called for the
-        callback the batcher calls once it is done with the task."""
-        rows = _batch_rows(inputs)
-        if rows is None:  # not batchable along dimension 0: a batch of its own
-            rows = 0
+        callback the batcher calls once it is done with the task. A batch runs until
+        the latest deadline of its callers."""
+        rows = batch_rows(inputs)
         if rows > self.options.max_batch_size:
             raise InvalidArgument(
                 f"Task size {rows} is larger than maximum batch size "
                 f"{self.options.max_batch_size}; send at most that many rows per request")
         task = _Task(inputs, rows, list(output_filter or []),
-                     asyncio.get_running_loop().create_future())
+                     asyncio.get_running_loop().create_future(), deadline)
         key, batch = self._enqueue(servable, signature, task)
         try:
             return await task.future
@@ -137,8 +137,7 @@ class Batcher:
                     "num_batch_threads")
             batch = _Batch(servable, signature)
             self._waiting[key] = waiting + 1
-            if task.rows:  # an unbatchable task (rows 0) runs alone
-                self._open[key] = batch
+            self._open[key] = batch
             asyncio.get_running_loop().create_task(self._run(key, batch))
         batch.tasks.append(task)
         batch.rows += task.rows
@@ -147,12 +146,9 @@ class Batcher:
         return key, batch
 
     def _drop_if_abandoned(self, key: tuple[int, str], batch: _Batch) -> None:
-        """Takes a batch out of its queue, unrun, once every caller in it gave up; or
-        stops its run, if it started."""
-        if batch.dropped or not all(t.abandoned for t in batch.tasks):
-            return
-        if batch.started:
-            batch.stop.cancel()
+        """Takes a batch out of its queue, unrun, once every caller in it gave up; one
+        already running runs to its end or its deadline."""
+        if batch.dropped or batch.started or not all(t.abandoned for t in batch.tasks):
             return
         batch.dropped = True
         self._waiting[key] -= 1
@@ -161,12 +157,13 @@ class Batcher:
         _finish(batch.tasks)
 
     def _fits(self, batch: _Batch, task: _Task) -> bool:
-        if not task.rows or batch.rows + task.rows > self.options.max_batch_size:
+        if batch.rows + task.rows > self.options.max_batch_size:
             return False
-        if self.options.pad_variable_length_inputs:
-            return True
         first = batch.tasks[0].inputs
-        return all(first[k].shape[1:] == v.shape[1:] for k, v in task.inputs.items())
+        if any(first[k].dtype != v.dtype for k, v in task.inputs.items()):
+            return False
+        return self.options.pad_variable_length_inputs or all(
+            first[k].shape[1:] == v.shape[1:] for k, v in task.inputs.items())
 
     async def _run(self, key: tuple[int, str], batch: _Batch) -> None:
         await asyncio.sleep(self.options.batch_timeout_micros / 1e6)
@@ -190,7 +187,6 @@ class Batcher:
         the batch fails on a bad input, each half runs again, so a bad request fails
         alone in log2(tasks) reruns instead of one rerun per batch-mate."""
         part = _Batch(batch.servable, batch.signature, tasks, sum(t.rows for t in tasks))
-        batch.stop = part.stop  # a failed run leaves its manager cancelled: one a run
         try:
             outputs = await asyncio.get_running_loop().run_in_executor(
                 self._executor, self._execute, part)
@@ -215,8 +211,6 @@ class Batcher:
         _deliver(part, outputs)
 
     def _execute(self, batch: _Batch) -> list[dict[str, np.ndarray]]:
-        if batch.rows == 0:  # one unbatchable task
-            return [batch.servable.run(batch.signature, batch.tasks[0].inputs, batch.stop)]
         merged = {key: _merge([t.inputs[key] for t in batch.tasks],
                               self.options.pad_variable_length_inputs)
                   for key in batch.tasks[0].inputs}
@@ -226,7 +220,8 @@ class Batcher:
                       for k, v in merged.items()}
         if self._observe:
             self._observe(batch.servable, batch.signature, size)
-        outputs = batch.servable.run(batch.signature, merged, batch.stop)
+        outputs = batch.servable.run(batch.signature, merged, timeout_ms=timeout_ms(
+            latest([task.deadline for task in batch.tasks])))
         for name, value in outputs.items():
             if np.ndim(value) == 0 or len(value) != size:
                 raise Internal(f"output {name!r} of signature {batch.signature!r} is not "
@@ -237,9 +232,20 @@ class Batcher:
                 for i in range(len(batch.tasks))]
 
 
-def _batch_rows(inputs: Mapping[str, np.ndarray]) -> int | None:
-    sizes = {np.shape(v)[0] if np.ndim(v) else None for v in inputs.values()}
-    return sizes.pop() if len(sizes) == 1 and None not in sizes and inputs else None
+def batch_rows(inputs: Mapping[str, np.ndarray]) -> int:
+    """The rows a request adds to a batch: the size of its inputs' shared first
+    dimension. InvalidArgument, as TF Serving's batching refuses them
+    (batching/batching_util.h), for no inputs, a scalar, or unequal first dimensions."""
+    if not inputs:
+        raise InvalidArgument("Batching Run() must have at least one input tensor")
+    if any(np.ndim(v) == 0 for v in inputs.values()):
+        raise InvalidArgument("Batching Run() input tensors must have at least one "
+                              "dimension")
+    sizes = {np.shape(v)[0] for v in inputs.values()}
+    if len(sizes) > 1:
+        raise InvalidArgument("Batching Run() input tensors must have equal "
+                              "0th-dimension size")
+    return sizes.pop()
 
 
 def _merge(arrays: list[np.ndarray], pad: bool) -> np.ndarray:

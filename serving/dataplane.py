@@ -16,6 +16,7 @@ from tensorflow_serving.apis import input_pb2
 from serving.batching import Batcher, BatchingOptions
 from serving.config import ModelConfig
 from serving.config_rules import ConfigError, LabelError, validate_model_list
+from serving.deadlines import DEADLINE, timeout_ms
 from serving.errors import FailedPrecondition, InvalidArgument, ResourceExhausted, ServingError
 from serving.fairness import CALLER, FairShare
 from serving.inference import (
@@ -27,7 +28,7 @@ from serving.inference import (
 )
 from serving.metrics import ServingMetrics
 from serving.repository import ModelRepository, VersionState
-from serving.servable import Cancellation, Servable
+from serving.servable import Servable
 from serving.tensor_protos import (
     DEFAULT_MAX_REQUEST_FILL_BYTES,
     DEFAULT_MAX_REQUEST_TENSOR_BYTES,
@@ -204,38 +205,39 @@ class DataPlane:
     async def _schedule(self, servable: Servable, signature: str,
                         inputs: Mapping[str, np.ndarray], output_filter: list[str] | None,
                         slot: _Slot) -> dict[str, np.ndarray]:
+        deadline = DEADLINE.get()
         if self.batching is not None:
             return await self._batcher_of_loop().submit(
-                servable, signature, inputs, output_filter, slot.keep)
+                servable, signature, inputs, output_filter, slot.keep, deadline)
         key = (servable.name, servable.version, signature)
+        outputs = output_filter or ()
         started = time.monotonic()
         if self._runs_inline(key, inputs):  # a thread hop would cost more than the call
-            outputs = servable.run(signature, inputs)
+            result = servable.run(signature, inputs, outputs, timeout_ms(deadline))
         else:
-            stop = Cancellation()
-            outputs = await self._in_pool(slot, stop, servable.run, signature, inputs, stop)
+            result = await self._in_pool(slot, lambda: servable.run(
+                signature, inputs, outputs, timeout_ms(deadline)))  # timed from its start
         if key in self._warm:  # a first run traces and warms up: not timed
             self._slowest[key] = max(time.monotonic() - started,
                                      0.9 * self._slowest.get(key, 0.0))
         self._warm.add(key)
-        return {name: outputs[name] for name in output_filter or outputs}
+        return result
 
-    async def _in_pool(self, slot: _Slot, stop: Cancellation, fn, *args):
-        """`fn(*args)` on the graph threads, in the caller's turn (a share of the
-        threads per connection, in arrival order). A caller who gives up (deadline,
-        cancellation) before it starts drops it; once started it is stopped through
-        `stop`, and keeps the caller's admission slot and turn until it has ended."""
+    async def _in_pool(self, slot: _Slot, job: Callable[[], dict[str, np.ndarray]]):
+        """`job()` on the graph threads, in the caller's turn (a share of the threads
+        per connection, in arrival order). A caller who gives up before it starts drops
+        it; once started it runs to its end or the request's deadline, keeping the
+        caller's admission slot and turn until then."""
         end_turn = await self._fair.acquire(CALLER.get())
-        job = None
+        future = None
         try:
-            job = self._pool.submit(fn, *args)
-            return await asyncio.wrap_future(job)
+            future = self._pool.submit(job)
+            return await asyncio.wrap_future(future)
         except asyncio.CancelledError:
-            if job is not None and not job.cancel():  # running: stopped at its next op
-                stop.cancel()
+            if future is not None and not future.cancel():  # running: let it end
                 loop, ended = asyncio.get_running_loop(), end_turn
-                job.add_done_callback(_on_loop(loop, ended))  # its turn and slot end
-                job.add_done_callback(_on_loop(loop, slot.keep()))  # with it
+                future.add_done_callback(_on_loop(loop, ended))  # its turn and slot end
+                future.add_done_callback(_on_loop(loop, slot.keep()))  # with it
                 end_turn = None
             raise
         finally:
@@ -259,7 +261,7 @@ class DataPlane:
             version, signature = "", UNKNOWN_LABEL
         else:
             version = str(servable.version)
-            if signature not in servable.signature_defs:
+            if signature not in servable.signature_keys:
                 signature = UNKNOWN_LABEL
         self.metrics.observe_request(model, version, signature, api, status,
                                      time.monotonic() - started)

@@ -42,8 +42,12 @@ class Internal(ServingError):
     code = grpc.StatusCode.INTERNAL
 
 
+class Unimplemented(ServingError):
+    code = grpc.StatusCode.UNIMPLEMENTED
+
+
 class Cancelled(ServingError):
-    """A run stopped because every caller waiting for it gave up."""
+    """A graph run that was cancelled (the Session closed under it)."""
 
     code = grpc.StatusCode.CANCELLED
 
@@ -68,7 +72,7 @@ def http_status(error: ServingError) -> int:
 
 _BY_CODE = {cls.code: cls for cls in (NotFound, InvalidArgument, FailedPrecondition,
                                       ResourceExhausted, Unavailable, DeadlineExceeded,
-                                      Cancelled)}
+                                      Cancelled, Unimplemented)}
 _TF_NOISE = re.compile(r"^\s|^Detected at node|^Graph execution error|^File |^\[\[|^$")
 
 

@@ -25,6 +25,7 @@ from tensorflow_serving.apis import (
 )
 
 from serving.dataplane import DataPlane
+from serving.deadlines import set_deadline
 from serving.errors import InvalidArgument, ServingError
 from serving.fairness import CALLER
 from serving.inference import CLASSIFY_METHOD, REGRESS_METHOD
@@ -41,6 +42,7 @@ def _answers_errors(method):
     @functools.wraps(method)
     async def wrapper(self, request, context: grpc.aio.ServicerContext):
         CALLER.set(context.peer())  # the connection: its share of the graph threads
+        set_deadline(context.time_remaining())  # where its graph will be stopped
         try:
             return await method(self, request, context)
         except ServingError as e:

@@ -237,7 +237,10 @@ def _as_array(value: object, info: meta_graph_pb2.TensorInfo | None, key: str) -
     dtype = tf.dtypes.as_dtype(info.dtype)
     try:
         if dtype == tf.string:
-            return np.asarray(_utf8(value), dtype=object)
+            array = np.asarray(_utf8(value), dtype=object)
+            if not all(isinstance(item, bytes) for item in array.flat):
+                raise ValueError("ragged or non-string values")
+            return array
         array = np.asarray(value)
         if array.dtype == object or array.dtype.kind in "USb" and dtype != tf.bool:
             raise ValueError("ragged or non-numeric values")

@@ -12,7 +12,7 @@ from pathlib import Path
 from serving.config import ModelConfig, select_versions
 from serving.config_rules import check_labels, check_platforms_unchanged
 from serving.errors import FailedPrecondition, NotFound, ServingError, Unavailable
-from serving.servable import Servable, load_servable
+from serving.servable import LoadOptions, Servable, load_servable
 from serving.warmup import replay_warmup
 
 logger = logging.getLogger(__name__)
@@ -63,11 +63,11 @@ class ModelRepository:
     """Loads each configured model's versions from its base path and hands out
     servables by name, version or label."""
 
-    def __init__(self, models: list[ModelConfig], warmup: bool = True,
+    def __init__(self, models: list[ModelConfig], load: LoadOptions | None = None,
                  max_load_retries: int = 5, allow_labels_for_unavailable: bool = False):
         self._models: dict[str, ModelConfig] = {}
         self._allow_labels_for_unavailable = allow_labels_for_unavailable
-        self._warmup = warmup
+        self._load_options = load or LoadOptions()
         self._max_load_retries = max_load_retries
         self._servables: dict[str, dict[int, Servable]] = {}
         self._states: dict[str, dict[int, VersionState]] = {}
@@ -145,9 +145,10 @@ class ModelRepository:
         self._set_state(name, VersionState(version, "LOADING"))
         started = time.monotonic()
         try:
-            servable = load_servable(name, version, path)
-            if self._warmup:
-                replay_warmup(servable)
+            options = self._load_options
+            servable = load_servable(name, version, path, options)
+            if options.warmup:
+                replay_warmup(servable, options.warmup_iterations, options.check_method_names)
             servable.load_seconds = time.monotonic() - started
         except Exception as e:  # noqa: BLE001 - any failure is this version's, not the server's
             error = e if isinstance(e, ServingError) else FailedPrecondition(

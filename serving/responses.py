@@ -39,11 +39,11 @@ def status_response(states: list[VersionState]) -> get_model_status_pb2.GetModel
 
 
 def metadata_response(servable: Servable) -> get_model_metadata_pb2.GetModelMetadataResponse:
-    """GetModelMetadataResponse with the servable's callable SignatureDefs."""
+    """GetModelMetadataResponse with every SignatureDef of the MetaGraphDef, a TF2
+    export's `__saved_model_init_op` included (get_model_metadata_impl.cc)."""
     signatures = get_model_metadata_pb2.SignatureDefMap()
     for key, signature in servable.signature_defs.items():
-        if key in servable.functions:
-            signatures.signature_def[key].CopyFrom(signature)
+        signatures.signature_def[key].CopyFrom(signature)
     response = get_model_metadata_pb2.GetModelMetadataResponse(model_spec=model_spec(servable))
     response.metadata[SIGNATURE_DEF_FIELD].Pack(signatures)
     return response

@@ -20,9 +20,11 @@ import numpy as np
 from aiohttp import web
 from google.protobuf import json_format
 from prometheus_client import CONTENT_TYPE_LATEST
+from tensorflow_serving.apis import get_model_metadata_pb2
 
 from serving.connections import ConnectionLimits, GuardedConnection, RestConnections
 from serving.dataplane import SIGNATURE_DEF_FIELD, DataPlane
+from serving.deadlines import set_deadline
 from serving.errors import (
     DeadlineExceeded,
     InvalidArgument,
@@ -100,6 +102,16 @@ def _proto_json(message) -> dict:
     """A proto as TF Serving writes it: field names as in the .proto, defaults included."""
     return json_format.MessageToDict(message, preserving_proto_field_name=True,
                                      always_print_fields_with_no_presence=True)
+
+
+def _metadata_json(response: get_model_metadata_pb2.GetModelMetadataResponse) -> dict:
+    """GetModelMetadataResponse as TF Serving's REST API writes it
+    (model_servers/http_rest_api_util.cc): the SignatureDefMap unpacked from its Any,
+    so without the "@type" key a generic Any would carry."""
+    signatures = get_model_metadata_pb2.SignatureDefMap()
+    response.metadata[SIGNATURE_DEF_FIELD].Unpack(signatures)
+    return {"model_spec": _proto_json(response.model_spec),
+            "metadata": {SIGNATURE_DEF_FIELD: _proto_json(signatures)}}
 
 
 def _signature_name(body: object) -> str:
@@ -183,7 +195,7 @@ class RestApi:
         if route["metadata"]:
             servable = self._dataplane.metadata(route["name"], route["version"],
                                                 route["label"], [SIGNATURE_DEF_FIELD])
-            return _json(_proto_json(metadata_response(servable)))
+            return _json(_metadata_json(metadata_response(servable)))
         states = self._dataplane.status(route["name"], route["version"], route["label"])
         return _json(_proto_json(status_response(states)))
 
@@ -194,6 +206,7 @@ class RestApi:
             raise InvalidArgument(f"POST {request.path}: expected a :predict, :classify or "
                                   ":regress URL")
         with self._bodies.reserve(self._body_bytes(request)):
+            set_deadline(self._timeout)  # where its graph will be stopped
             try:
                 async with asyncio.timeout(self._timeout):
                     raw = await request.read()

@@ -1,130 +1,176 @@
-"""One loaded version of a SavedModel: its SignatureDefs and callable signatures."""
+"""One loaded version of a SavedModel, loaded as TF Serving loads it: the MetaGraphDef
+with the configured tags imported into a graph of its own, its variables restored
+and init ops run in a Session, and each SignatureDef naming the tensors a request
+feeds and fetches. TF1 graphs and TF2 `tf.saved_model.save` exports load alike."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
-from tensorflow.python.eager import cancellation  # the one way to stop a running graph
+from google.protobuf.message import DecodeError
+from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
+from tensorflow.python.client import pywrap_tf_session  # Session::Run with RunOptions
+from tensorflow.python.saved_model import loader_impl  # the TF1 loader, one parse
 
-from serving.errors import FailedPrecondition, InvalidArgument, ServingError, from_tf_error
+from serving.errors import DeadlineExceeded, FailedPrecondition, ServingError, from_tf_error
+from serving.tensor_protos import to_arrays
 from serving.tensors import check_inputs, check_output_filter
 
 logger = logging.getLogger(__name__)
 
-SERVE_TAG = "serve"
+SERVE_TAG = "serve"  # tensorflow::kSavedModelTagServe
+DEFAULT_SIGNATURE = "serving_default"
+INIT_OP_SIGNATURE = "__saved_model_init_op"  # a TF2 export's init op, not servable
 
 
-class Cancellation:
-    """Ends a signature run from another thread: the graph stops at its next op with
-    CANCELLED (about 6 us a run to arm, measured on the doubler)."""
+@dataclass(frozen=True)
+class LoadOptions:
+    """How versions are loaded: the MetaGraphDef's tag set (--saved_model_tags), the
+    ConfigProto of each version's Session (threads, GPU memory, rewrites), and the
+    warm-up replayed before a version serves (--enable_model_warmup,
+    --num_request_iterations_for_warmup; method names checked as
+    --enable_signature_method_name_check asks)."""
 
-    def __init__(self):
-        self._manager = cancellation.CancellationManager()
-
-    def cancel(self) -> None:
-        self._manager.start_cancel()
-
-    def wrap(self, function):
-        return self._manager.get_cancelable_function(function)
+    tags: frozenset[str] = frozenset({SERVE_TAG})
+    session_config: config_pb2.ConfigProto | None = None
+    warmup: bool = True
+    warmup_iterations: int = 1
+    check_method_names: bool = False
 
 
 @dataclass
 class Servable:
-    """A SavedModel version ready to run: `validate` checks a request against the
-    SignatureDef, so bad requests fail before touching the graph; `run` runs it."""
+    """A SavedModel version ready to run: `validate` makes TF Serving's checks of a
+    request against the SignatureDef (predict_util.cc); `run` feeds and fetches the
+    tensors the SignatureDef names, so the graph decides which shapes it accepts."""
 
     name: str
     version: int
     path: Path
     meta_graph: meta_graph_pb2.MetaGraphDef
-    functions: Mapping[str, object] = field(repr=False)
+    session: tf.compat.v1.Session = field(repr=False)
     load_seconds: float = 0.0
-    handle: object = field(default=None, repr=False)  # keeps the variables alive
+    # Each tensor a signature names, by name: as the C API's TF_Output, and its dtype.
+    _endpoints: dict[str, object] = field(default_factory=dict, repr=False)
+    _dtypes: dict[str, tf.DType] = field(default_factory=dict, repr=False)
+    # Each signature's default inputs (SignatureDef.defaults), fed when a request omits them.
+    _defaults: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        graph = self.session.graph
+        for key in self.signature_keys:
+            signature = self.signature_defs[key]
+            self._defaults[key] = to_arrays(signature.defaults, 2**62, 2**62)  # the model's own
+            for info in (*signature.inputs.values(), *signature.outputs.values()):
+                tensor = graph.get_tensor_by_name(info.name)
+                self._endpoints[info.name] = tensor._as_tf_output()
+                self._dtypes[info.name] = tensor.dtype
 
     @property
     def signature_defs(self) -> Mapping[str, meta_graph_pb2.SignatureDef]:
         return self.meta_graph.signature_def
 
+    @property
+    def signature_keys(self) -> list[str]:
+        """The signatures a request may name."""
+        return sorted(k for k in self.signature_defs if k != INIT_OP_SIGNATURE)
+
     def signature(self, key: str) -> meta_graph_pb2.SignatureDef:
-        key = key or "serving_default"
-        if key not in self.signature_defs or key not in self.functions:
+        key = key or DEFAULT_SIGNATURE
+        if key not in self.signature_keys:
             raise FailedPrecondition(
                 f'Serving signature key "{key}" not found. Model {self.name} version '
-                f"{self.version} has: {', '.join(sorted(self.functions))}"
-            )
+                f"{self.version} has: {', '.join(self.signature_keys)}")
         return self.signature_defs[key]
 
     def input_names(self, key: str) -> set[str] | None:
         """The inputs signature `key` takes; None when there is no such signature."""
-        signature = self.signature_defs.get(key or "serving_default")
+        signature = self.signature_defs.get(key or DEFAULT_SIGNATURE)
         return set(signature.inputs) if signature is not None else None
 
     def validate(self, signature_key: str, inputs: Mapping[str, np.ndarray],
                  output_filter: list[str] | None = None) -> str:
         """Checks a request against the SignatureDef; returns the signature key used."""
-        signature_key = signature_key or "serving_default"
+        signature_key = signature_key or DEFAULT_SIGNATURE
         signature = self.signature(signature_key)
-        check_inputs(signature_key, signature, inputs)
+        check_inputs(signature, inputs, self._input_dtypes(signature))
         check_output_filter(signature, output_filter or [])
         return signature_key
 
+    def _input_dtypes(self, signature: meta_graph_pb2.SignatureDef) -> dict[str, tf.DType]:
+        """What each input's tensor in the graph takes: a feed of any other dtype fails
+        in Session::Run, so it is refused before it can join a batch."""
+        return {key: self._dtypes[info.name] for key, info in signature.inputs.items()}
+
     def run(self, signature_key: str, inputs: Mapping[str, np.ndarray],
-            stop: Cancellation | None = None) -> dict[str, np.ndarray]:
-        """Runs a signature on inputs already validated; returns every output. With
-        `stop`, another thread can end the run early (its callers gave up)."""
+            outputs: Collection[str] = (), timeout_ms: int | None = None,
+            ) -> dict[str, np.ndarray]:
+        """Runs a validated request: feeds `inputs` (and the signature's defaults for
+        those absent) and fetches `outputs`, every output if none are named. A run
+        still going after `timeout_ms` is stopped with DEADLINE_EXCEEDED, as TF Serving
+        stops it at the caller's deadline (RunOptions.timeout_in_ms)."""
+        if timeout_ms is not None and timeout_ms <= 0:
+            raise DeadlineExceeded("the request's deadline passed before its graph ran")
         signature = self.signature_defs[signature_key]
-        function = self.functions[signature_key]
+        aliases = list(outputs or signature.outputs)
+        feeds = {self._endpoints[signature.inputs[key].name]: value
+                 for key, value in {**self._defaults[signature_key], **inputs}.items()}
+        fetches = [self._endpoints[signature.outputs[alias].name] for alias in aliases]
+        options = None
+        if timeout_ms is not None:
+            options = pywrap_tf_session.TF_NewBufferFromString(
+                config_pb2.RunOptions(timeout_in_ms=timeout_ms).SerializeToString())
         try:
-            tensors = {key: tf.constant(value, dtype=signature.inputs[key].dtype)
-                       for key, value in inputs.items()}
-            outputs = (stop.wrap(function) if stop else function)(**tensors)
+            values = pywrap_tf_session.TF_SessionRun_wrapper(
+                self.session._session, options, feeds, fetches, [], None)
         except tf.errors.OpError as e:
             raise from_tf_error(e, f"{self.name} version {self.version} signature "
                                    f"{signature_key!r} could not process the request") from e
-        except (TypeError, ValueError) as e:
-            raise InvalidArgument(f"could not run signature {signature_key!r}: {e}") from e
-        return {key: value.numpy() for key, value in outputs.items()}
+        finally:
+            if options is not None:
+                pywrap_tf_session.TF_DeleteBuffer(options)
+        return dict(zip(aliases, values, strict=True))
 
 
-def load_servable(name: str, version: int, path: str | Path) -> Servable:
-    """Loads the `serve` MetaGraph of the SavedModel in `path`.
+def load_servable(name: str, version: int, path: str | Path,
+                  options: LoadOptions = LoadOptions()) -> Servable:
+    """Loads the MetaGraphDef tagged `options.tags` of the SavedModel in `path` into
+    a new Session, as TF Serving's SavedModelBundle loader does.
 
     Raises ServingError (FAILED_PRECONDITION) with the reason when the folder is not
     a loadable SavedModel, so the caller can report it in the model's status.
     """
     path = Path(path)
     started = time.monotonic()
-    meta_graph = _read_meta_graph(path)
-    try:
-        loaded = tf.saved_model.load(str(path), tags=[SERVE_TAG])
-    except (tf.errors.OpError, ValueError, OSError) as e:
-        raise _load_error(path, e) from e
-    functions = dict(loaded.signatures)
-    logger.info("loaded %s version %d from %s (%s)", name, version, path, ", ".join(functions))
-    return Servable(name, version, path, meta_graph, functions,
-                    load_seconds=time.monotonic() - started, handle=loaded)
-
-
-def _read_meta_graph(path: Path) -> meta_graph_pb2.MetaGraphDef:
-    pb = path / "saved_model.pb"
-    if not pb.is_file():
+    if not (path / "saved_model.pb").is_file():
         raise _load_error(path, "no saved_model.pb in the version folder")
-    saved_model = saved_model_pb2.SavedModel()
     try:
-        saved_model.ParseFromString(pb.read_bytes())
-    except Exception as e:  # protobuf raises its own DecodeError type
+        loader = loader_impl.SavedModelLoader(str(path))
+    except (OSError, DecodeError, tf.errors.OpError) as e:
         raise _load_error(path, f"saved_model.pb does not parse: {e}") from e
-    for meta_graph in saved_model.meta_graphs:
-        if SERVE_TAG in meta_graph.meta_info_def.tags:
-            return meta_graph
-    raise _load_error(path, f"no MetaGraph tagged {SERVE_TAG!r}")
+    tags = sorted(options.tags)
+    available = [sorted(m.meta_info_def.tags) for m in loader.saved_model.meta_graphs]
+    if tags not in available:
+        raise _load_error(path, f"no MetaGraphDef with tags {{{', '.join(tags)}}} (it has "
+                                f"{', '.join('{' + ', '.join(t) + '}' for t in available)}); "
+                                "choose one with --saved_model_tags")
+    session = tf.compat.v1.Session(graph=tf.Graph(), config=options.session_config)
+    try:
+        meta_graph = loader.load(session, tags)
+        servable = Servable(name, version, path, meta_graph, session,
+                            load_seconds=time.monotonic() - started)
+    except (tf.errors.OpError, ValueError, KeyError, RuntimeError, OSError) as e:
+        session.close()
+        raise _load_error(path, e) from e
+    logger.info("loaded %s version %d from %s (%s)", name, version, path,
+                ", ".join(servable.signature_keys))
+    return servable
 
 
 def _load_error(path: Path, reason: object) -> ServingError:

@@ -8,7 +8,6 @@ import signal
 from collections.abc import Iterable
 
 import grpc
-import tensorflow as tf
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
@@ -24,6 +23,7 @@ from serving.metrics import prometheus_path
 from serving.polling import poll_versions, watch_config_file
 from serving.repository import ModelRepository
 from serving.rest import start_rest
+from serving.servable import LoadOptions
 
 logger = logging.getLogger(__name__)
 
@@ -105,21 +105,6 @@ def server_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
     return ssl_credentials(config.ssl_config_file) if config.ssl_config_file else None
 
 
-def use_session_threads(config: ServerConfig) -> None:
-    """Sizes TensorFlow's thread pools as the model sessions' config asks
-    (--tensorflow_*_parallelism), before anything runs; 0 leaves TensorFlow's choice."""
-    session = config.session_config()
-    intra, inter = session.intra_op_parallelism_threads, session.inter_op_parallelism_threads
-    if intra > 0:
-        tf.config.threading.set_intra_op_parallelism_threads(intra)
-    if inter > 0:
-        tf.config.threading.set_inter_op_parallelism_threads(inter)
-    if intra > 0 or inter > 0:
-        logger.info("TensorFlow threads: %d within an op, %d ops at once (0: automatic)",
-                    tf.config.threading.get_intra_op_parallelism_threads(),
-                    tf.config.threading.get_inter_op_parallelism_threads())
-
-
 def _health_names(config: ServerConfig) -> tuple[str, ...]:
     return TF_SERVING_HEALTH_NAMES if config.enable_grpc_healthcheck_service else ()
 
@@ -131,9 +116,12 @@ async def serve(config: ServerConfig) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     models = model_configs(config)  # checks the flags too
-    use_session_threads(config)
-    repository = ModelRepository(models, config.enable_model_warmup,
-                                 config.max_num_load_retries,
+    options = load_options(config)
+    threads = options.session_config
+    if threads.intra_op_parallelism_threads or threads.inter_op_parallelism_threads:
+        logger.info("TensorFlow threads: %d within an op, %d ops at once (0: automatic)",
+                    threads.intra_op_parallelism_threads, threads.inter_op_parallelism_threads)
+    repository = ModelRepository(models, options, config.max_num_load_retries,
                                  config.allow_version_labels_for_unavailable_models)
     await asyncio.to_thread(repository.poll)
     limits = RequestLimits(
@@ -194,6 +182,14 @@ async def shut_down(config: ServerConfig, health_servicer: health.aio.HealthServ
     for outcome in await asyncio.gather(*stops, return_exceptions=True):
         if isinstance(outcome, Exception):
             logger.warning("REST calls still running after the grace period: %r", outcome)
+
+
+def load_options(config: ServerConfig) -> LoadOptions:
+    """How the flags say each version is loaded and warmed up."""
+    return LoadOptions(config.saved_model_tag_set(), config.session_config(),
+                       config.enable_model_warmup,
+                       max(config.num_request_iterations_for_warmup, 1),
+                       config.enable_signature_method_name_check)
 
 
 def batching_options(config: ServerConfig) -> BatchingOptions | None:

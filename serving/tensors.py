@@ -21,25 +21,38 @@ def dtype_name(enum: int) -> str:
         return f"{enum} (no such DataType)"
 
 
-def check_inputs(signature_key: str, signature: meta_graph_pb2.SignatureDef,
-                 inputs: Mapping[str, np.ndarray]) -> None:
-    """Raises InvalidArgument naming the first input that is missing, extra, or of
-    the wrong dtype or shape."""
+def check_inputs(signature: meta_graph_pb2.SignatureDef, inputs: Mapping[str, np.ndarray],
+                 dtypes: Mapping[str, tf.DType]) -> None:
+    """TF Serving's checks of a request's inputs (servables/tensorflow/predict_util.cc):
+    as many as the signature has (fewer if it has defaults), each one it names. Shapes
+    are the graph's to judge; a dtype other than the graph's is refused here, as
+    Session::Run would refuse it, before it can join another request's batch."""
     expected = signature.inputs
-    for key in inputs:
+    sent = set(inputs)
+    if len(sent) > len(expected) or (len(sent) < len(expected) and not signature.defaults):
+        extra, missing = sorted(sent - set(expected)), sorted(set(expected) - sent)
+        raise InvalidArgument(
+            f"input size does not match signature: {len(sent)}!={len(expected)} "
+            f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(expected))}}}). "
+            f"Sent extra: {{{','.join(extra)}}}. Missing but required: "
+            f"{{{','.join(missing)}}}.")
+    for key in sorted(sent):
         if key not in expected:
             raise InvalidArgument(
                 f"input tensor alias not found in signature: {key}. Inputs expected to be "
-                f"in the set {{{','.join(sorted(expected))}}}."
-            )
-    missing = sorted(set(expected) - set(inputs))
+                f"in the set {{{','.join(sorted(expected))}}}.")
+    missing = sorted(set(expected) - sent - set(signature.defaults))
     if missing:
-        raise InvalidArgument(
-            f"Missing input(s) {', '.join(missing)} for signature {signature_key!r}. "
-            f"Inputs expected to be in the set {{{','.join(sorted(expected))}}}."
-        )
+        raise InvalidArgument(f"Missing but required: {{{','.join(missing)}}}; the "
+                              "signature has no default for them")
     for key, value in inputs.items():
-        _check_one(key, expected[key], value)
+        want = dtypes[key]
+        got = tf.string if value.dtype == object else tf.dtypes.as_dtype(value.dtype)
+        if want != got:
+            raise InvalidArgument(
+                f"input '{key}' expects {dtype_name(want.as_datatype_enum)} but the request "
+                f"sent {dtype_name(got.as_datatype_enum)}; send a tensor of dtype "
+                f"{dtype_name(want.as_datatype_enum)}")
 
 
 def check_rows(signature: meta_graph_pb2.SignatureDef, inputs: Mapping[str, np.ndarray],
@@ -66,35 +79,12 @@ def _open_batch(info: meta_graph_pb2.TensorInfo) -> bool:
 
 
 def check_output_filter(signature: meta_graph_pb2.SignatureDef, names: list[str]) -> None:
-    """Raises InvalidArgument for an output_filter entry the signature lacks."""
-    for name in names:
+    """Raises InvalidArgument for an output_filter entry the signature lacks, or one
+    named twice (predict_util.cc)."""
+    for index, name in enumerate(names):
         if name not in signature.outputs:
             raise InvalidArgument(
-                f"output tensor alias not found in signature: {name}. Outputs expected to "
-                f"be in the set {{{','.join(sorted(signature.outputs))}}}."
-            )
-
-
-def _check_one(key: str, info: meta_graph_pb2.TensorInfo, value: np.ndarray) -> None:
-    want = tf.dtypes.as_dtype(info.dtype)
-    got = tf.dtypes.as_dtype(value.dtype) if value.dtype != object else tf.string
-    if want != got:
-        raise InvalidArgument(
-            f"input '{key}' expects {dtype_name(want.as_datatype_enum)} but the request "
-            f"sent {dtype_name(got.as_datatype_enum)}; send a tensor of dtype "
-            f"{dtype_name(want.as_datatype_enum)}"
-        )
-    if info.tensor_shape.unknown_rank:
-        return
-    dims = [d.size for d in info.tensor_shape.dim]
-    mismatch = len(dims) != value.ndim or any(
-        d >= 0 and d != n for d, n in zip(dims, value.shape, strict=True))
-    if mismatch:
-        raise InvalidArgument(
-            f"input '{key}' expects shape {_shape(dims)} but the request sent "
-            f"{list(value.shape)} (-1 is any size)"
-        )
-
-
-def _shape(dims: list[int]) -> str:
-    return "[" + ",".join(str(d) for d in dims) + "]"
+                f"output tensor alias not found in signature: {name} Outputs expected to "
+                f"be in the set {{{','.join(sorted(signature.outputs))}}}.")
+        if name in names[:index]:
+            raise InvalidArgument(f"duplicate output tensor alias: {name}")

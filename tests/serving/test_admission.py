@@ -19,7 +19,8 @@ from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from serving.config import ServerConfig, model_configs
 from serving.dataplane import DataPlane, RequestLimits
-from serving.errors import ResourceExhausted, ServingError
+from serving.deadlines import set_deadline
+from serving.errors import DeadlineExceeded, ResourceExhausted
 from serving.fairness import CALLER
 from serving.launcher import ServerProcess
 from serving.metrics import DEFAULT_PATH
@@ -60,7 +61,7 @@ def test_a_full_signature_is_resource_exhausted_and_others_still_run(spinner_roo
     assert outputs["counted"].tolist() == [1]
 
 
-def test_a_caller_who_gives_up_stops_its_graph_and_holds_its_slot_until_it_ends(
+def test_a_caller_who_gives_up_holds_its_slot_until_its_graph_ends_at_the_deadline(
         spinner_root):
     repository = ModelRepository(model_configs(ServerConfig(
         model_name="spin", model_base_path=str(spinner_root))))
@@ -84,6 +85,7 @@ def test_a_caller_who_gives_up_stops_its_graph_and_holds_its_slot_until_it_ends(
 
     async def call(caller: str):  # two connections, one thread
         CALLER.set(caller)
+        set_deadline(0.5)  # as a gRPC deadline sets it
         return await dataplane.predict("spin", None, None, "",
                                        {"steps": np.array([4_000_000])})  # ~10 s
 
@@ -96,8 +98,9 @@ def test_a_caller_who_gives_up_stops_its_graph_and_holds_its_slot_until_it_ends(
         running.cancel()
         queued.cancel()
         await asyncio.gather(running, queued, return_exceptions=True)
-        with pytest.raises(ServingError, match="could not process the request"):
-            await asyncio.wrap_future(jobs[0])  # stopped, not run for 10 s
+        assert dataplane._in_flight[key] == 1  # the running graph still holds its slot
+        with pytest.raises(DeadlineExceeded):
+            await asyncio.wrap_future(jobs[0])  # stopped at the deadline, not run 10 s
         while dataplane._in_flight[key]:  # freed once the graph has ended
             await asyncio.sleep(0)
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from serving.batching import Batcher, BatchingOptions, _merge
-from serving.errors import InvalidArgument, ResourceExhausted, ServingError
+from serving.errors import InvalidArgument, ResourceExhausted
 from serving.servable import load_servable
 from tests.messages import png
 from tests.serving.conftest import write_doubler
@@ -201,7 +202,7 @@ class Exploding:
 
     name, version = "exploding", 1
 
-    def run(self, signature, inputs, stop=None):
+    def run(self, signature, inputs, outputs=(), timeout_ms=None):
         if len(inputs["x"]) > 1:
             raise InvalidArgument("batch refused")
         raise MemoryError("out of memory in the graph")
@@ -252,36 +253,29 @@ def test_batches_whose_callers_gave_up_leave_the_queue_unrun(servable):
     assert sizes == [2, 2]  # the abandoned batches never ran
 
 
-def test_a_running_batch_whose_callers_all_gave_up_is_stopped(tmp_path):
+def test_a_running_batch_stops_at_the_latest_deadline_of_its_callers(tmp_path):
     module = Spinner()
     tf.saved_model.save(module, str(tmp_path / "1"), signatures={"serving_default": module.spin})
     spinner = load_servable("spin", 1, tmp_path / "1")
-    started, ended, outcomes = threading.Event(), threading.Event(), []
+    timeouts = []
     run = spinner.run
 
-    def recorded_run(*args):  # the real run; we learn when it starts and how it ends
-        started.set()
-        try:
-            outputs = run(*args)
-            outcomes.append("finished")
-            return outputs
-        except ServingError as e:
-            outcomes.append(e.code.name)
-            raise
-        finally:
-            ended.set()
+    def recorded_run(signature, inputs, outputs=(), timeout_ms=None):
+        timeouts.append(timeout_ms)
+        return run(signature, inputs, outputs, timeout_ms)
 
     spinner.run = recorded_run
+    steps = {"steps": np.array([4_000_000])}  # ~10 s
 
     async def main():
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            batcher = Batcher(BatchingOptions(num_batch_threads=1), pool)
-            caller = asyncio.create_task(batcher.submit(
-                spinner, "serving_default", {"steps": np.array([4_000_000])}))  # ~10 s
-            assert await asyncio.to_thread(started.wait, 60)
-            caller.cancel()
-            await asyncio.gather(caller, return_exceptions=True)
-            assert await asyncio.to_thread(ended.wait, 60)
+            batcher = Batcher(BatchingOptions(batch_timeout_micros=50_000), pool)
+            now = time.monotonic()
+            return await asyncio.gather(
+                batcher.submit(spinner, "serving_default", steps, deadline=now + 0.1),
+                batcher.submit(spinner, "serving_default", steps, deadline=now + 0.3),
+                return_exceptions=True)
 
-    asyncio.run(main())
-    assert outcomes == ["CANCELLED"]
+    results = asyncio.run(main())
+    assert [type(r).__name__ for r in results] == ["DeadlineExceeded"] * 2
+    assert len(timeouts) == 1 and 0 < timeouts[0] <= 300  # one run, to the later deadline

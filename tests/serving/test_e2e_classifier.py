@@ -62,7 +62,8 @@ def _bad(name: str):
                         Code.INVALID_ARGUMENT, "expects DT_STRING but the request sent DT_FLOAT"),
         "wrong pixel shape": (request({"pixels": np.zeros((1, 32, 32, 3), np.float32)},
                                       signature="predict_pixels"),
-                              Code.INVALID_ARGUMENT, "expects shape [-1,28,28,1]"),
+                              Code.INVALID_ARGUMENT,  # the graph's own error, as on TF Serving
+                              "output depth must be evenly divisible by number of groups"),
         "unknown model": (request({"image_bytes": [good_png]}, model="resnet"),
                           Code.NOT_FOUND, "Servable not found for request: Latest(resnet)"),
         "unknown version": (request({"image_bytes": [good_png]}, version=42),

@@ -52,14 +52,20 @@ def test_output_filter_returns_only_asked_outputs(stub):
     assert set(stub.Predict(request).outputs) == {"total"}
 
 
+def test_shapes_are_the_graphs_to_judge_as_on_tf_serving(stub):
+    # x is declared [-1,2]; TF Serving feeds it to the graph, which doubles any shape
+    response = stub.Predict(doubler(x=np.ones((1, 3), np.float32)), timeout=30)
+    assert tf.make_ndarray(response.outputs["y"]).tolist() == [[2.0, 2.0, 2.0]]
+
+
 def test_string_signature(stub):
     response = stub.Predict(doubler(signature="shout", text=np.array([b"abc", b""])))
     assert list(tf.make_ndarray(response.outputs["upper"])) == [b"ABC", b""]
 
 
-def _filtered(name):
+def _filtered(names):
     request = doubler(x=np.ones((1, 2), np.float32))
-    request.output_filter.append(name)
+    request.output_filter.extend([names] if isinstance(names, str) else names)
     return request
 
 
@@ -76,15 +82,21 @@ BAD_REQUESTS = {
                           Code.FAILED_PRECONDITION, 'signature key "nope" not found'),
     "wrong dtype": (doubler(x=np.ones((1, 2), np.int32)),
                     Code.INVALID_ARGUMENT, "expects DT_FLOAT but the request sent DT_INT32"),
-    "wrong shape": (doubler(x=np.ones((1, 3), np.float32)),
-                    Code.INVALID_ARGUMENT, "expects shape [-1,2] but the request sent [1, 3]"),
-    "wrong rank": (doubler(x=np.ones((2,), np.float32)),
-                   Code.INVALID_ARGUMENT, "expects shape [-1,2]"),
-    "missing input": (doubler(), Code.INVALID_ARGUMENT, "Missing input(s) x"),
+    # the graph, not the server, judges shapes: its own error comes back
+    "rank the graph cannot take": (doubler(x=np.ones((2,), np.float32)),
+                                   Code.INVALID_ARGUMENT, "Invalid reduction dimension"),
+    # predict_util.cc, VerifyRequestInputsSize
+    "missing input": (doubler(), Code.INVALID_ARGUMENT,
+                      "input size does not match signature: 0!=1 len({}) != len({x}). Sent "
+                      "extra: {}. Missing but required: {x}."),
     "extra input": (doubler(x=np.ones((1, 2), np.float32), z=np.ones(1)),
-                    Code.INVALID_ARGUMENT, "input tensor alias not found in signature: z"),
+                    Code.INVALID_ARGUMENT, "Sent extra: {z}. Missing but required: {}."),
+    "renamed input": (doubler(z=np.ones((1, 2), np.float32)), Code.INVALID_ARGUMENT,
+                      "input tensor alias not found in signature: z"),
     "unknown output filter": (_filtered("nope"), Code.INVALID_ARGUMENT,
                               "output tensor alias not found in signature: nope"),
+    "output filter twice": (_filtered(["y", "y"]), Code.INVALID_ARGUMENT,
+                            "duplicate output tensor alias: y"),
     "undecodable bytes": (doubler(signature="decode", image=np.array([b"not a png"])),
                           Code.INVALID_ARGUMENT, "PNG"),
 }
@@ -107,7 +119,8 @@ def test_model_metadata_has_every_signature_def(stub):
     response = stub.GetModelMetadata(request)
     signatures = get_model_metadata_pb2.SignatureDefMap()
     response.metadata["signature_def"].Unpack(signatures)
-    assert set(signatures.signature_def) == {"serving_default", "shout", "decode"}
+    assert set(signatures.signature_def) == {"serving_default", "shout", "decode",
+                                             "__saved_model_init_op"}
     x = signatures.signature_def["serving_default"].inputs["x"]
     assert x.dtype == tf.float32.as_datatype_enum
     assert [d.size for d in x.tensor_shape.dim] == [-1, 2]

@@ -52,10 +52,10 @@ def test_a_saved_model_that_raises_on_load_is_recorded_and_other_models_load(
     write_doubler(tmp_path / "good" / "1")
     real = repository_module.load_servable
 
-    def load(name, version, path):
+    def load(name, version, path, options):
         if name == "bad":
             raise RuntimeError("the loader blew up")
-        return real(name, version, path)
+        return real(name, version, path, options)
 
     monkeypatch.setattr(repository_module, "load_servable", load)
     repository = ModelRepository([config("bad", tmp_path / "bad"),
@@ -72,11 +72,11 @@ def test_a_config_reload_waits_for_the_poll_in_progress(tmp_path, monkeypatch):
     loading, release = threading.Event(), threading.Event()
     real = repository_module.load_servable
 
-    def slow_load(name, version, path):
+    def slow_load(name, version, path, options):
         if name == "b":
             loading.set()
             release.wait(30)
-        return real(name, version, path)
+        return real(name, version, path, options)
 
     monkeypatch.setattr(repository_module, "load_servable", slow_load)
     repository = ModelRepository([config("a", tmp_path / "a")])

@@ -17,7 +17,7 @@ def scrape(server) -> dict[str, list]:
 def test_requests_states_and_load_times_are_exported(server):
     url = f"{server.rest_url}/v1/models/doubler:predict"
     requests.post(url, json={"instances": [[1, 2]]}, timeout=30)
-    requests.post(url, json={"instances": [[1, 2, 3]]}, timeout=30)
+    requests.post(url, json={"instances": [1, 2, 3]}, timeout=30)  # rank 1: the graph refuses
     metrics = scrape(server)
     counts = {(s.labels["status"], s.labels["version"]): s.value
               for s in metrics[":tensorflow:serving:request_count"]

@@ -120,7 +120,7 @@ def test_an_input_the_signature_does_not_take_is_refused_by_name_before_it_is_de
     # under an unknown name is refused for its name, and costs no decoding
     malformed = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_content=b"\0" * 3)
     malformed.tensor_shape.dim.add(size=2)
-    request = predict_request("doubler", {"x": np.ones((1, 2), np.float32)})
+    request = predict_request("doubler", {})
     request.inputs["bogus"].CopyFrom(malformed)
     message = refused(stub.Predict, request)
     assert message.startswith("input tensor alias not found in signature: bogus.")

@@ -30,8 +30,10 @@ def test_status_of_all_versions_one_version_and_a_label(url):
 def test_metadata_lists_signatures(url):
     body = requests.get(f"{url}/doubler/versions/1/metadata", timeout=30).json()
     assert body["model_spec"] == {"name": "doubler", "signature_name": "", "version": "1"}
+    # the SignatureDefMap unpacked, with no "@type" (http_rest_api_util.cc ToJsonString)
+    assert list(body["metadata"]["signature_def"]) == ["signature_def"]
     signatures = body["metadata"]["signature_def"]["signature_def"]
-    assert set(signatures) == {"serving_default", "shout", "decode"}
+    assert set(signatures) == {"serving_default", "shout", "decode", "__saved_model_init_op"}
     assert signatures["serving_default"]["inputs"]["x"]["dtype"] == "DT_FLOAT"
 
 
@@ -75,8 +77,11 @@ BAD = {
     "unknown signature": ("doubler:predict",
                           b'{"signature_name": "nope", "instances": [[1, 2]]}', 400,
                           'signature key "nope" not found'),
-    "wrong shape": ("doubler:predict", b'{"instances": [[1, 2, 3]]}', 400,
-                    "expects shape [-1,2]"),
+    "rank the graph refuses": ("doubler:predict", b'{"instances": [1, 2, 3]}', 400,
+                               "Invalid reduction dimension"),
+    "ragged strings": ("doubler:predict",
+                       b'{"signature_name": "shout", "instances": [[], ["a", "b"]]}', 400,
+                       "ragged or non-string values"),
     "ragged": ("doubler:predict", b'{"instances": [[1, 2], [3]]}', 400, "could not be read"),
     "strings for floats": ("doubler:predict", b'{"instances": [["a", "b"]]}', 400,
                            "could not be read as float32"),
