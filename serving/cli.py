@@ -297,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(serve(config))
     except (ValueError, OSError) as e:  # ConfigError is a ValueError
         logger.error("cannot start the server: %s", e)
-        return 1
+        return 255  # main.cc returns -1: "Failed to start server"
     return 0
 
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving.config_protos import read_text_proto
 from serving.config_rules import TENSORFLOW_PLATFORM, ConfigError, validate_model_list
 from serving.connections import ConnectionLimits
 
@@ -134,11 +134,11 @@ class ServerConfig:
 
         config = config_pb2.ConfigProto()
         if self.tensorflow_session_config_file:
-            path = self.tensorflow_session_config_file
             try:
-                text_format.Parse(Path(path).read_text(), config)
-            except text_format.ParseError as e:
-                raise ConfigError(f"{path} is not a valid ConfigProto text proto: {e}") from e
+                config = read_text_proto(self.tensorflow_session_config_file,
+                                         config_pb2.ConfigProto)
+            except ValueError as e:
+                raise ConfigError(str(e)) from e
         config.gpu_options.per_process_gpu_memory_fraction = self.per_process_gpu_memory_fraction
         intra, inter = self.tensorflow_intra_op_parallelism, self.tensorflow_inter_op_parallelism
         if intra <= 0 and inter <= 0:
@@ -152,11 +152,7 @@ class ServerConfig:
 
 def read_model_config_file(path: str | Path) -> ModelServerConfig:
     """Parses a TF Serving model config file; raises ValueError saying where it is wrong."""
-    text = Path(path).read_text()
-    try:
-        config = text_format.Parse(text, ModelServerConfig())
-    except text_format.ParseError as e:
-        raise ValueError(f"{path} is not a valid ModelServerConfig text proto: {e}") from e
+    config = read_text_proto(path, ModelServerConfig)
     if config.WhichOneof("config") == "custom_model_config":  # LoadCustomModelConfig
         raise ConfigError("ModelServer does not yet support custom model config.")
     if config.WhichOneof("config") != "model_config_list":

@@ -73,11 +73,13 @@ SSLConfig = _message_class("SSLConfig")
 
 
 def read_text_proto(path: str | Path, message_class):
-    """Parses a text-format config file; ValueError says which file and where."""
+    """Parses a text-format config file; ValueError says which file and where, in the
+    words TF Serving's server.cc and protobuf's parser use."""
     try:
         return text_format.Parse(Path(path).read_text(), message_class())
     except text_format.ParseError as e:
-        name = message_class.DESCRIPTOR.name
-        raise ValueError(f"{path} is not a valid {name} text proto: {e}") from e
+        name = message_class.DESCRIPTOR.full_name
+        raise ValueError(f"Invalid protobuf file: '{path}': Error parsing text-format "
+                         f"{name}: {e}") from e
     except OSError as e:
         raise ValueError(f"cannot read {path}: {e}") from e

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from google.protobuf import text_format
 
@@ -37,7 +40,7 @@ def test_config_file_lists_models(tmp_path):
 
 
 @pytest.mark.parametrize("text,message", [
-    ("model_config_list { config { nam: 'a' } }", "not a valid ModelServerConfig"),
+    ("model_config_list { config { nam: 'a' } }", "Error parsing text-format tensorflow.serving.ModelServerConfig"),
     ("", "no model_config_list"),
     ('model_config_list { config { name: "a" } config { name: "a" } }',
      "Illegal to list model a multiple times in config list"),
@@ -53,3 +56,16 @@ def test_no_models_at_all_is_an_error():
     with pytest.raises(ValueError, match="Both server_options.model_base_path and "
                        "server_options.model_config_file are empty!"):
         model_configs(ServerConfig())
+
+
+def test_a_config_file_that_does_not_parse_stops_startup_as_tf_serving_does(tmp_path):
+    # model_servers/server.cc: ParseProtoTextFile fails, main.cc returns -1 (status 255),
+    # and protobuf's parser names the message type (TF Serving's testBadModelConfig)
+    bad = tmp_path / "models.config"
+    bad.write_text("improperly formatted file\n")
+    done = subprocess.run([sys.executable, "-m", "serving", f"--model_config_file={bad}"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 255
+    assert "Error parsing text-format tensorflow.serving.ModelServerConfig" in done.stderr
+    assert f"Invalid protobuf file: '{bad}'" in done.stderr
+    assert "Traceback" not in done.stderr
