@@ -171,6 +171,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                         default=defaults.enable_model_warmup)
     _add_tf_serving_flags(parser, defaults)
     parser.set_defaults(handler=run)
+    _as_tf_serving_parses(parser)
 
 
 def _flag(parser: argparse.ArgumentParser, name: str, kind: type, text: str,
@@ -233,6 +234,25 @@ def _add_tf_serving_flags(parser: argparse.ArgumentParser, defaults: ServerConfi
         _flag(parser, name, kind, f"(no effect here) {text}")
 
 
+def _as_tf_serving_parses(parser: argparse.ArgumentParser) -> None:
+    """main.cc's command-line rules: an unknown argument is printed ("unknown
+    argument: ...") and the server starts anyway; a flag whose value does not parse
+    stops it with status 255 (main returns -1)."""
+    parse_known_args = parser.parse_known_args
+
+    def keeping_unknown(args=None, namespace=None):
+        namespace, unknown = parse_known_args(args, namespace)
+        namespace.unknown_arguments = [*getattr(namespace, "unknown_arguments", ()), *unknown]
+        return namespace, []
+
+    def error(message: str):
+        parser.print_usage(sys.stderr)
+        parser.exit(255, f"{parser.prog}: error: {message}\n")
+
+    parser.parse_known_args = keeping_unknown
+    parser.error = error
+
+
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     """The ServerConfig a parsed `serve` command line asks for."""
     from serving.config import ServerConfig
@@ -291,6 +311,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from serving.server import serve
 
+    for argument in getattr(args, "unknown_arguments", ()):
+        print(f"unknown argument: {argument}", flush=True)
     config = config_from_args(args)
     _report_flags(args, config)
     try:

@@ -40,7 +40,8 @@ def test_config_file_lists_models(tmp_path):
 
 
 @pytest.mark.parametrize("text,message", [
-    ("model_config_list { config { nam: 'a' } }", "Error parsing text-format tensorflow.serving.ModelServerConfig"),
+    ("model_config_list { config { nam: 'a' } }",
+     "Error parsing text-format tensorflow.serving.ModelServerConfig"),
     ("", "no model_config_list"),
     ('model_config_list { config { name: "a" } config { name: "a" } }',
      "Illegal to list model a multiple times in config list"),

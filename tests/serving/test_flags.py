@@ -119,9 +119,16 @@ def test_booleans_take_tf_serving_s_forms(name):
     assert getattr(parse(f"--{name}=true"), name) is True
 
 
-def test_flag_names_are_never_abbreviated():
-    with pytest.raises(SystemExit):
-        parse("--model_n=m")
+def test_flag_names_are_never_abbreviated_and_unknown_ones_are_kept_aside():
+    # main.cc: an argument tensorflow::Flags does not know is reported, not fatal
+    args = parse("--model_n=m")
+    assert args.model_name == "default" and args.unknown_arguments == ["--model_n=m"]
+
+
+def test_a_value_that_does_not_parse_stops_the_server_with_status_255():
+    with pytest.raises(SystemExit) as stopped:
+        parse("--port=abc")
+    assert stopped.value.code == 255
 
 
 def test_version_prints_both_versions_and_exits_0_without_a_model():
@@ -213,8 +220,13 @@ def server(tmp_path_factory, socket_dir):
         "--prefer_tflite_model=true", "--enable_profiler=false", "--num_tflite_pools=3",
         "--xla_cpu_compilation_enabled", "--platform_config_file=/nowhere/platform.config",
         "--saved_model_tags=serve", "--enable_signature_method_name_check=false",
+        "--not_a_tf_serving_flag=1",
     ) as running:
         yield running
+
+
+def test_an_unknown_argument_is_reported_and_the_server_starts(server):
+    assert any("unknown argument: --not_a_tf_serving_flag=1" in line for line in server.log)
 
 
 def test_grpc_socket_path_serves_the_same_services(server, socket_dir):
