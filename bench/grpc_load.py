@@ -3,6 +3,7 @@ a bare grpc.aio server, and KServe's Python model server.
 
     python bench/grpc_load.py [--repository model_repository] [--seconds 3]
                               [--kserve-python /work/venv-kserve/bin/python]
+                              [--baseline /path/to/older/checkout]
 
 Measures in one run, on one Fashion-MNIST PNG and the newest classifier (a quick one
 is trained into artifacts/bench/ when the repository has none):
@@ -12,7 +13,9 @@ is trained into artifacts/bench/ when the repository has none):
 - a bare grpc.aio server answering Predict with a fixed PredictResponse (the floor
   of Python gRPC: what the server would cost with no work at all);
 - KServe's model server on the same SavedModel (bench/kserve_peer.py, v2 ModelInfer),
-  when --kserve-python names a Python with kserve installed.
+  when --kserve-python names a Python with kserve installed;
+- with --baseline, `tfstack serve` of another checkout (`git worktree add DIR REV`),
+  both ways, for this tree's rates over that one's in the same run.
 Each is driven by `h2load -c 1 -m 64` (one connection, 64 concurrent streams) and
 `-m 1` (sequential) with a gRPC-framed request body; every answer body is checked to
 be an OK reply first, and `tfstack serve`'s request counter after. Prints req/s,
@@ -136,12 +139,13 @@ def not_ok_requests(rest_url: str) -> int:
                    for sample in family.samples if sample.labels.get("status") != "OK"))
 
 
-def serve_tfstack(root: Path, flags: tuple[str, ...], body: Path,
-                  seconds: float) -> tuple[dict[int, Load], bytes]:
+def serve_tfstack(root: Path, flags: tuple[str, ...], body: Path, seconds: float,
+                  checkout: Path | None = None) -> tuple[dict[int, Load], bytes]:
+    """`tfstack serve` of this tree, or of `checkout` (its `serving` package first)."""
     with ServerProcess("--model_name=classifier", f"--model_base_path={root}",
                        f"--rest_api_port={free_port()}",
                        f"--monitoring_config_file={SERVING}/monitoring.config",
-                       *flags) as server:
+                       *flags, cwd=str(checkout) if checkout else None) as server:
         reply = answer_of(server.target, PREDICT, body.read_bytes()[5:])
         port, loads = int(server.target.rsplit(":", 1)[1]), {}
         for streams in STREAMS:
@@ -235,6 +239,8 @@ def main() -> int:
     parser.add_argument("--repository", default="model_repository")
     parser.add_argument("--seconds", type=float, default=3.0, help="per measured h2load run")
     parser.add_argument("--kserve-python", default="/work/venv-kserve/bin/python")
+    parser.add_argument("--baseline", type=Path,
+                        help="another checkout whose server to measure beside this one")
     parser.add_argument("--serve-echo", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_echo:
@@ -253,6 +259,11 @@ def main() -> int:
         rows = {}
         rows["tfstack, batching"], _ = serve_tfstack(root, MAKE_UP_BATCHING, body, args.seconds)
         rows["tfstack, no batching"], reply = serve_tfstack(root, (), body, args.seconds)
+        if args.baseline:
+            rows["baseline, batching"], _ = serve_tfstack(root, MAKE_UP_BATCHING, body,
+                                                          args.seconds, args.baseline)
+            rows["baseline, no batching"], _ = serve_tfstack(root, (), body, args.seconds,
+                                                             args.baseline)
         rows["grpc.aio echo"] = echo_loads(reply, body, scratch, args.seconds)
         peer = kserve_loads(args.kserve_python, root / str(version), scratch / "image.png",
                             scratch, args.seconds)
@@ -285,6 +296,11 @@ def report(rows: dict[str, dict[int, Load]], single: float, model_cpu_ms: float,
             wide, one = rows[name][64].rate / batched, rows[name][1].rate / single
             print(f"  {name:20}  64 streams / in-process best batch {wide:5.2f}"
                   f"   sequential / in-process batch 1 {one:5.2f}")
+    for way in ("batching", "no batching"):
+        if f"baseline, {way}" in rows:
+            now, then = rows[f"tfstack, {way}"], rows[f"baseline, {way}"]
+            print(f"  tfstack / baseline, {way:12}  64 streams {now[64].rate / then[64].rate:5.2f}"
+                  f"   sequential {now[1].rate / then[1].rate:5.2f}")
     if "KServe v2" in rows:
         for name in ("tfstack, batching", "tfstack, no batching"):
             print(f"  {name:20}  / KServe v2: 64 streams "

@@ -39,13 +39,13 @@ def test_commands_that_load_tensorflow_are_quiet_and_verbose_shows_its_logs(tmp_
     serve = ("-m", "clients.command", "serve", f"--model_config_file={tmp_path}/none.config",
              "--port=0", "--rest_api_port=0")
     result = run(*serve)
-    assert result.returncode == 1 and "cannot start the server" in result.stderr
+    assert result.returncode == 255 and "cannot start the server" in result.stderr
     assert noise(result.stderr) == []
     assert run("-m", "clients.command", "train", "--help").stderr == ""
     if not noise(run("-c", "import tensorflow").stderr):
         pytest.skip("this TensorFlow prints nothing while it loads")
     verbose = run("-m", "clients.command", "-v", *serve[2:])
-    assert verbose.returncode == 1 and noise(verbose.stderr)
+    assert verbose.returncode == 255 and noise(verbose.stderr)
 
 
 def test_only_the_lines_filtered_by_the_log_level_are_dropped(capfd, monkeypatch):

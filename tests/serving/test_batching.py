@@ -112,7 +112,8 @@ def test_options_file_in_tf_serving_format(tmp_path):
     with pytest.raises(ValueError, match="must increase and end with max_batch_size"):
         BatchingOptions.from_file(path)
     path.write_text("max_batch_size: 64\n")
-    with pytest.raises(ValueError, match="not a valid BatchingParameters"):
+    with pytest.raises(ValueError, match="Error parsing text-format "
+                                         "tensorflow.serving.BatchingParameters"):
         BatchingOptions.from_file(path)
 
 
