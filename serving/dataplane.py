@@ -8,7 +8,7 @@ import concurrent.futures
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from tensorflow_serving.apis import input_pb2
@@ -22,13 +22,14 @@ from serving.fairness import CALLER, FairShare
 from serving.inference import (
     CLASSIFY_METHOD,
     classification_result,
+    example_count,
     example_input_key,
     regression_result,
     serialized_examples,
 )
 from serving.metrics import ServingMetrics
 from serving.repository import ModelRepository, VersionState
-from serving.servable import Servable
+from serving.servable import DEFAULT_SIGNATURE, Servable
 from serving.tensor_protos import (
     DEFAULT_MAX_REQUEST_FILL_BYTES,
     DEFAULT_MAX_REQUEST_TENSOR_BYTES,
@@ -64,6 +65,34 @@ class RequestLimits:
 
 
 _UNDECODED = np.empty(0, np.float32)  # stands for an input the signature does not take
+
+
+@dataclass
+class Request:
+    """One inference request, as every adapter (TF Serving gRPC and REST, Open
+    Inference Protocol gRPC and REST) hands it to the data plane: what to run, and how
+    to read its inputs once the servable and signature are known (TF Serving finds
+    them before parsing a tensor, and REST reads JSON by the signature's dtypes)."""
+
+    model: str
+    version: int | None
+    label: str | None
+    signature: str  # "" for the default, resolved here only
+    # (servable, signature key, SignatureDef) -> the named input arrays
+    read_inputs: Callable[[Servable, str, object], Mapping[str, np.ndarray]]
+    size: int = 0  # bytes of the request, to decide whether to decode off the loop
+    output_filter: list[str] = field(default_factory=list)
+    api: str = "predict"  # the metric label: predict, classify or regress
+
+
+@dataclass
+class Answer:
+    """What the data plane gives back: the servable and signature that answered, and
+    the outputs asked for."""
+
+    servable: Servable
+    signature: str
+    outputs: dict[str, np.ndarray]
 
 
 class _Slot:
@@ -121,30 +150,11 @@ class DataPlane:
     def max_request_tensor_bytes(self) -> int:
         return self.limits.max_request_tensor_bytes
 
-    async def decode(self, protos: Mapping, message_bytes: int,
-                     names: set[str] | None = None) -> dict[str, np.ndarray]:
-        """A request's TensorProtos as arrays, within the request limits; decoded on a
-        worker thread unless the message is small, so the event loop never stalls. An
-        input not in `names` (the signature's, when known) is not decoded: an empty
-        array stands for it, for validation to refuse by name, as TF Serving checks an
-        alias before parsing its tensor (servables/tensorflow/predict_util.cc)."""
-        return await self._off_loop_if_large(message_bytes, self._decode, protos, names)
-
     def _decode(self, protos: Mapping, names: set[str] | None) -> dict[str, np.ndarray]:
         unknown = {key: _UNDECODED for key in protos if names is not None and key not in names}
         known = {key: proto for key, proto in protos.items() if key not in unknown}
         return {**to_arrays(known, self.limits.max_request_tensor_bytes,
                             self.limits.max_request_fill_bytes), **unknown}
-
-    def lookup(self, model: str, version: int | None, label: str | None, signature: str,
-               api: str = "predict", started: float | None = None) -> Servable:
-        """The servable a request names; a failed lookup is counted under `api`."""
-        try:
-            return self.repository.servable(model, version, label)
-        except ServingError as e:
-            started = time.monotonic() if started is None else started
-            self._observe(model, None, signature, api, e.code.name, started)
-            raise
 
     async def _off_loop_if_large(self, message_bytes: int, fn, *args):
         """`fn(*args)` in place for a small message, else on a worker thread."""
@@ -152,33 +162,21 @@ class DataPlane:
             return fn(*args)
         return await asyncio.to_thread(fn, *args)
 
-    async def predict(self, model: str, version: int | None, label: str | None,
-                      signature: str, inputs: Mapping[str, np.ndarray],
-                      output_filter: list[str] | None = None, api: str = "predict",
-                      ) -> tuple[Servable, dict[str, np.ndarray]]:
-        """Runs `signature` of the chosen servable; returns it with the outputs.
-        Counts the request and its latency under `api` whatever the outcome."""
+    async def infer(self, request: Request) -> Answer:
+        """The one request path: look the servable and signature up, read the inputs,
+        check them against the SignatureDef, admit, schedule, and count the request
+        under its labels whatever the outcome."""
         started = time.monotonic()
-        servable = self.lookup(model, version, label, signature, api, started)
-        return servable, await self.run(servable, signature, inputs, output_filter, api,
-                                        started)
-
-    async def run(self, servable: Servable, signature: str, inputs: Mapping[str, np.ndarray],
-                  output_filter: list[str] | None = None, api: str = "predict",
-                  started: float | None = None) -> dict[str, np.ndarray]:
-        """Runs `signature` of a servable the caller already holds; counted like
-        `predict`."""
-        started = time.monotonic() if started is None else started
-        status = "OK"
+        signature = request.signature or DEFAULT_SIGNATURE
+        servable, status = None, "OK"
         try:
-            signature = servable.validate(signature, inputs, output_filter)
-            check_rows(servable.signature(signature), inputs, self.limits.max_request_rows)
-            slot = self._admit(servable.name, signature)
-            try:
-                return await self._schedule(servable, signature, inputs, output_filter, slot)
-            finally:
-                if not slot.kept:
-                    slot.free()
+            servable = self.repository.servable(request.model, request.version,
+                                                request.label)
+            signature_def = _signature(servable, signature, request.api)
+            inputs = await self._off_loop_if_large(
+                request.size, request.read_inputs, servable, signature, signature_def)
+            outputs = await self._run(servable, signature, inputs, request.output_filter)
+            return Answer(servable, signature, outputs)
         except ServingError as e:
             status = e.code.name
             raise
@@ -186,7 +184,30 @@ class DataPlane:
             status = "CANCELLED"
             raise
         finally:
-            self._observe(servable.name, servable, signature, api, status, started)
+            self._observe(request.model, servable, signature, request.api, status, started)
+
+    def tensor_reader(self, protos: Mapping):
+        """`Request.read_inputs` for TensorProtos: each sized before it is built, and an
+        input the signature does not take left undecoded (validation refuses it by
+        name), as TF Serving checks an alias before parsing its tensor
+        (servables/tensorflow/predict_util.cc)."""
+
+        def read(servable: Servable, signature: str, _) -> dict[str, np.ndarray]:
+            return self._decode(protos, servable.input_names(signature))
+
+        return read
+
+    async def _run(self, servable: Servable, signature: str, inputs: Mapping[str, np.ndarray],
+                   output_filter: list[str] | None = None) -> dict[str, np.ndarray]:
+        """Checks, admits and schedules a request whose inputs have been read."""
+        servable.validate(signature, inputs, output_filter)
+        check_rows(servable.signature(signature), inputs, self.limits.max_request_rows)
+        slot = self._admit(servable.name, signature)
+        try:
+            return await self._schedule(servable, signature, inputs, output_filter, slot)
+        finally:
+            if not slot.kept:
+                slot.free()
 
     def _admit(self, model: str, signature: str) -> _Slot:
         key = (model, signature)
@@ -255,7 +276,6 @@ class DataPlane:
                  status: str, started: float) -> None:
         """Counts a request under labels the server owns: a name it does not serve is
         counted as <unknown>, so callers cannot create metric series at will."""
-        signature = signature or "serving_default"
         if servable is None:
             model = model if model in self.repository.model_names else UNKNOWN_LABEL
             version, signature = "", UNKNOWN_LABEL
@@ -266,20 +286,22 @@ class DataPlane:
         self.metrics.observe_request(model, version, signature, api, status,
                                      time.monotonic() - started)
 
-    async def infer(self, method: str, model: str, version: int | None, label: str | None,
-                    signature: str, request_input: input_pb2.Input):
-        """Classify or Regress (`method`) on tf.Examples; returns the servable and the
-        ClassificationResult or RegressionResult."""
-        servable = self.repository.servable(model, version, label)
-        signature = signature or "serving_default"
-        key = example_input_key(servable, signature, method, self.check_method_names)
-        examples = await self._off_loop_if_large(
-            request_input.ByteSize(), serialized_examples, request_input,
-            self.limits.max_request_tensor_bytes, self.limits.max_request_rows)
+    async def classify_or_regress(self, method: str, model: str, version: int | None,
+                                  label: str | None, signature: str,
+                                  request_input: input_pb2.Input):
+        """Classify or Regress (`method`) on tf.Examples, along the one request path;
+        returns the Answer and the ClassificationResult or RegressionResult."""
+
+        def read(servable: Servable, signature: str, _) -> dict[str, np.ndarray]:
+            key = example_input_key(servable, signature, method, self.check_method_names)
+            return {key: serialized_examples(request_input, self.limits.max_request_tensor_bytes,
+                                             self.limits.max_request_rows)}
+
         api = "classify" if method == CLASSIFY_METHOD else "regress"
-        outputs = await self.run(servable, signature, {key: examples}, api=api)
+        answer = await self.infer(Request(model, version, label, signature, read,
+                                          request_input.ByteSize(), api=api))
         to_result = classification_result if method == CLASSIFY_METHOD else regression_result
-        return servable, to_result(outputs, len(examples))
+        return answer, to_result(answer.outputs, example_count(request_input))
 
     def _batcher_of_loop(self) -> Batcher:
         """The batcher, created on first use inside the serving event loop."""
@@ -321,6 +343,19 @@ class DataPlane:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=False)
+
+
+def _signature(servable: Servable, key: str, api: str):
+    """The SignatureDef a request names; a missing one is FAILED_PRECONDITION for
+    Predict (predict_util.cc) and INVALID_ARGUMENT for Classify and Regress
+    (classifier.cc, regressor.cc)."""
+    try:
+        return servable.signature(key)
+    except FailedPrecondition as e:
+        if api == "predict":
+            raise
+        raise InvalidArgument(f"No signature was found with the name: {key!r} (model "
+                              f"{servable.name} version {servable.version})") from e
 
 
 def _input_bytes(inputs: Mapping[str, np.ndarray]) -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -24,12 +23,13 @@ from tensorflow_serving.apis import (
     status_pb2,
 )
 
-from serving.dataplane import DataPlane
+from serving.dataplane import DataPlane, Request
 from serving.deadlines import set_deadline
 from serving.errors import InvalidArgument, ServingError
 from serving.fairness import CALLER
 from serving.inference import CLASSIFY_METHOD, REGRESS_METHOD
 from serving.responses import metadata_response, model_spec, status_response
+from serving.servable import DEFAULT_SIGNATURE
 from serving.tensor_protos import to_tensor_proto
 
 logger = logging.getLogger(__name__)
@@ -132,16 +132,13 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     @_answers_errors
     async def Predict(self, request: predict_pb2.PredictRequest, context):
         version, label = _version(request.model_spec)
-        signature = request.model_spec.signature_name or "serving_default"
-        started = time.monotonic()  # servable first, then tensors, as predict_util.cc
-        servable = self._dataplane.lookup(request.model_spec.name, version, label, signature,
-                                          started=started)
-        inputs = await self._dataplane.decode(request.inputs, request.ByteSize(),
-                                              servable.input_names(signature))
-        outputs = await self._dataplane.run(servable, signature, inputs,
-                                            list(request.output_filter), started=started)
-        response = predict_pb2.PredictResponse(model_spec=model_spec(servable, signature))
-        for key, value in outputs.items():
+        answer = await self._dataplane.infer(Request(
+            request.model_spec.name, version, label, request.model_spec.signature_name,
+            self._dataplane.tensor_reader(request.inputs), request.ByteSize(),
+            list(request.output_filter)))
+        response = predict_pb2.PredictResponse(
+            model_spec=model_spec(answer.servable, answer.signature))
+        for key, value in answer.outputs.items():
             response.outputs[key].CopyFrom(to_tensor_proto(value))
         return response
 
@@ -165,10 +162,11 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     async def _infer(self, method: str, request, response_type):
         version, label = _version(request.model_spec)
-        signature = request.model_spec.signature_name or "serving_default"
-        servable, result = await self._dataplane.infer(
-            method, request.model_spec.name, version, label, signature, request.input)
-        return response_type(model_spec=model_spec(servable, signature), result=result)
+        answer, result = await self._dataplane.classify_or_regress(
+            method, request.model_spec.name, version, label, request.model_spec.signature_name,
+            request.input)
+        return response_type(model_spec=model_spec(answer.servable, answer.signature),
+                             result=result)
 
     @_answers_errors
     async def MultiInference(self, request, context):
@@ -178,7 +176,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         if len({(t.model_spec.name, _version(t.model_spec)) for t in tasks}) != 1:
             raise InvalidArgument("All tasks of a MultiInferenceRequest must use the same "
                                   "model name and version")
-        names = [t.model_spec.signature_name or "serving_default" for t in tasks]
+        names = [t.model_spec.signature_name or DEFAULT_SIGNATURE for t in tasks]
         if len(set(names)) != len(names):
             raise InvalidArgument("Duplicate evaluation of signature: a MultiInferenceRequest "
                                   "may name each signature once")
@@ -188,11 +186,11 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 raise InvalidArgument(f"Unsupported signature method_name: {task.method_name}; "
                                       f"use {CLASSIFY_METHOD} or {REGRESS_METHOD}")
             version, label = _version(task.model_spec)
-            servable, result = await self._dataplane.infer(
+            answer, result = await self._dataplane.classify_or_regress(
                 task.method_name, task.model_spec.name, version, label, signature, request.input)
-            answer = response.results.add(model_spec=model_spec(servable, signature))
-            target = (answer.classification_result if task.method_name == CLASSIFY_METHOD
-                      else answer.regression_result)
+            entry = response.results.add(model_spec=model_spec(answer.servable, signature))
+            target = (entry.classification_result if task.method_name == CLASSIFY_METHOD
+                      else entry.regression_result)
             target.CopyFrom(result)
         return response
 

@@ -58,6 +58,12 @@ def serialized_examples(request_input: input_pb2.Input,
     return np.array(serialized, dtype=object)
 
 
+def example_count(request_input: input_pb2.Input) -> int:
+    """How many examples a Classify/Regress input holds."""
+    kind = request_input.WhichOneof("kind")
+    return len(getattr(request_input, kind).examples) if kind else 0
+
+
 _KIND = {CLASSIFY_METHOD: "classification", REGRESS_METHOD: "regression"}
 
 

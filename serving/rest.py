@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from tensorflow_serving.apis import get_model_metadata_pb2
 
 from serving.connections import ConnectionLimits, GuardedConnection, RestConnections
-from serving.dataplane import SIGNATURE_DEF_FIELD, DataPlane
+from serving.dataplane import SIGNATURE_DEF_FIELD, DataPlane, Request
 from serving.deadlines import set_deadline
 from serving.errors import (
     DeadlineExceeded,
@@ -115,15 +115,15 @@ def _metadata_json(response: get_model_metadata_pb2.GetModelMetadataResponse) ->
 
 
 def _signature_name(body: object) -> str:
-    """The body's `signature_name` (default: serving_default); InvalidArgument, as TF
+    """The body's `signature_name` ("" for the default); InvalidArgument, as TF
     Serving answers, when it is there but not a string."""
     if not isinstance(body, dict) or "signature_name" not in body:
-        return "serving_default"
+        return ""
     name = body["signature_name"]
     if not isinstance(name, str):
         raise InvalidArgument(f"JSON Value: {_dumps(name)[:200]} not formatted correctly. "
                               "'signature_name' key must be a string value.")
-    return name or "serving_default"
+    return name
 
 
 class BodyBudget:
@@ -214,7 +214,7 @@ class RestApi:
                     body = await _call(large, parse_body, raw, MAX_JSON_DEPTH,
                                        self._max_parsed_bytes)
                     signature = _signature_name(body)
-                    return await self._answer(route, signature, body, large)
+                    return await self._answer(route, signature, body, len(raw))
             except TimeoutError as e:
                 raise DeadlineExceeded(f"request took longer than --rest_api_timeout_in_ms="
                                        f"{int(self._timeout * 1000)}") from e
@@ -228,23 +228,30 @@ class RestApi:
         return request.content_length
 
     async def _answer(self, route: dict, signature: str, body: object,
-                      large: bool) -> web.Response:
+                      size: int) -> web.Response:
+        large = size > INLINE_BODY_BYTES
         if route["verb"] == "predict":
-            return await self._predict(route, signature, body, large)
+            return await self._predict(route, signature, body, size)
         method = CLASSIFY_METHOD if route["verb"] == "classify" else REGRESS_METHOD
         request_input = await _call(large, examples_input, body)
-        _, result = await self._dataplane.infer(method, route["name"], route["version"],
-                                                route["label"], signature, request_input)
+        _, result = await self._dataplane.classify_or_regress(
+            method, route["name"], route["version"], route["label"], signature, request_input)
         to_json = classify_json if method == CLASSIFY_METHOD else regress_json
         return _json_text(await _call(large, lambda: _dumps(to_json(result))))
 
     async def _predict(self, route: dict, signature: str, body: object,
-                       large: bool) -> web.Response:
-        servable = self._dataplane.repository.servable(route["name"], route["version"],
-                                                       route["label"])
-        inputs, fmt = await _call(large, predict_inputs, body, servable.signature(signature),
-                                  self._dataplane.max_request_tensor_bytes)
-        outputs = await self._dataplane.run(servable, signature, inputs)
+                       size: int) -> web.Response:
+        formats = []  # the body's format (rows or columns), for the answer
+
+        def read(servable, key, signature_def) -> dict[str, np.ndarray]:
+            inputs, fmt = predict_inputs(body, signature_def,
+                                         self._dataplane.max_request_tensor_bytes)
+            formats.append(fmt)
+            return inputs
+
+        outputs = (await self._dataplane.infer(Request(
+            route["name"], route["version"], route["label"], signature, read, size))).outputs
+        fmt, large = formats[0], size > INLINE_BODY_BYTES
         large = large or _answer_bytes(outputs) > INLINE_BODY_BYTES
         return _json_text(await _call(large, lambda: _dumps(predict_response(outputs, fmt))))
 

@@ -20,7 +20,7 @@ from serving.inference import (
     regression_result,
     serialized_examples,
 )
-from serving.servable import Servable
+from serving.servable import DEFAULT_SIGNATURE, Servable
 from serving.tensor_protos import to_arrays
 
 logger = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def _infer(servable: Servable, method: str, signature: str, request_input: input
            check_method_names: bool) -> None:
     if method not in (CLASSIFY_METHOD, REGRESS_METHOD):
         raise InvalidArgument(f"Unsupported signature method_name: {method}")
-    signature = signature or "serving_default"
+    signature = signature or DEFAULT_SIGNATURE
     key = example_input_key(servable, signature, method, check_method_names)
     examples = serialized_examples(request_input)
     outputs = servable.run(signature, {key: examples})

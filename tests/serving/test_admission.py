@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from serving.config import ServerConfig, model_configs
-from serving.dataplane import DataPlane, RequestLimits
+from serving.dataplane import DataPlane, Request, RequestLimits
 from serving.deadlines import set_deadline
 from serving.errors import DeadlineExceeded, ResourceExhausted
 from serving.fairness import CALLER
@@ -27,6 +27,11 @@ from serving.metrics import DEFAULT_PATH
 from serving.repository import ModelRepository
 from tests.messages import predict_request
 from tests.serving.test_shutdown_and_limits import Spinner
+
+
+def spin(dataplane: DataPlane, inputs: dict):
+    """A Predict of `spin` along the data plane's one request path."""
+    return dataplane.infer(Request("spin", None, None, "", lambda *_: inputs))
 
 
 @pytest.fixture(scope="module")
@@ -46,17 +51,17 @@ def test_a_full_signature_is_resource_exhausted_and_others_still_run(spinner_roo
     slow = {"steps": np.array([400_000, 0])}  # first runs: on the thread pool
 
     async def main():
-        running = [asyncio.create_task(dataplane.predict("spin", None, None, "", slow))
+        running = [asyncio.create_task(spin(dataplane, slow))
                    for _ in range(2)]
         await asyncio.sleep(0.05)
         with pytest.raises(ResourceExhausted, match="2 requests to spin signature "
                                                     "'serving_default' are already in flight"):
-            await dataplane.predict("spin", None, None, "", {"steps": np.array([1])})
+            await spin(dataplane, {"steps": np.array([1])})
         await asyncio.gather(*running)
         # admitted again once they finished
-        return await dataplane.predict("spin", None, None, "", {"steps": np.array([1])})
+        return (await spin(dataplane, {"steps": np.array([1])})).outputs
 
-    _, outputs = asyncio.run(main())
+    outputs = asyncio.run(main())
     dataplane.close()
     assert outputs["counted"].tolist() == [1]
 
@@ -86,8 +91,7 @@ def test_a_caller_who_gives_up_holds_its_slot_until_its_graph_ends_at_the_deadli
     async def call(caller: str):  # two connections, one thread
         CALLER.set(caller)
         set_deadline(0.5)  # as a gRPC deadline sets it
-        return await dataplane.predict("spin", None, None, "",
-                                       {"steps": np.array([4_000_000])})  # ~10 s
+        return await spin(dataplane, {"steps": np.array([4_000_000])})  # ~10 s
 
     async def main():
         running = asyncio.create_task(call("first"))
@@ -127,8 +131,7 @@ def test_one_connection_cannot_take_every_thread(spinner_root):
 
     async def call(caller: str, steps: int):
         CALLER.set(caller)
-        return (await dataplane.predict("spin", None, None, "",
-                                        {"steps": np.array([steps])}))[1]["counted"]
+        return (await spin(dataplane, {"steps": np.array([steps])})).outputs["counted"]
 
     async def main():
         heavy = [asyncio.create_task(call("heavy", 300_000)) for _ in range(3)]
@@ -153,7 +156,7 @@ def test_only_small_lone_requests_to_fast_signatures_run_inline(spinner_root):
     tiny = {"steps": np.array([1])}
 
     async def predict(inputs):
-        return (await dataplane.predict("spin", None, None, "", inputs))[1]["counted"]
+        return (await spin(dataplane, inputs)).outputs["counted"]
 
     dataplane._in_flight[("spin", "serving_default")] = 1  # this request alone
     for _ in range(2):  # the first traces, the second is timed: both on a thread
