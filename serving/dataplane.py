@@ -322,6 +322,18 @@ class DataPlane:
                                   f"the one supported is {SIGNATURE_DEF_FIELD!r}")
         return self.repository.servable(model, version, label)
 
+    def ready(self, model: str | None = None, version: int | None = None,
+              label: str | None = None) -> bool:
+        """Whether a model (a version or label of it) can answer now; with no model,
+        whether every configured model can (the Open Inference Protocol's readiness)."""
+        if model is None:
+            return all(self.ready(name) for name in self.repository.model_names)
+        try:
+            self.repository.servable(model, version, label)
+        except ServingError:
+            return False
+        return True
+
     def status(self, model: str, version: int | None = None,
                label: str | None = None) -> list[VersionState]:
         """The state of each version of `model`, or of the one version or label asked."""

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import json
 import logging
 import re
 
@@ -30,10 +28,8 @@ from serving.errors import (
     InvalidArgument,
     NotFound,
     ResourceExhausted,
-    ServingError,
-    http_status,
 )
-from serving.fairness import CALLER
+from serving.http_answers import answers_errors, call, dumps, json_answer, json_text
 from serving.inference import CLASSIFY_METHOD, REGRESS_METHOD
 from serving.json_codec import (
     DEFAULT_MAX_PARSED_BODY_BYTES,
@@ -45,6 +41,7 @@ from serving.json_codec import (
     predict_response,
     regress_json,
 )
+from serving.oip_rest import OipRest
 from serving.responses import metadata_response, status_response
 
 logger = logging.getLogger(__name__)
@@ -57,40 +54,6 @@ _MODEL_URL = re.compile(
 # Bodies and answers larger than this are decoded and encoded off the event loop;
 # smaller ones take less time than a hop to a thread and back.
 INLINE_BODY_BYTES = 64 * 1024
-
-
-def _answers_errors(handler):
-    @functools.wraps(handler)
-    async def wrapper(self, request: web.Request) -> web.Response:
-        transport = request.transport
-        CALLER.set(f"http:{transport.get_extra_info('peername') if transport else ''}")
-        try:
-            return await handler(self, request)
-        except ServingError as e:
-            return _json({"error": str(e)}, http_status(e))
-        except Exception as e:  # noqa: BLE001 - the boundary of a request
-            logger.exception("%s %s failed", request.method, request.path)
-            return _json({"error": f"{type(e).__name__}: {e}"}, 500)
-
-    return wrapper
-
-
-def _json(body: dict, status: int = 200) -> web.Response:
-    return _json_text(_dumps(body), status)
-
-
-def _json_text(text: str, status: int = 200) -> web.Response:
-    return web.Response(text=text, status=status, content_type="application/json")
-
-
-def _dumps(body: dict) -> str:
-    # allow_nan: TF Serving writes NaN/Infinity for non-finite floats
-    return json.dumps(body, allow_nan=True)
-
-
-async def _call(off_loop: bool, fn, *args):
-    """`fn(*args)`, on a worker thread when `off_loop` (for large bodies)."""
-    return await asyncio.to_thread(fn, *args) if off_loop else fn(*args)
 
 
 def _answer_bytes(outputs: dict[str, np.ndarray]) -> int:
@@ -121,7 +84,7 @@ def _signature_name(body: object) -> str:
         return ""
     name = body["signature_name"]
     if not isinstance(name, str):
-        raise InvalidArgument(f"JSON Value: {_dumps(name)[:200]} not formatted correctly. "
+        raise InvalidArgument(f"JSON Value: {dumps(name)[:200]} not formatted correctly. "
                               "'signature_name' key must be a string value.")
     return name
 
@@ -168,6 +131,7 @@ class RestApi:
                               middlewares=list(middlewares))
         app.router.add_get("/v1/models/{tail:.*}", self.get)
         app.router.add_post("/v1/models/{tail:.*}", self.post)
+        OipRest(self._dataplane, self.with_body).add_routes(app)
         if self._metrics_path:
             app.router.add_get(self._metrics_path, self.metrics)
         return app
@@ -187,7 +151,7 @@ class RestApi:
         route["version"] = int(route["version"]) if route["version"] else None
         return route
 
-    @_answers_errors
+    @answers_errors
     async def get(self, request: web.Request) -> web.Response:
         route = self._route(request)
         if route["verb"]:
@@ -195,26 +159,33 @@ class RestApi:
         if route["metadata"]:
             servable = self._dataplane.metadata(route["name"], route["version"],
                                                 route["label"], [SIGNATURE_DEF_FIELD])
-            return _json(_metadata_json(metadata_response(servable)))
+            return json_answer(_metadata_json(metadata_response(servable)))
         states = self._dataplane.status(route["name"], route["version"], route["label"])
-        return _json(_proto_json(status_response(states)))
+        return json_answer(_proto_json(status_response(states)))
 
-    @_answers_errors
+    @answers_errors
     async def post(self, request: web.Request) -> web.Response:
         route = self._route(request)
         if not route["verb"]:
             raise InvalidArgument(f"POST {request.path}: expected a :predict, :classify or "
                                   ":regress URL")
+
+        async def handle(raw: bytes) -> web.Response:
+            body = await call(len(raw) > INLINE_BODY_BYTES, parse_body, raw, MAX_JSON_DEPTH,
+                              self._max_parsed_bytes)
+            return await self._answer(route, _signature_name(body), body, len(raw))
+
+        return await self.with_body(request, handle)
+
+    async def with_body(self, request: web.Request, handle) -> web.Response:
+        """`handle(body bytes)` within the REST limits: the body counts against
+        --rest_max_body_bytes_in_flight until answered, and the whole request against
+        --rest_api_timeout_in_ms, which is also where its graph is stopped."""
         with self._bodies.reserve(self._body_bytes(request)):
-            set_deadline(self._timeout)  # where its graph will be stopped
+            set_deadline(self._timeout)
             try:
                 async with asyncio.timeout(self._timeout):
-                    raw = await request.read()
-                    large = len(raw) > INLINE_BODY_BYTES
-                    body = await _call(large, parse_body, raw, MAX_JSON_DEPTH,
-                                       self._max_parsed_bytes)
-                    signature = _signature_name(body)
-                    return await self._answer(route, signature, body, len(raw))
+                    return await handle(await request.read())
             except TimeoutError as e:
                 raise DeadlineExceeded(f"request took longer than --rest_api_timeout_in_ms="
                                        f"{int(self._timeout * 1000)}") from e
@@ -233,11 +204,11 @@ class RestApi:
         if route["verb"] == "predict":
             return await self._predict(route, signature, body, size)
         method = CLASSIFY_METHOD if route["verb"] == "classify" else REGRESS_METHOD
-        request_input = await _call(large, examples_input, body)
+        request_input = await call(large, examples_input, body)
         _, result = await self._dataplane.classify_or_regress(
             method, route["name"], route["version"], route["label"], signature, request_input)
         to_json = classify_json if method == CLASSIFY_METHOD else regress_json
-        return _json_text(await _call(large, lambda: _dumps(to_json(result))))
+        return json_text(await call(large, lambda: dumps(to_json(result))))
 
     async def _predict(self, route: dict, signature: str, body: object,
                        size: int) -> web.Response:
@@ -253,7 +224,7 @@ class RestApi:
             route["name"], route["version"], route["label"], signature, read, size))).outputs
         fmt, large = formats[0], size > INLINE_BODY_BYTES
         large = large or _answer_bytes(outputs) > INLINE_BODY_BYTES
-        return _json_text(await _call(large, lambda: _dumps(predict_response(outputs, fmt))))
+        return json_text(await call(large, lambda: dumps(predict_response(outputs, fmt))))
 
 
 async def start_rest(dataplane: DataPlane, host: str, port: int, max_body_bytes: int,

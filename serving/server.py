@@ -11,6 +11,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+from tritonclient.grpc import service_pb2_grpc
 
 from serving.batching import BatchingOptions
 from serving.config import ServerConfig, model_configs
@@ -20,6 +21,8 @@ from serving.dataplane import DataPlane, RequestLimits
 from serving.grpc_service import ModelService, ParsingRegistrar, PredictionService
 from serving.interceptors import GrpcGuard, read_token, rest_middlewares, ssl_credentials
 from serving.metrics import prometheus_path
+from serving.oip_grpc import SERVICE_NAME as OIP_SERVICE_NAME
+from serving.oip_grpc import InferenceService
 from serving.polling import poll_versions, watch_config_file
 from serving.repository import ModelRepository
 from serving.rest import start_rest
@@ -30,6 +33,7 @@ logger = logging.getLogger(__name__)
 SERVICE_NAMES = (
     "tensorflow.serving.PredictionService",
     "tensorflow.serving.ModelService",
+    OIP_SERVICE_NAME,
 )
 # The names TF Serving's --enable_grpc_healthcheck_service reports (model_servers/server.cc).
 TF_SERVING_HEALTH_NAMES = ("ModelService", "PredictionService")
@@ -64,6 +68,8 @@ def create_server(dataplane: DataPlane, address: str = "127.0.0.1:0",
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(dataplane), parsing)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(dataplane), parsing)
+    service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceService(dataplane),
+                                                                parsing)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, parsing)
     reflection.enable_server_reflection(

@@ -266,3 +266,67 @@ def random_rest(rng: random.Random) -> tuple[str, bytes]:
     garbled = bytearray(good)
     garbled[rng.randrange(len(garbled))] = rng.randrange(256)
     return path, bytes(garbled)
+
+
+OIP_DATATYPES = ["FP32", "FP32", "FP64", "INT32", "INT8", "UINT64", "BOOL", "BYTES", "FP16",
+                 "BF16", "", "fp32", "STRING"]
+OIP_SHAPES = [[1, 2], [1, 2], [2], [], [0, 2], [-1, 2], [2**31, 2], [2**62, 2**62], [3, 1, 2]]
+
+
+def random_oip_tensor(rng: random.Random) -> dict:
+    """One OIP input: a random name, datatype and shape, data of any kind."""
+    tensor = {"name": rng.choice(KEYS), "datatype": rng.choice(OIP_DATATYPES),
+              "shape": rng.choice([*OIP_SHAPES, [1.5], ["a"], None])}
+    if rng.random() < 0.8:
+        tensor["data"] = rng.choice([[1.0, 2.0], [[1, 2]], ["a", "b"], [], random_json(rng, 1)])
+    return tensor
+
+
+def random_oip_rest(rng: random.Random) -> tuple[str, dict[str, str], bytes]:
+    """An OIP infer path, headers and body: JSON tensors, or the binary extension with
+    header lengths and binary_data_size that may not add up."""
+    path = f"/v2/models/{rng.choice(MODELS)}{rng.choice(['', '/versions/1', '/versions/x'])}/infer"
+    body = {"inputs": [random_oip_tensor(rng) for _ in range(rng.choice([0, 1, 1, 2]))]}
+    if rng.random() < 0.3:
+        body["outputs"] = [{"name": rng.choice(OUTPUTS),
+                            "parameters": {"binary_data": rng.choice([True, False, 1, "x"])}}]
+    if rng.random() < 0.2:
+        body["parameters"] = {"signature_name": rng.choice([*SIGNATURES, 5]),
+                              "binary_data_output": rng.choice([True, False])}
+    if rng.random() < 0.1:  # anything at all, sent as JSON
+        return path, {"Content-Type": "application/json"}, json.dumps(random_json(rng)).encode()
+    header = json.dumps(body).encode()
+    if rng.random() < 0.5:
+        return path, {"Content-Type": "application/json"}, header
+    binary = rng.randbytes(rng.choice([0, 4, 8, 13, 64]))
+    for tensor in body["inputs"]:
+        if rng.random() < 0.7:
+            tensor.pop("data", None)
+            tensor["parameters"] = {"binary_data_size": rng.choice([0, 4, 8, 64, -1, 10**12])}
+    header = json.dumps(body).encode()
+    length = rng.choice([len(header), len(header), len(header) + 1, 0, 10**9])
+    return path, {"Inference-Header-Content-Length": str(length),
+                  "Content-Type": "application/octet-stream"}, header + binary
+
+
+def random_infer_request(rng: random.Random):
+    """A gRPC ModelInferRequest: typed contents or raw bytes, any datatype and shape."""
+    from tritonclient.grpc import service_pb2
+
+    request = service_pb2.ModelInferRequest(model_name=rng.choice(MODELS),
+                                            model_version=rng.choice(["", "", "1", "x"]))
+    raw = rng.random() < 0.5
+    for _ in range(rng.choice([0, 1, 1, 2])):
+        shape = rng.choice([s for s in OIP_SHAPES if all(d >= 0 for d in s)] + [[-1, 2]])
+        tensor = request.inputs.add(name=rng.choice(KEYS), datatype=rng.choice(OIP_DATATYPES),
+                                    shape=shape)
+        if raw:
+            request.raw_input_contents.append(rng.randbytes(rng.choice([0, 4, 8, 13])))
+        else:
+            tensor.contents.fp32_contents.extend([1.0, 2.0][:rng.randint(0, 2)])
+            tensor.contents.bytes_contents.extend([b"a"] * rng.randint(0, 2))
+    if rng.random() < 0.3:
+        request.outputs.add(name=rng.choice(OUTPUTS))
+    if rng.random() < 0.2:
+        request.parameters["signature_name"].string_param = rng.choice(SIGNATURES)
+    return request

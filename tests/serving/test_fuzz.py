@@ -25,6 +25,7 @@ from tests.serving.conftest import write_doubler, write_example_model
 
 SEED = 20240611
 PROTO_CASES, BYTES_CASES, REST_CASES, AMPLIFIER_CASES = 800, 600, 600, 96
+OIP_CASES = 300  # each of OIP REST and OIP gRPC
 WAVE = 8  # calls in flight at once
 MAX_RSS_GROWTH_BYTES = 300 * 2**20
 Code = grpc.StatusCode
@@ -131,14 +132,16 @@ def fuzz_bytes(channel: grpc.Channel, rng: random.Random) -> None:
                     Code.INTERNAL, "Failed to parse request"), f"bytes case {index}: {code}"
 
 
-def check_rest(url: str, body: bytes) -> None:
+def check_rest(url: str, body: bytes, headers: dict | None = None) -> None:
     answer = requests.post(url, data=body, timeout=60,
-                           headers={"Content-Type": "application/json"})
+                           headers=headers or {"Content-Type": "application/json"})
     if answer.status_code != 200:
         assert 400 <= answer.status_code < 500, (answer.status_code, answer.text[:300])
         assert isinstance(answer.json()["error"], str)
-    else:
-        json.loads(answer.text)
+    else:  # JSON, followed by binary tensor data when the header says how long it is
+        length = int(answer.headers.get("Inference-Header-Content-Length",
+                                        len(answer.content)))
+        json.loads(answer.content[:length])
 
 
 def fuzz_rest(rest_url: str, rng: random.Random) -> None:
@@ -152,6 +155,28 @@ def fuzz_rest(rest_url: str, rng: random.Random) -> None:
                 raise AssertionError(f"REST case {index}: POST {path} {body[:300]!r}: {e}") from e
 
 
+def fuzz_oip(rest_url: str, channel: grpc.Channel, rng: random.Random) -> None:
+    """The Open Inference Protocol's adapters: REST (JSON and binary tensor data) and
+    gRPC ModelInfer (typed contents and raw bytes)."""
+    cases = [fuzz.random_oip_rest(rng) for _ in range(OIP_CASES)]
+    with concurrent.futures.ThreadPoolExecutor(WAVE) as pool:
+        futures = [pool.submit(check_rest, rest_url + path, body, headers)
+                   for path, headers, body in cases]
+        for index, (case, future) in enumerate(zip(cases, futures, strict=True)):
+            try:
+                future.result()
+            except AssertionError as e:
+                raise AssertionError(f"OIP REST case {index}: {case!r:.400}: {e}") from e
+    infer = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer",
+                                request_serializer=lambda m: m.SerializeToString())
+    for start in range(0, OIP_CASES, WAVE):
+        requests_ = [fuzz.random_infer_request(rng) for _ in range(WAVE)]
+        futures = [infer.future(request, timeout=60) for request in requests_]
+        for index, (request, future) in enumerate(zip(requests_, futures, strict=True), start):
+            code, details = grpc_code(future)
+            assert code in ANSWERS, f"OIP gRPC case {index}: {code} {details}\n{request}"[:2000]
+
+
 def test_server_survives_fuzzed_requests(fuzzed):
     server, channel = fuzzed
     rng = random.Random(SEED)
@@ -162,6 +187,8 @@ def test_server_survives_fuzzed_requests(fuzzed):
     fuzz_amplifiers(channel, rng)
     assert_still_serving(server, channel)
     fuzz_rest(server.rest_url, rng)
+    assert_still_serving(server, channel)
+    fuzz_oip(server.rest_url, channel, rng)
     assert_still_serving(server, channel)
     growth = rss_bytes(server) - rss_before
     assert growth < MAX_RSS_GROWTH_BYTES, f"RSS grew by {growth / 2**20:.0f} MiB"
