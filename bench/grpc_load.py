@@ -9,7 +9,8 @@ Measures in one run, on one Fashion-MNIST PNG and the newest classifier (a quick
 is trained into artifacts/bench/ when the repository has none):
 - in process: the serving_default signature at batch 1, and its best images/s over
   batches of 1..64;
-- `tfstack serve` with `make up`'s batching flags, then without batching;
+- `tfstack serve` with `make up`'s batching flags, then without batching, each over
+  TF Serving's Predict and the Open Inference Protocol's ModelInfer (raw contents);
 - a bare grpc.aio server answering Predict with a fixed PredictResponse (the floor
   of Python gRPC: what the server would cost with no work at all);
 - KServe's model server on the same SavedModel (bench/kserve_peer.py, v2 ModelInfer),
@@ -48,6 +49,7 @@ from tensorflow_serving.apis import predict_pb2
 from serving.launcher import ServerProcess, free_port
 
 PREDICT = "/tensorflow.serving.PredictionService/Predict"
+MODEL_INFER = "/inference.GRPCInferenceService/ModelInfer"
 SERVING = Path(__file__).resolve().parents[1] / "serving"
 MAKE_UP_BATCHING = ("--enable_batching", f"--batching_parameters_file={SERVING}/batching.config")
 PEER = Path(__file__).resolve().parent / "kserve_peer.py"
@@ -139,23 +141,38 @@ def not_ok_requests(rest_url: str) -> int:
                    for sample in family.samples if sample.labels.get("status") != "OK"))
 
 
-def serve_tfstack(root: Path, flags: tuple[str, ...], body: Path, seconds: float,
-                  checkout: Path | None = None) -> tuple[dict[int, Load], bytes]:
-    """`tfstack serve` of this tree, or of `checkout` (its `serving` package first)."""
+def infer_request(png: bytes) -> bytes:
+    """The same image as an Open Inference Protocol ModelInfer, in raw_input_contents."""
+    from tritonclient.grpc import service_pb2
+
+    request = service_pb2.ModelInferRequest(model_name="classifier")
+    request.inputs.add(name="image_bytes", datatype="BYTES", shape=[1])
+    request.raw_input_contents.append(len(png).to_bytes(4, "little") + png)
+    return request.SerializeToString()
+
+
+def serve_tfstack(root: Path, flags: tuple[str, ...], bodies: dict[str, tuple[str, Path]],
+                  seconds: float, checkout: Path | None = None,
+                  ) -> tuple[dict[str, dict[int, Load]], bytes]:
+    """`tfstack serve` of this tree, or of `checkout` (its `serving` package first),
+    driven with each of `bodies` (protocol: gRPC method, framed body) in turn."""
     with ServerProcess("--model_name=classifier", f"--model_base_path={root}",
                        f"--rest_api_port={free_port()}",
                        f"--monitoring_config_file={SERVING}/monitoring.config",
                        *flags, cwd=str(checkout) if checkout else None) as server:
-        reply = answer_of(server.target, PREDICT, body.read_bytes()[5:])
-        port, loads = int(server.target.rsplit(":", 1)[1]), {}
-        for streams in STREAMS:
-            load = drive(port, PREDICT, body, server.process.pid, seconds, streams)
-            if flags and streams == STREAMS[0]:  # batches formed so far: under load
-                load = dataclasses.replace(load, mean_batch=mean_batch(server.rest_url))
-            loads[streams] = load
+        reply = answer_of(server.target, PREDICT, bodies["predict"][1].read_bytes()[5:])
+        port, rows = int(server.target.rsplit(":", 1)[1]), {}
+        for protocol, (path, body) in bodies.items():
+            answer_of(server.target, path, body.read_bytes()[5:])
+            loads = rows[protocol] = {}
+            for streams in STREAMS:
+                load = drive(port, path, body, server.process.pid, seconds, streams)
+                if flags and streams == STREAMS[0]:  # batches formed so far: under load
+                    load = dataclasses.replace(load, mean_batch=mean_batch(server.rest_url))
+                loads[streams] = load
         if not_ok_requests(server.rest_url):
             sys.exit(f"tfstack serve {' '.join(flags)} answered some requests with errors")
-    return loads, reply
+    return rows, reply
 
 
 def serve_echo(reply_file: str) -> None:
@@ -256,14 +273,18 @@ def main() -> int:
         body.write_bytes(framed(predict_request(png)))
         body_bytes = body.stat().st_size
         (scratch / "image.png").write_bytes(png)
+        infer = scratch / "infer.bin"
+        infer.write_bytes(framed(infer_request(png)))
+        both = {"predict": (PREDICT, body), "oip": (MODEL_INFER, infer)}
         rows = {}
-        rows["tfstack, batching"], _ = serve_tfstack(root, MAKE_UP_BATCHING, body, args.seconds)
-        rows["tfstack, no batching"], reply = serve_tfstack(root, (), body, args.seconds)
-        if args.baseline:
-            rows["baseline, batching"], _ = serve_tfstack(root, MAKE_UP_BATCHING, body,
-                                                          args.seconds, args.baseline)
-            rows["baseline, no batching"], _ = serve_tfstack(root, (), body, args.seconds,
-                                                             args.baseline)
+        for way, flags in (("batching", MAKE_UP_BATCHING), ("no batching", ())):
+            served, reply = serve_tfstack(root, flags, both, args.seconds)
+            rows[f"tfstack, {way}"], rows[f"tfstack OIP, {way}"] = (
+                served["predict"], served["oip"])
+            if args.baseline:
+                rows[f"baseline, {way}"] = serve_tfstack(
+                    root, flags, {"predict": both["predict"]}, args.seconds,
+                    args.baseline)[0]["predict"]
         rows["grpc.aio echo"] = echo_loads(reply, body, scratch, args.seconds)
         peer = kserve_loads(args.kserve_python, root / str(version), scratch / "image.png",
                             scratch, args.seconds)
@@ -281,28 +302,34 @@ def report(rows: dict[str, dict[int, Load]], single: float, model_cpu_ms: float,
           "h2load -c 1 -m 64 / -m 1")
     print(f"in-process batch 1     {single:8.1f} calls/s   {model_cpu_ms:5.2f} CPU ms/call")
     print(f"in-process best batch  {batched:8.1f} images/s  (batch {best_size})")
-    print(f"{'server':22} {'streams':>7} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
+    print(f"{'server':26} {'streams':>7} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
           f"{'CPU ms/req':>10} {'batch':>6}")
     for name, loads in rows.items():
         for streams, load in loads.items():
             batch = f"{load.mean_batch:6.1f}" if load.mean_batch else ""
-            print(f"{name:22} {streams:7d} {load.rate:9.1f} {load.p50_ms:7.2f} "
+            print(f"{name:26} {streams:7d} {load.rate:9.1f} {load.p50_ms:7.2f} "
                   f"{load.p99_ms:7.2f} {load.cpu_ms_per_request:10.2f} {batch}")
     if peer_missing:
-        print(f"{'KServe v2':22} not measured: {peer_missing}")
+        print(f"{'KServe v2':26} not measured: {peer_missing}")
     print("ratios (same run)")
-    for name in ("tfstack, batching", "tfstack, no batching", "KServe v2"):
+    for name in ("tfstack, batching", "tfstack, no batching", "tfstack OIP, batching",
+                 "tfstack OIP, no batching", "KServe v2"):
         if name in rows:
             wide, one = rows[name][64].rate / batched, rows[name][1].rate / single
             print(f"  {name:20}  64 streams / in-process best batch {wide:5.2f}"
                   f"   sequential / in-process batch 1 {one:5.2f}")
     for way in ("batching", "no batching"):
+        oip, tf_serving = rows[f"tfstack OIP, {way}"], rows[f"tfstack, {way}"]
+        print(f"  OIP / TF Serving API, {way:12} 64 streams "
+              f"{oip[64].rate / tf_serving[64].rate:5.2f}   sequential "
+              f"{oip[1].rate / tf_serving[1].rate:5.2f}")
         if f"baseline, {way}" in rows:
             now, then = rows[f"tfstack, {way}"], rows[f"baseline, {way}"]
             print(f"  tfstack / baseline, {way:12}  64 streams {now[64].rate / then[64].rate:5.2f}"
                   f"   sequential {now[1].rate / then[1].rate:5.2f}")
     if "KServe v2" in rows:
-        for name in ("tfstack, batching", "tfstack, no batching"):
+        for name in ("tfstack, batching", "tfstack, no batching", "tfstack OIP, batching",
+                     "tfstack OIP, no batching"):
             print(f"  {name:20}  / KServe v2: 64 streams "
                   f"{rows[name][64].rate / rows['KServe v2'][64].rate:5.2f}   sequential "
                   f"{rows[name][1].rate / rows['KServe v2'][1].rate:5.2f}")
