@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving.errors import FailedPrecondition, InvalidArgument
+
 ModelConfig = model_server_config_pb2.ModelConfig
 TENSORFLOW_PLATFORM = "tensorflow"
 # File systems the model server binary links since 2.7 (model_servers/BUILD: the local
@@ -20,14 +22,15 @@ TENSORFLOW_PLATFORM = "tensorflow"
 READABLE_SCHEMES = ("", "file", "gs")
 
 
-class ConfigError(ValueError):
-    """A config TF Serving refuses; `code` is the status TF Serving answers with."""
-
-    code = "INVALID_ARGUMENT"
+class ConfigError(InvalidArgument, ValueError):
+    """A config TF Serving refuses, with the status it answers a reload with; also a
+    ValueError, so a bad config at startup stops the server with its message."""
 
 
 class LabelError(ConfigError):
-    code = "FAILED_PRECONDITION"
+    """A version label TF Serving refuses (FAILED_PRECONDITION)."""
+
+    code = FailedPrecondition.code
 
 
 def is_relative(uri: str) -> bool:

@@ -15,7 +15,7 @@ from tensorflow_serving.apis import input_pb2
 
 from serving.batching import Batcher, BatchingOptions
 from serving.config import ModelConfig
-from serving.config_rules import ConfigError, LabelError, validate_model_list
+from serving.config_rules import validate_model_list
 from serving.deadlines import DEADLINE, timeout_ms
 from serving.errors import FailedPrecondition, InvalidArgument, ResourceExhausted, ServingError
 from serving.fairness import CALLER, FairShare
@@ -344,13 +344,8 @@ class DataPlane:
     async def reload(self, models: list[ModelConfig]) -> None:
         """Switches to a new model list and waits until it is loaded (what
         HandleReloadConfigRequest and a changed config file do)."""
-        try:
-            models = validate_model_list(models, self.model_config_list_root_dir)
-            self.repository.set_models(models)
-        except LabelError as e:
-            raise FailedPrecondition(str(e)) from e
-        except ConfigError as e:
-            raise InvalidArgument(str(e)) from e
+        models = validate_model_list(models, self.model_config_list_root_dir)
+        self.repository.set_models(models)  # ConfigError: the status TF Serving answers
         await asyncio.to_thread(self.repository.poll)
 
     def close(self) -> None:
