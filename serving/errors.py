@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import grpc
-import tensorflow as tf
+
+if TYPE_CHECKING:  # the server's errors load without TensorFlow (the CLI's help)
+    import tensorflow as tf
 
 
 class ServingError(Exception):
