@@ -7,15 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+import kserve
+import kubernetes
 import yaml
+from kserve.constants.constants import PredictorProtocol
 
-kserve = pytest.importorskip("kserve")
-kubernetes = pytest.importorskip("kubernetes")
-
-from kserve.constants.constants import PredictorProtocol  # noqa: E402
-
-from serving.cli import build_parser  # noqa: E402
+from serving.cli import build_parser
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "kserve"
 KINDS = {"ServingRuntime": "V1alpha1ServingRuntime",

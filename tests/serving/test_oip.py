@@ -5,6 +5,9 @@ and the same requests counted alike whichever of the four adapters carried them.
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 
 import grpc
 import numpy as np
@@ -181,3 +184,44 @@ def _input(module, x: np.ndarray):
     tensor = module.InferInput("x", list(x.shape), "FP32" if x.dtype == np.float32 else "INT32")
     tensor.set_data_from_numpy(x)
     return tensor
+
+
+KSERVE_CLIENTS = """
+import asyncio, json, sys
+import numpy as np
+from kserve import InferenceGRPCClient, InferenceRESTClient, InferInput, InferRequest, RESTConfig
+
+rest_url, target, x = sys.argv[1], sys.argv[2], np.array(json.loads(sys.argv[3]), np.float32)
+
+def request():
+    tensor = InferInput("x", list(x.shape), "FP32")
+    tensor.set_data_from_numpy(x, binary_data=False)
+    return InferRequest(model_name="doubler", infer_inputs=[tensor])
+
+async def both():
+    rest = InferenceRESTClient(RESTConfig(protocol="v2", timeout=30))
+    over_rest = await rest.infer(rest_url, request(), model_name="doubler")
+    await rest.close()
+    grpc_client = InferenceGRPCClient(target, timeout=30)
+    over_grpc = await grpc_client.infer(request())
+    await grpc_client.close()
+    return [{o.name: o.as_numpy().tolist() for o in r.outputs} for r in (over_rest, over_grpc)]
+
+print(json.dumps(asyncio.run(both())))
+"""
+
+
+def test_kserve_clients_answer_as_tf_serving_predict(server):
+    """KServe's own InferenceRESTClient (v2) and InferenceGRPCClient, as a KServe graph
+    or transformer calls a v2 predictor. In a process of their own: kserve and
+    tritonclient each register the `inference.*` protos, which one process cannot
+    hold twice."""
+    done = subprocess.run([sys.executable, "-c", KSERVE_CLIENTS, server.rest_url,
+                           server.target, json.dumps(X.tolist())],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected = tf_serving_predict(server, {"x": X})
+    for outputs in json.loads(done.stdout.strip().splitlines()[-1]):
+        np.testing.assert_array_equal(np.array(outputs["y"], np.float32), expected["y"])
+        np.testing.assert_array_equal(np.array(outputs["total"], np.float32),
+                                      expected["total"])
