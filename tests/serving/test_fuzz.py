@@ -17,7 +17,7 @@ import grpc
 import pytest
 import requests
 import tensorflow as tf
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from serving.launcher import ServerProcess, free_port
 from tests.serving import fuzz_inputs as fuzz
@@ -84,15 +84,17 @@ def grpc_code(future: grpc.Future) -> tuple[Code, str]:
     return Code.OK, ""
 
 
-def fuzz_protos(channel: grpc.Channel, rng: random.Random) -> None:
-    predict = channel.unary_unary(fuzz.PREDICT,
-                                  request_serializer=predict_pb2.PredictRequest.SerializeToString)
-    for start in range(0, PROTO_CASES, WAVE):
-        cases = [fuzz.random_request(rng) for _ in range(WAVE)]
-        futures = [predict.future(request, timeout=60) for request in cases]
+def fuzz_unary(channel: grpc.Channel, method: str, make, count: int, rng: random.Random,
+               label: str) -> None:
+    """`count` requests from `make(rng)` to a unary `method`, a wave at a time; each
+    must be answered with a status a request can cause."""
+    call = channel.unary_unary(method, request_serializer=lambda m: m.SerializeToString())
+    for start in range(0, count, WAVE):
+        cases = [make(rng) for _ in range(WAVE)]
+        futures = [call.future(request, timeout=60) for request in cases]
         for index, (request, future) in enumerate(zip(cases, futures, strict=True), start):
             code, details = grpc_code(future)
-            assert code in ANSWERS, f"proto case {index}: {code} {details}\n{request}"[:2000]
+            assert code in ANSWERS, f"{label} case {index}: {code} {details}\n{request}"[:2000]
 
 
 def fuzz_amplifiers(channel: grpc.Channel, rng: random.Random) -> None:
@@ -167,14 +169,8 @@ def fuzz_oip(rest_url: str, channel: grpc.Channel, rng: random.Random) -> None:
                 future.result()
             except AssertionError as e:
                 raise AssertionError(f"OIP REST case {index}: {case!r:.400}: {e}") from e
-    infer = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer",
-                                request_serializer=lambda m: m.SerializeToString())
-    for start in range(0, OIP_CASES, WAVE):
-        requests_ = [fuzz.random_infer_request(rng) for _ in range(WAVE)]
-        futures = [infer.future(request, timeout=60) for request in requests_]
-        for index, (request, future) in enumerate(zip(requests_, futures, strict=True), start):
-            code, details = grpc_code(future)
-            assert code in ANSWERS, f"OIP gRPC case {index}: {code} {details}\n{request}"[:2000]
+    fuzz_unary(channel, "/inference.GRPCInferenceService/ModelInfer",
+               fuzz.random_infer_request, OIP_CASES, rng, "OIP gRPC")
 
 
 def test_server_survives_fuzzed_requests(fuzzed):
@@ -182,7 +178,7 @@ def test_server_survives_fuzzed_requests(fuzzed):
     rng = random.Random(SEED)
     assert_still_serving(server, channel)
     rss_before = rss_bytes(server)
-    fuzz_protos(channel, rng)
+    fuzz_unary(channel, fuzz.PREDICT, fuzz.random_request, PROTO_CASES, rng, "proto")
     fuzz_bytes(channel, rng)
     fuzz_amplifiers(channel, rng)
     assert_still_serving(server, channel)
