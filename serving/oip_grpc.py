@@ -19,6 +19,7 @@ from serving.oip_tensors import (
     output_datatype,
     parse_version,
     raw_bytes,
+    repository_index,
     to_arrays,
 )
 from serving.servable import DEFAULT_SIGNATURE
@@ -33,8 +34,8 @@ _CONTENTS = {"BOOL": "bool_contents", "INT8": "int_contents", "INT16": "int_cont
 
 
 class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
-    """ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata and
-    ModelInfer; the service's other methods answer UNIMPLEMENTED."""
+    """ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata, ModelInfer
+    and RepositoryIndex; the service's other methods answer UNIMPLEMENTED."""
 
     def __init__(self, dataplane: DataPlane):
         self._dataplane = dataplane
@@ -69,6 +70,12 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
             for tensor in metadata[field]:
                 getattr(response, field).add(**tensor)
         return response
+
+    @_answers_errors
+    async def RepositoryIndex(self, request, context):
+        return service_pb2.RepositoryIndexResponse(models=[
+            service_pb2.RepositoryIndexResponse.ModelIndex(**entry)
+            for entry in repository_index(self._dataplane, request.ready)])
 
     @_answers_errors
     async def ModelInfer(self, request: service_pb2.ModelInferRequest, context):

@@ -19,6 +19,7 @@ from serving.oip_tensors import (
     output_datatype,
     parse_version,
     raw_bytes,
+    repository_index,
     to_arrays,
 )
 from serving.servable import DEFAULT_SIGNATURE
@@ -26,7 +27,7 @@ from serving.servable import DEFAULT_SIGNATURE
 HEADER_LENGTH = "Inference-Header-Content-Length"
 INLINE_BODY_BYTES = 64 * 1024
 SERVER_NAME = "tfstack"
-EXTENSIONS = ["binary_tensor_data"]
+EXTENSIONS = ["binary_tensor_data"]  # the repository extension: its index only
 
 
 class OipRest:
@@ -49,7 +50,19 @@ class OipRest:
             app.router.add_get(base, self.model_metadata)
             app.router.add_get(base + "/ready", self.model_ready)
             app.router.add_post(base + "/infer", self.infer)
+        app.router.add_post("/v2/repository/index", self.index)
         app.router.add_route("*", "/v2/{tail:.*}", self.unknown)
+
+    @answers_errors
+    async def index(self, request: web.Request) -> web.Response:
+        async def handle(raw: bytes) -> web.Response:
+            body = parse_body(raw, MAX_JSON_DEPTH, self._max_parsed_bytes) if raw else {}
+            if not isinstance(body, dict) or not isinstance(body.get("ready", False), bool):
+                raise InvalidArgument('a repository index request is a JSON object with an '
+                                      'optional boolean "ready"')
+            return json_answer(repository_index(self._dataplane, body.get("ready", False)))
+
+        return await self._with_body(request, handle)
 
     @answers_errors
     async def unknown(self, request: web.Request) -> web.Response:

@@ -228,3 +228,23 @@ def model_metadata(servable, signature) -> dict:
     inputs, outputs = signature_metadata(signature)
     return {"name": servable.name, "versions": [str(servable.version)],
             "platform": PLATFORM, "inputs": inputs, "outputs": outputs}
+
+
+# TF Serving's version states as the repository extension names them.
+_INDEX_STATES = {"START": "LOADING", "LOADING": "LOADING", "AVAILABLE": "READY",
+                 "UNLOADING": "UNLOADING", "END": "UNAVAILABLE"}
+
+
+def repository_index(dataplane, ready_only: bool = False) -> list[dict]:
+    """The repository extension's index: every configured model's versions, with the
+    state GetModelStatus reports (mapped to READY, LOADING, UNLOADING, UNAVAILABLE)
+    and, for a version that failed, why."""
+    index = []
+    for name in dataplane.repository.model_names:
+        for state in dataplane.status(name):
+            entry = {"name": name, "version": str(state.version),
+                     "state": _INDEX_STATES.get(state.state, state.state),
+                     "reason": str(state.error) if state.error else ""}
+            if not ready_only or entry["state"] == "READY":
+                index.append(entry)
+    return index

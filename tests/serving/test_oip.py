@@ -102,10 +102,10 @@ def test_asyncio_grpc_client_and_a_named_signature(server):
     assert result.as_numpy("upper").tolist() == [b"ABC", b""]
 
 
-def test_a_tiny_request_declaring_a_huge_shape_is_refused_before_anything_is_built(http):
+def test_a_tiny_request_declaring_a_huge_shape_is_refused_before_anything_is_built(server):
     body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [300000, 28, 28, 1],
                         "data": [1.0]}]}
-    answer = requests.post(f"{http._parsed_url.geturl()}/v2/models/doubler/infer",
+    answer = requests.post(f"{server.rest_url}/v2/models/doubler/infer",
                            json=body, timeout=30)
     assert answer.status_code == 400
     assert "more than the server's limit" in answer.json()["error"]
@@ -225,3 +225,20 @@ def test_kserve_clients_answer_as_tf_serving_predict(server):
         np.testing.assert_array_equal(np.array(outputs["y"], np.float32), expected["y"])
         np.testing.assert_array_equal(np.array(outputs["total"], np.float32),
                                       expected["total"])
+
+
+def test_the_repository_index_lists_each_version_with_its_state(server, http, grpc_client):
+    """The repository extension's index, with TF Serving's states mapped to its names;
+    a version that failed to load says why."""
+    index = http.get_model_repository_index()
+    states = {(m["name"], m["version"]): m["state"] for m in index}
+    assert states == {("doubler", "1"): "READY", ("doubler", "2"): "READY",
+                      ("doubler", "3"): "UNAVAILABLE", ("healthy", "7"): "READY"}
+    [failed] = [m for m in index if m["version"] == "3"]
+    assert "could not be loaded" in failed["reason"]
+    ready = grpc_client.get_model_repository_index()  # all, then only the ready ones
+    assert len(ready.models) == 4
+    answer = requests.post(f"{server.rest_url}/v2/repository/index",
+                           json={"ready": True}, timeout=30).json()
+    assert sorted((m["name"], m["version"]) for m in answer) == [
+        ("doubler", "1"), ("doubler", "2"), ("healthy", "7")]
