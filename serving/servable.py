@@ -56,30 +56,32 @@ class Servable:
     meta_graph: meta_graph_pb2.MetaGraphDef
     session: tf.compat.v1.Session = field(repr=False)
     load_seconds: float = 0.0
-    # Each tensor a signature names, by name: as the C API's TF_Output, and its dtype.
+    # The signatures a request may name, sorted; worked out once, read on every request.
+    signature_keys: tuple[str, ...] = field(default=(), init=False)
+    # Each tensor a signature names, by name, as the C API's TF_Output.
     _endpoints: dict[str, object] = field(default_factory=dict, repr=False)
-    _dtypes: dict[str, tf.DType] = field(default_factory=dict, repr=False)
-    # Each signature's default inputs (SignatureDef.defaults), fed when a request omits them.
+    # Per signature: each input's dtype in the graph, and its defaults (SignatureDef.
+    # defaults), fed when a request omits them.
+    _input_dtypes: dict[str, dict[str, tf.DType]] = field(default_factory=dict, repr=False)
     _defaults: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
         graph = self.session.graph
+        self.signature_keys = tuple(sorted(
+            k for k in self.signature_defs if k != INIT_OP_SIGNATURE))
         for key in self.signature_keys:
             signature = self.signature_defs[key]
             self._defaults[key] = to_arrays(signature.defaults, 2**62, 2**62)  # the model's own
             for info in (*signature.inputs.values(), *signature.outputs.values()):
-                tensor = graph.get_tensor_by_name(info.name)
-                self._endpoints[info.name] = tensor._as_tf_output()
-                self._dtypes[info.name] = tensor.dtype
+                self._endpoints[info.name] = graph.get_tensor_by_name(info.name)._as_tf_output()
+            # a feed of any other dtype fails in Session::Run: it is refused first, so it
+            # cannot join another request's batch
+            self._input_dtypes[key] = {name: graph.get_tensor_by_name(info.name).dtype
+                                       for name, info in signature.inputs.items()}
 
     @property
     def signature_defs(self) -> Mapping[str, meta_graph_pb2.SignatureDef]:
         return self.meta_graph.signature_def
-
-    @property
-    def signature_keys(self) -> list[str]:
-        """The signatures a request may name."""
-        return sorted(k for k in self.signature_defs if k != INIT_OP_SIGNATURE)
 
     def signature(self, key: str) -> meta_graph_pb2.SignatureDef:
         key = key or DEFAULT_SIGNATURE
@@ -99,14 +101,9 @@ class Servable:
         """Checks a request against the SignatureDef; returns the signature key used."""
         signature_key = signature_key or DEFAULT_SIGNATURE
         signature = self.signature(signature_key)
-        check_inputs(signature, inputs, self._input_dtypes(signature))
+        check_inputs(signature, inputs, self._input_dtypes[signature_key])
         check_output_filter(signature, output_filter or [])
         return signature_key
-
-    def _input_dtypes(self, signature: meta_graph_pb2.SignatureDef) -> dict[str, tf.DType]:
-        """What each input's tensor in the graph takes: a feed of any other dtype fails
-        in Session::Run, so it is refused before it can join a batch."""
-        return {key: self._dtypes[info.name] for key, info in signature.inputs.items()}
 
     def run(self, signature_key: str, inputs: Mapping[str, np.ndarray],
             outputs: Collection[str] = (), timeout_ms: int | None = None,
