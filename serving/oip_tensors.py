@@ -102,8 +102,8 @@ def _declared_bytes(tensor: InputTensor) -> int:
 def _to_array(tensor: InputTensor) -> np.ndarray:
     shape, elements = tuple(tensor.shape), math.prod(tensor.shape)
     if tensor.raw is not None:
-        flat = (_bytes_elements(tensor.raw, tensor.name) if tensor.datatype == "BYTES"
-                else _raw_numbers(tensor))
+        flat = (_bytes_elements(tensor.raw, tensor.name, elements)
+                if tensor.datatype == "BYTES" else _raw_numbers(tensor))
     else:
         flat = _flat_values(tensor)
     if len(flat) != elements:
@@ -120,10 +120,15 @@ def _raw_numbers(tensor: InputTensor) -> np.ndarray:
     return np.frombuffer(tensor.raw, dtype).astype(dtype.newbyteorder("="))
 
 
-def _bytes_elements(raw: bytes, name: str) -> np.ndarray:
-    """BYTES in the raw layout: each element a 4-byte little-endian length, then it."""
+def _bytes_elements(raw: bytes, name: str, elements: int) -> np.ndarray:
+    """BYTES in the raw layout: each element a 4-byte little-endian length, then it.
+    Stops past the `elements` the shape declares: empty elements cost 4 bytes each on
+    the wire but a Python object each here, so they are never read beyond the budget."""
     items, offset = [], 0
     while offset < len(raw):
+        if len(items) == elements:
+            raise InvalidArgument(f"input '{name}': raw BYTES hold more than the {elements} "
+                                  "elements its shape declares")
         if offset + 4 > len(raw):
             raise InvalidArgument(f"input '{name}': raw BYTES end inside a length prefix")
         (length,) = struct.unpack_from("<I", raw, offset)

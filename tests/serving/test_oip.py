@@ -242,3 +242,17 @@ def test_the_repository_index_lists_each_version_with_its_state(server, http, gr
                            json={"ready": True}, timeout=30).json()
     assert sorted((m["name"], m["version"]) for m in answer) == [
         ("doubler", "1"), ("doubler", "2"), ("healthy", "7")]
+
+
+def test_raw_bytes_beyond_the_declared_shape_are_not_read(server):
+    # 4 MB of empty BYTES elements (4 bytes each on the wire, a Python object each once
+    # read) under a shape of [1]: refused at the second element, not after a million
+    request = service_pb2.ModelInferRequest(model_name="doubler")
+    request.inputs.add(name="text", datatype="BYTES", shape=[1])
+    request.raw_input_contents.append(b"\0\0\0\0" * 1_000_000)
+    request.parameters["signature_name"].string_param = "shout"
+    stub = service_pb2_grpc.GRPCInferenceServiceStub(server.channel)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.ModelInfer(request, timeout=30)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "hold more than the 1 elements its shape declares" in info.value.details()
