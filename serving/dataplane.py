@@ -14,6 +14,7 @@ import numpy as np
 from tensorflow_serving.apis import input_pb2
 
 from serving.batching import Batcher, BatchingOptions
+from serving.classification import classify, outputs_to_fetch
 from serving.config import ModelConfig
 from serving.config_rules import validate_model_list
 from serving.deadlines import DEADLINE, timeout_ms
@@ -83,6 +84,8 @@ class Request:
     size: int = 0  # bytes of the request, to decide whether to decode off the loop
     output_filter: list[str] = field(default_factory=list)
     api: str = "predict"  # the metric label: predict, classify or regress
+    # OIP's classification extension: output name -> how many top classes to return
+    classification: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -175,7 +178,11 @@ class DataPlane:
             signature_def = _signature(servable, signature, request.api)
             inputs = await self._off_loop_if_large(
                 request.size, request.read_inputs, servable, signature, signature_def)
-            outputs = await self._run(servable, signature, inputs, request.output_filter)
+            fetch = outputs_to_fetch(request.output_filter, request.classification,
+                                     signature_def.outputs)
+            outputs = await self._run(servable, signature, inputs, fetch)
+            if request.classification:
+                outputs = classify(outputs, request.classification, request.output_filter)
             return Answer(servable, signature, outputs)
         except ServingError as e:
             status = e.code.name

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
+from serving.classification import PARAMETER, class_count
 from serving.dataplane import DataPlane, Request
 from serving.errors import InvalidArgument
 from serving.grpc_service import _answers_errors
@@ -87,7 +88,10 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
         answer = await self._dataplane.infer(Request(
             request.model_name, version, label, signature,
             lambda *_: to_arrays(tensors, self._dataplane.max_request_tensor_bytes),
-            request.ByteSize(), [output.name for output in request.outputs]))
+            request.ByteSize(), [output.name for output in request.outputs],
+            classification={output.name: class_count(
+                output.name, output.parameters[PARAMETER].int64_param)
+                for output in request.outputs if PARAMETER in output.parameters}))
         response = service_pb2.ModelInferResponse(
             model_name=answer.servable.name, model_version=str(answer.servable.version),
             id=request.id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from serving.classification import PARAMETER, class_count
 from serving.dataplane import DataPlane, Request
 from serving.errors import InvalidArgument, NotFound
 from serving.http_answers import answers_errors, call, dumps, json_answer
@@ -27,7 +28,7 @@ from serving.servable import DEFAULT_SIGNATURE
 HEADER_LENGTH = "Inference-Header-Content-Length"
 INLINE_BODY_BYTES = 64 * 1024
 SERVER_NAME = "tfstack"
-EXTENSIONS = ["binary_tensor_data"]  # the repository extension: its index only
+EXTENSIONS = ["binary_tensor_data", "classification"]  # and the repository index
 
 
 class OipRest:
@@ -105,12 +106,12 @@ class OipRest:
             header, binary = _split(raw, request.headers.get(HEADER_LENGTH))
             body = await call(large, parse_body, header, MAX_JSON_DEPTH,
                               self._max_parsed_bytes)
-            tensors, wanted, binary_out = _infer_request(body, binary)
+            tensors, wanted, binary_out, counts = _infer_request(body, binary)
             answer = await self._dataplane.infer(Request(
                 request.match_info["model"], version, label,
                 check_parameters(body.get("parameters") or {}),
                 lambda *_: to_arrays(tensors, self._dataplane.max_request_tensor_bytes),
-                len(raw), wanted))
+                len(raw), wanted, classification=counts))
             return await call(large, _response, body.get("id"), answer, binary_out)
 
         return await self._with_body(request, handle)
@@ -168,7 +169,9 @@ def _infer_request(body: object, binary: bytes):
         raise InvalidArgument('"outputs" must be a list of objects with a name')
     default = bool(_parameters(body).get("binary_data_output", False))
     binary_out = {o["name"]: bool(_parameters(o).get("binary_data", default)) for o in outputs}
-    return tensors, [o["name"] for o in outputs], binary_out if outputs else default
+    counts = {o["name"]: class_count(o["name"], _parameters(o)[PARAMETER])
+              for o in outputs if PARAMETER in _parameters(o)}
+    return tensors, [o["name"] for o in outputs], binary_out if outputs else default, counts
 
 
 def _parameters(entry: dict) -> dict:

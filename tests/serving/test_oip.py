@@ -57,7 +57,8 @@ def test_health_and_metadata_over_rest(http):
     assert http.is_server_live() and http.is_server_ready()
     assert http.is_model_ready("doubler") and http.is_model_ready("doubler", "1")
     assert not http.is_model_ready("doubler", "3")  # failed to load
-    assert http.get_server_metadata()["extensions"] == ["binary_tensor_data"]
+    assert http.get_server_metadata()["extensions"] == ["binary_tensor_data",
+                                                          "classification"]
     metadata = http.get_model_metadata("doubler")
     assert metadata["versions"] == ["2"] and metadata["platform"] == "tensorflow_savedmodel"
     assert metadata["inputs"] == [{"name": "x", "datatype": "FP32", "shape": [-1, 2]}]
@@ -256,3 +257,47 @@ def test_raw_bytes_beyond_the_declared_shape_are_not_read(server):
         stub.ModelInfer(request, timeout=30)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "hold more than the 1 elements its shape declares" in info.value.details()
+
+
+def _examples(values) -> np.ndarray:
+    return np.array([tf.train.Example(features=tf.train.Features(feature={
+        "x": tf.train.Feature(float_list=tf.train.FloatList(value=[v]))}))
+        .SerializeToString() for v in values], dtype=object)
+
+
+@pytest.mark.parametrize("module", [triton_http, triton_grpc], ids=["rest", "grpc"])
+def test_the_classification_extension_gives_top_classes_with_classify_labels(
+        examples_server, module):
+    """tritonclient's class_count on a Classify signature's scores: "score:index:label",
+    labels from its `classes` output, best first (Triton's classification extension)."""
+    client = module.InferenceServerClient(
+        examples_server.target if module is triton_grpc
+        else examples_server.rest_url.removeprefix("http://"))
+    inputs = module.InferInput("inputs", [2], "BYTES")
+    inputs.set_data_from_numpy(_examples([3.0, -3.0]))
+    result = client.infer("ex", [inputs], outputs=[
+        module.InferRequestedOutput("scores", class_count=1)])
+    top = result.as_numpy("scores")
+    assert top.shape == (2, 1) and result.as_numpy("classes") is None
+    best = [entry.decode().split(":") for entry in top[:, 0]]
+    assert [(index, label) for _, index, label in best] == [("0", "positive"),
+                                                           ("1", "negative")]
+    assert float(best[0][0]) == pytest.approx(1 / (1 + np.exp(-3.0)), abs=1e-6)
+
+
+def test_classification_without_labels_and_its_refusals(server, http):
+    result = http.infer("doubler", doubler_inputs(triton_http), outputs=[
+        triton_http.InferRequestedOutput("y", class_count=5)])
+    order = np.argsort(-tf_serving_predict(server, {"x": X})["y"], axis=1, kind="stable")
+    top = [[entry.decode().split(":")[1] for entry in row] for row in result.as_numpy("y")]
+    assert top == order.astype(str).tolist()  # at most the axis' length, no label
+    numbers = {"name": "x", "datatype": "FP32", "shape": [2, 2], "data": X.ravel().tolist()}
+    text = {"name": "text", "datatype": "BYTES", "shape": [1], "data": ["abc"]}
+    for inputs, output, count, signature, message in [
+            (numbers, "y", 0, "serving_default", "positive integer"),
+            (text, "upper", 1, "shout", "cannot be classified")]:  # strings have no order
+        body = {"inputs": [inputs], "parameters": {"signature_name": signature},
+                "outputs": [{"name": output, "parameters": {"classification": count}}]}
+        answer = requests.post(f"{server.rest_url}/v2/models/doubler/infer", json=body,
+                               timeout=30)
+        assert answer.status_code == 400 and message in answer.json()["error"]
