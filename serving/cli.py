@@ -92,7 +92,17 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="seconds between checks of --model_config_file; 0 never")
     parser.add_argument("--max_num_load_retries", type=int,
                         default=defaults.max_num_load_retries,
-                        help="polls that retry a version that failed to load")
+                        help="retries of a version that failed to load (and again "
+                             "whenever its files change)")
+    parser.add_argument("--load_retry_interval_micros", type=int,
+                        default=defaults.load_retry_interval_micros,
+                        help="microseconds between retries of a failed load (negative: "
+                             "no wait)")
+    parser.add_argument("--max_load_wait_seconds", type=float,
+                        default=defaults.max_load_wait_seconds,
+                        help="how long polling waits on one version's load before going on "
+                             "with the other models (the load goes on; hung storage is "
+                             "reported, not waited on)")
     parser.add_argument("--allow_version_labels_for_unavailable_models", type=parse_bool,
                         nargs="?", const=True,
                         default=defaults.allow_version_labels_for_unavailable_models,
@@ -217,8 +227,6 @@ def _add_tf_serving_flags(parser: argparse.ArgumentParser, defaults: ServerConfi
          "(off: TF2 exports cannot set it)"),
         ("num_request_iterations_for_warmup", int,
          "times each warm-up record is replayed (used if > 0)"),
-        ("load_retry_interval_micros", int,
-         "microseconds between retries of a failed load (negative: no wait; 1 minute)"),
         ("tensorflow_session_config_file", str,
          "ConfigProto text proto for model sessions; the parallelism flags override its "
          "thread counts"),

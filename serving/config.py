@@ -42,6 +42,7 @@ class ServerConfig:
     file_system_poll_wait_seconds: float = 1.0
     model_config_file_poll_wait_seconds: float = 0.0
     max_num_load_retries: int = 5
+    max_load_wait_seconds: float = 60.0  # a poll's wait on one load before going on
     allow_version_labels_for_unavailable_models: bool = False
     grpc_max_threads: int = 8
     monitoring_config_file: str | None = None

@@ -7,7 +7,7 @@ import asyncio
 import concurrent.futures
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,7 +18,13 @@ from serving.classification import classify, outputs_to_fetch
 from serving.config import ModelConfig
 from serving.config_rules import validate_model_list
 from serving.deadlines import DEADLINE, timeout_ms
-from serving.errors import FailedPrecondition, InvalidArgument, ResourceExhausted, ServingError
+from serving.errors import (
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    ResourceExhausted,
+    ServingError,
+)
 from serving.fairness import CALLER, FairShare
 from serving.inference import (
     CLASSIFY_METHOD,
@@ -61,6 +67,9 @@ class RequestLimits:
     # above `inline_bytes` are decoded off the loop too.
     inline_bytes: int = 16 * 1024
     inline_seconds: float = 0.01
+    # An inline run still going after this is stopped and run again on a graph thread,
+    # so no request holds the loop (signals, health, other calls) for longer.
+    inline_max_seconds: float = 0.1
     # Graph threads one caller (a connection) may use while others wait; 0: half.
     threads_per_caller: int = 0
 
@@ -148,6 +157,7 @@ class DataPlane:
         # off the loop for a while (about 44 runs after a second), not for ever.
         self._slowest: dict[tuple[str, int, str], float] = {}
         self._warm: set[tuple[str, int, str]] = set()
+        self.metrics.in_flight.set_function(lambda: sum(self._in_flight.values()))
 
     @property
     def max_request_tensor_bytes(self) -> int:
@@ -240,9 +250,10 @@ class DataPlane:
         key = (servable.name, servable.version, signature)
         outputs = output_filter or ()
         started = time.monotonic()
+        result = None
         if self._runs_inline(key, inputs):  # a thread hop would cost more than the call
-            result = servable.run(signature, inputs, outputs, timeout_ms(deadline))
-        else:
+            result = self._run_inline(key, servable, signature, inputs, outputs, deadline)
+        if result is None:
             result = await self._in_pool(slot, lambda: servable.run(
                 signature, inputs, outputs, timeout_ms(deadline)))  # timed from its start
         if key in self._warm:  # a first run traces and warms up: not timed
@@ -250,6 +261,22 @@ class DataPlane:
                                      0.9 * self._slowest.get(key, 0.0))
         self._warm.add(key)
         return result
+
+    def _run_inline(self, key: tuple[str, int, str], servable: Servable, signature: str,
+                    inputs: Mapping[str, np.ndarray], outputs: Collection[str],
+                    deadline: float | None) -> dict[str, np.ndarray] | None:
+        """Runs on the event loop for at most `inline_max_seconds`; None when the run
+        was stopped there (it is not cheap after all: the caller runs it again on a
+        graph thread, and the signature stays off the loop for a while)."""
+        cap = time.monotonic() + self.limits.inline_max_seconds
+        try:
+            return servable.run(signature, inputs, outputs,
+                                timeout_ms(cap if deadline is None else min(cap, deadline)))
+        except DeadlineExceeded:
+            if deadline is not None and deadline <= cap:
+                raise
+            self._slowest[key] = self.limits.inline_max_seconds
+            return None
 
     async def _in_pool(self, slot: _Slot, job: Callable[[], dict[str, np.ndarray]]):
         """`job()` on the graph threads, in the caller's turn (a share of the threads
@@ -353,10 +380,13 @@ class DataPlane:
         HandleReloadConfigRequest and a changed config file do)."""
         models = validate_model_list(models, self.model_config_list_root_dir)
         self.repository.set_models(models)  # ConfigError: the status TF Serving answers
-        await asyncio.to_thread(self.repository.poll)
+        await self.repository.poll_off_loop()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=False)
+        """Ends the work left after the grace period: queued runs are dropped and
+        running ones cancelled (their sessions close), so the process can exit now."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.repository.close()
 
 
 def _signature(servable: Servable, key: str, api: str):

@@ -27,7 +27,8 @@ def prometheus_path(monitoring_config_file: str | Path | None) -> str | None:
 
 class ServingMetrics:
     """Request counts and latency by model, version, signature and status; batch
-    sizes; batch queue depth; and each version's state and load time."""
+    sizes; batch queue depth; requests in flight; and each version's state and load
+    time."""
 
     def __init__(self, repository: ModelRepository):
         self.registry = CollectorRegistry()
@@ -43,6 +44,9 @@ class ServingMetrics:
         self.queue_depth = Gauge(":tensorflow:serving:batch_queue_depth",
                                  "Batches formed and waiting for a thread",
                                  registry=self.registry)
+        self.in_flight = Gauge(":tensorflow:serving:requests_in_flight",
+                               "Requests admitted and not yet answered (queued or running)",
+                               registry=self.registry)
         self.registry.register(_ModelStates(repository))
 
     def observe_request(self, model: str, version: str, signature: str, api: str,

@@ -20,7 +20,7 @@ async def poll_versions(dataplane: DataPlane, seconds: float) -> None:
     while True:
         await asyncio.sleep(seconds)
         try:
-            await asyncio.to_thread(dataplane.repository.poll)
+            await dataplane.repository.poll_off_loop()
         except Exception:  # noqa: BLE001 - polling must outlive any one failure
             logger.exception("polling the model folders failed; retrying in %.0f s", seconds)
 

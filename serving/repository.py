@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import re
 import threading
 import time
@@ -59,19 +61,44 @@ class VersionState:
     error: ServingError | None = None
 
 
+@dataclass(frozen=True)
+class LoadPolicy:
+    """When a failed version is tried again, and how long a poll waits on one load.
+
+    TF Serving retries a failed load `max_retries` times, `retry_interval_seconds`
+    apart (--max_num_load_retries, --load_retry_interval_micros); here each retry is
+    made by the first poll after the interval, and a version whose files change is
+    tried again at once, whatever its count (a copy that has since completed). A load
+    still running after `wait_seconds` (storage that hangs) is left to finish on its
+    own thread while polling goes on with the other models."""
+
+    max_retries: int = 5
+    retry_interval_seconds: float = 60.0
+    wait_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class _Failure:
+    fingerprint: tuple
+    attempts: int
+    at: float  # time.monotonic() of the failure
+
+
 class ModelRepository:
     """Loads each configured model's versions from its base path and hands out
     servables by name, version or label."""
 
     def __init__(self, models: list[ModelConfig], load: LoadOptions | None = None,
-                 max_load_retries: int = 5, allow_labels_for_unavailable: bool = False):
+                 policy: LoadPolicy = LoadPolicy(),
+                 allow_labels_for_unavailable: bool = False):
         self._models: dict[str, ModelConfig] = {}
         self._allow_labels_for_unavailable = allow_labels_for_unavailable
         self._load_options = load or LoadOptions()
-        self._max_load_retries = max_load_retries
+        self._policy = policy
         self._servables: dict[str, dict[int, Servable]] = {}
         self._states: dict[str, dict[int, VersionState]] = {}
-        self._failures: dict[tuple[str, int], tuple[tuple, int]] = {}
+        self._failures: dict[tuple[str, int], _Failure] = {}
+        self._pending: dict[tuple[str, int], threading.Thread] = {}
         self._lock = threading.Lock()
         self._poll_lock = threading.Lock()
         self.set_models(models)
@@ -112,9 +139,27 @@ class ModelRepository:
             for model in models.values():
                 try:
                     self._poll_model(model)
-                except OSError as e:
+                except (OSError, UnicodeError) as e:
                     logger.error("model %s: cannot read %s (%s); its versions stay as they "
                                  "are until it can be read", model.name, model.base_path, e)
+
+    async def poll_off_loop(self) -> None:
+        """`poll` on a daemon thread of its own, awaited from the event loop: a poll
+        held up by storage never holds up the loop, nor the process's exit (as a
+        thread of asyncio's default executor would)."""
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+
+        def poll() -> None:
+            try:
+                self.poll()
+            except BaseException as e:  # noqa: BLE001 - handed to the awaiting task
+                loop.call_soon_threadsafe(_settle, done, e)
+            else:
+                loop.call_soon_threadsafe(_settle, done, None)
+
+        threading.Thread(target=poll, name="poll", daemon=True).start()
+        await done
 
     def _poll_model(self, model: ModelConfig) -> None:
         base = Path(model.base_path)
@@ -124,8 +169,9 @@ class ModelRepository:
         wanted = select_versions(list(folders), model)
         for version in wanted:
             path = base / folders[version]
-            if version not in self._servables[model.name] and self._should_try(
-                    model.name, version, path):
+            if (version not in self._servables[model.name]
+                    and (model.name, version) not in self._pending
+                    and self._should_try(model.name, version, path)):
                 self._load(model.name, version, path)
         loaded = self._servables[model.name]
         if any(version in loaded for version in wanted):
@@ -133,16 +179,31 @@ class ModelRepository:
                 self._unload(model.name, version)
 
     def _should_try(self, name: str, version: int, path: Path) -> bool:
-        """A failed version is retried up to `max_load_retries` polls, then again
-        only when its files change (say, once a half-written copy completes)."""
+        """A failed version is retried `max_retries` times, each once the retry
+        interval has passed, and again whenever any of its files change."""
         failure = self._failures.get((name, version))
-        if failure is None:
+        if failure is None or failure.fingerprint != fingerprint(path):
             return True
-        fingerprint, attempts = failure
-        return fingerprint != _fingerprint(path) or attempts <= self._max_load_retries
+        due = time.monotonic() - failure.at >= self._policy.retry_interval_seconds
+        return due and failure.attempts <= self._policy.max_retries
 
     def _load(self, name: str, version: int, path: Path) -> None:
+        """Loads a version on a thread of its own and waits up to `wait_seconds`: a
+        load that hangs in storage keeps LOADING and is reported, but holds up
+        neither polling nor requests; it serves if it ever ends."""
         self._set_state(name, VersionState(version, "LOADING"))
+        before = fingerprint(path)  # before reading: a change during the load is seen
+        loader = threading.Thread(target=self._load_now, args=(name, version, path, before),
+                                  name=f"load {name} {version}", daemon=True)
+        self._pending[(name, version)] = loader
+        loader.start()
+        loader.join(self._policy.wait_seconds)
+        if loader.is_alive():
+            logger.error("model %s version %d is still loading from %s after %.0f s (slow "
+                         "or hung storage?); the other models go on, and it serves once "
+                         "its load ends", name, version, path, self._policy.wait_seconds)
+
+    def _load_now(self, name: str, version: int, path: Path, before: tuple) -> None:
         started = time.monotonic()
         try:
             options = self._load_options
@@ -151,20 +212,37 @@ class ModelRepository:
                 replay_warmup(servable, options.warmup_iterations, options.check_method_names)
             servable.load_seconds = time.monotonic() - started
         except Exception as e:  # noqa: BLE001 - any failure is this version's, not the server's
-            error = e if isinstance(e, ServingError) else FailedPrecondition(
-                f"{name} version {version} failed to load from {path}: "
-                f"{type(e).__name__}: {e}")
-            logger.error("model %s version %d failed to load: %s", name, version, error)
-            fingerprint = _fingerprint(path)
-            previous = self._failures.get((name, version))
-            attempts = previous[1] + 1 if previous and previous[0] == fingerprint else 1
-            self._failures[(name, version)] = (fingerprint, attempts)
-            self._set_state(name, VersionState(version, "END", error))
-            return
-        self._failures.pop((name, version), None)
+            self._failed(name, version, path, before, e)
+        else:
+            self._loaded(name, version, servable)
+        finally:
+            self._pending.pop((name, version), None)
+
+    def _loaded(self, name: str, version: int, servable: Servable) -> None:
         with self._lock:
+            self._failures.pop((name, version), None)
+            if name not in self._servables:  # the model left the config meanwhile
+                servable.session.close()
+                return
             self._servables[name][version] = servable
-        self._set_state(name, VersionState(version, "AVAILABLE"))
+            self._states[name][version] = VersionState(version, "AVAILABLE")
+
+    def _failed(self, name: str, version: int, path: Path, before: tuple,
+                e: Exception) -> None:
+        error = e if isinstance(e, ServingError) else FailedPrecondition(
+            f"{name} version {version} failed to load from {path}: "
+            f"{type(e).__name__}: {e}")
+        previous = self._failures.get((name, version))
+        attempts = previous.attempts + 1 if previous and previous.fingerprint == before else 1
+        self._failures[(name, version)] = _Failure(before, attempts, time.monotonic())
+        retries = self._policy.max_retries - attempts + 1
+        then = (f"retrying in {self._policy.retry_interval_seconds:g} s ({retries} retries "
+                "left), or as soon as its files change") if retries > 0 else (
+                "retrying when its files change")
+        logger.error("model %s version %d failed to load: %s; %s", name, version, error, then)
+        with self._lock:
+            if name in self._states:
+                self._states[name][version] = VersionState(version, "END", error)
 
     def _unload(self, name: str, version: int) -> None:
         """Stops handing out the version; requests already holding it finish first,
@@ -181,6 +259,14 @@ class ModelRepository:
         with self._lock:
             del self._servables[name]
             del self._states[name]
+
+    def close(self) -> None:
+        """Closes every loaded version's session, which cancels the graphs still
+        running in it (at shutdown, once the grace period is over)."""
+        with self._lock:
+            servables = [s for versions in self._servables.values() for s in versions.values()]
+        for servable in servables:
+            servable.session.close()
 
     def _set_state(self, name: str, state: VersionState) -> None:
         with self._lock:
@@ -236,8 +322,28 @@ class ModelRepository:
         return [states[v] for v in sorted(states)]
 
 
-def _fingerprint(path: Path) -> tuple:
-    """What changes when a version folder's content does."""
-    pb = path / "saved_model.pb"
-    stats = [p.stat() for p in (path, pb) if p.exists()]
-    return tuple((st.st_mtime_ns, st.st_size) for st in stats)
+def _settle(future: asyncio.Future, error: BaseException | None) -> None:
+    if future.done():  # the awaiting task was cancelled
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+
+
+def fingerprint(path: Path, max_entries: int = 10_000) -> tuple:
+    """What changes when anything in a version folder does: each entry's path, size
+    and modification time (the first `max_entries`, so a huge tree costs a bounded
+    walk)."""
+    entries = []
+    for folder, names, files in os.walk(path):
+        for entry in sorted([*names, *files]):
+            try:
+                st = os.stat(os.path.join(folder, entry), follow_symlinks=False)
+            except OSError:
+                continue
+            entries.append((os.path.relpath(os.path.join(folder, entry), path),
+                            st.st_size, st.st_mtime_ns))
+            if len(entries) >= max_entries:
+                return tuple(entries)
+    return tuple(entries)

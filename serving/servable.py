@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 SERVE_TAG = "serve"  # tensorflow::kSavedModelTagServe
 DEFAULT_SIGNATURE = "serving_default"
 INIT_OP_SIGNATURE = "__saved_model_init_op"  # a TF2 export's init op, not servable
+MAX_SAVED_MODEL_BYTES = 2**31 - 1  # protobuf's limit on one serialized message
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,11 @@ def load_servable(name: str, version: int, path: str | Path,
     started = time.monotonic()
     if not (path / "saved_model.pb").is_file():
         raise _load_error(path, "no saved_model.pb in the version folder")
+    size = (path / "saved_model.pb").stat().st_size
+    if size > MAX_SAVED_MODEL_BYTES:  # checked before a byte is read
+        raise _load_error(path, f"saved_model.pb is {size:,} bytes, more than the "
+                                f"{MAX_SAVED_MODEL_BYTES:,} a protocol buffer can hold; it "
+                                "cannot be a SavedModel (keep large weights in variables/)")
     try:
         loader = loader_impl.SavedModelLoader(str(path))
     except (OSError, DecodeError, tf.errors.OpError) as e:

@@ -24,7 +24,7 @@ from serving.metrics import prometheus_path
 from serving.oip_grpc import SERVICE_NAME as OIP_SERVICE_NAME
 from serving.oip_grpc import InferenceService
 from serving.polling import poll_versions, watch_config_file
-from serving.repository import ModelRepository
+from serving.repository import LoadPolicy, ModelRepository
 from serving.rest import start_rest
 from serving.servable import LoadOptions
 
@@ -127,9 +127,9 @@ async def serve(config: ServerConfig) -> None:
     if threads.intra_op_parallelism_threads or threads.inter_op_parallelism_threads:
         logger.info("TensorFlow threads: %d within an op, %d ops at once (0: automatic)",
                     threads.intra_op_parallelism_threads, threads.inter_op_parallelism_threads)
-    repository = ModelRepository(models, options, config.max_num_load_retries,
+    repository = ModelRepository(models, options, load_policy(config),
                                  config.allow_version_labels_for_unavailable_models)
-    await asyncio.to_thread(repository.poll)
+    await repository.poll_off_loop()
     limits = RequestLimits(
         max_request_tensor_bytes=config.max_request_tensor_bytes,
         max_in_flight_per_signature=config.max_in_flight_per_signature,
@@ -196,6 +196,13 @@ def load_options(config: ServerConfig) -> LoadOptions:
                        config.enable_model_warmup,
                        max(config.num_request_iterations_for_warmup, 1),
                        config.enable_signature_method_name_check)
+
+
+def load_policy(config: ServerConfig) -> LoadPolicy:
+    """When failed loads are retried and how long a poll waits on one load."""
+    return LoadPolicy(config.max_num_load_retries,
+                      max(config.load_retry_interval_micros, 0) / 1e6,
+                      config.max_load_wait_seconds)
 
 
 def batching_options(config: ServerConfig) -> BatchingOptions | None:

@@ -11,7 +11,7 @@ from google.protobuf import text_format
 
 from serving.config import ModelConfig
 from serving.errors import NotFound
-from serving.repository import ModelRepository, parse_version
+from serving.repository import LoadPolicy, ModelRepository, parse_version
 from tests.serving.conftest import write_doubler
 
 X = {"x": np.ones((1, 2), np.float32)}
@@ -44,7 +44,7 @@ def test_new_version_replaces_the_old_one(root):
 
 
 def test_corrupt_new_version_leaves_the_old_one_serving_until_fixed(root):
-    repository = ModelRepository([config("m", root)], max_load_retries=1)
+    repository = ModelRepository([config("m", root)], policy=LoadPolicy(max_retries=1))
     repository.poll()
     (root / "2").mkdir()
     (root / "2" / "saved_model.pb").write_bytes(b"half-written")
