@@ -43,21 +43,31 @@ _OPEN_ARRAY, _OPEN_OBJECT, _COMMA, _COLON = (ord(c) for c in "[{,:")
 
 def parse_body(raw: bytes, max_depth: int = MAX_JSON_DEPTH,
                max_parsed_bytes: int = DEFAULT_MAX_PARSED_BODY_BYTES) -> object:
-    """A request body's JSON value; InvalidArgument for an empty body, nesting deeper
-    than `max_depth` or a parsed value estimated above `max_parsed_bytes` (both found
-    before parsing), malformed JSON, or a number beyond a double's range."""
+    """A request body's JSON value, read as TF Serving reads it (util/json_tensor.cc,
+    ParseJson): UTF-8 with a leading byte-order mark skipped (RapidJSON's
+    EncodedInputStream<UTF8>) and no other encoding sniffed, so UTF-16 is malformed;
+    anything after the first complete value ignored (kParseStopWhenDoneFlag).
+    InvalidArgument for an empty body, nesting deeper than `max_depth` or a parsed
+    value estimated above `max_parsed_bytes` (both found before parsing), malformed
+    JSON, or a number beyond a double's range."""
     if not raw.strip():
         raise InvalidArgument("JSON Parse error: The document is empty")
     check_structure(raw, max_depth, max_parsed_bytes)
     big_numbers = _MAYBE_TOO_BIG.search(raw) is not None
+    decoder = json.JSONDecoder(parse_float=_finite_float if big_numbers else None)
     try:
-        body = json.loads(raw, parse_float=_finite_float if big_numbers else None)
+        text = raw.removeprefix(_UTF8_BOM).decode("utf-8")
+        body, _ = decoder.raw_decode(text, _LEADING_SPACE.match(text).end())
     except (ValueError, UnicodeDecodeError) as e:
         raise InvalidArgument(f"JSON Parse error: {e}") from e
     if (b"\\ud" in raw or b"\\uD" in raw) and _has_lone_surrogate(body):
         # Python's parser keeps an unpaired "\ud800" escape; TF Serving's refuses it
         raise InvalidArgument("JSON Parse error: The surrogate pair in string is invalid.")
     return body
+
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+_LEADING_SPACE = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
 
 
 # A number literal that may overflow a double: a 3-digit exponent or 309 digits.

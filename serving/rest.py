@@ -26,7 +26,6 @@ from serving.deadlines import set_deadline
 from serving.errors import (
     DeadlineExceeded,
     InvalidArgument,
-    NotFound,
     ResourceExhausted,
 )
 from serving.http_answers import answers_errors, call, dumps, json_answer, json_text
@@ -46,11 +45,15 @@ from serving.responses import metadata_response, status_response
 
 logger = logging.getLogger(__name__)
 
+# TF Serving's REST paths (model_servers/http_rest_api_util.cc): matched ignoring case,
+# with RE2's \d (ASCII digits only) for versions, read by absl::SimpleAtoi as an int64.
 _MODEL_URL = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)"
-    r"(?:/versions/(?P<version>-?\d+)|/labels/(?P<label>[^/:]+))?"
-    r"(?:(?P<metadata>/metadata)|:(?P<verb>predict|classify|regress))?$"
+    r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
+    r"(?:(?P<metadata>/metadata)|:(?P<verb>predict|classify|regress))?$",
+    re.ASCII | re.IGNORECASE,
 )
+_INT64_MAX = 2**63 - 1
 # Bodies and answers larger than this are decoded and encoded off the event loop;
 # smaller ones take less time than a hop to a thread and back.
 INLINE_BODY_BYTES = 64 * 1024
@@ -129,8 +132,9 @@ class RestApi:
     def app(self, middlewares: list = ()) -> web.Application:
         app = web.Application(client_max_size=self._max_body_bytes,
                               middlewares=list(middlewares))
-        app.router.add_get("/v1/models/{tail:.*}", self.get)
-        app.router.add_post("/v1/models/{tail:.*}", self.post)
+        models = "/{v:[vV]1}/{models:[mM][oO][dD][eE][lL][sS]}/{tail:.*}"  # any case
+        app.router.add_get(models, self.get)
+        app.router.add_post(models, self.post)
         OipRest(self._dataplane, self.with_body).add_routes(app)
         if self._metrics_path:
             app.router.add_get(self._metrics_path, self.metrics)
@@ -144,11 +148,16 @@ class RestApi:
     def _route(request: web.Request) -> dict:
         match = _MODEL_URL.match(request.path)
         if not match:
-            raise NotFound(f"Malformed request: {request.method} {request.path}. Use "
-                           "/v1/models/NAME[/versions/N|/labels/L][/metadata|:predict|"
-                           ":classify|:regress]")
+            raise InvalidArgument(f"Malformed request: {request.method} {request.path} (use "
+                                  "/v1/models/NAME[/versions/N|/labels/L][/metadata|"
+                                  ":predict|:classify|:regress])")
         route = match.groupdict()
-        route["version"] = int(route["version"]) if route["version"] else None
+        version = route["version"]
+        digits = version.lstrip("0") if version else ""
+        if len(digits) > 19 or (digits and int(digits) > _INT64_MAX):  # never int() 5000
+            raise InvalidArgument(f"Failed to convert version: {version} to numeric.")
+        route["version"] = int(digits or "0") if version else None
+        route["verb"] = route["verb"] and route["verb"].lower()
         return route
 
     @answers_errors

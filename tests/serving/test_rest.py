@@ -98,7 +98,19 @@ BAD = {
     "lone surrogate": ("doubler:predict",
                        b'{"signature_name": "shout", "instances": ["\\ud800"]}', 400,
                        "JSON Parse error: The surrogate pair in string is invalid."),
-    "unknown path": ("doubler/weights", b"{}", 404, "Malformed request"),
+    # http_rest_api_handler.cc: a path its regexes do not match is InvalidArgument
+    "unknown path": ("doubler/weights", b"{}", 400, "Malformed request: POST"),
+    # http_rest_api_util.cc: RE2's \d is ASCII; SimpleAtoi reads an int64 or fails
+    "arabic-indic version": ("doubler/versions/\u0661:predict", b"{}", 400,
+                             "Malformed request"),
+    "5000-digit version": ("doubler/versions/" + "9" * 5000 + ":predict", b"{}", 400,
+                           "Failed to convert version: 999"),
+    "version past int64": ("doubler/versions/9223372036854775808:predict", b"{}", 400,
+                           "Failed to convert version"),
+    "negative version": ("doubler/versions/-1:predict", b"{}", 400, "Malformed request"),
+    # util/json_tensor.cc ParseJson: UTF-8 only, so UTF-16 is not JSON
+    "utf-16 body": ("doubler:predict", '{"instances": [[1, 1]]}'.encode("utf-16"), 400,
+                    "JSON Parse error"),
     "missing verb": ("doubler", b"{}", 400, "expected a :predict"),
 }
 
@@ -111,6 +123,22 @@ def test_bad_request_gets_json_error_and_server_keeps_serving(url, case):
     assert message in response.json()["error"]
     good = requests.post(f"{url}/doubler:predict", json={"instances": [[1, 1]]}, timeout=30)
     assert good.json()["predictions"][0]["total"] == 2.0
+
+
+@pytest.mark.parametrize("path, body", [
+    ("doubler:predict", b'\xef\xbb\xbf{"instances": [[1, 1]]}'),  # a UTF-8 BOM is skipped
+    ("doubler:predict", b'{"instances": [[1, 1]]} trailing'),  # kParseStopWhenDoneFlag
+    ("doubler/versions/0002:predict", b'{"instances": [[1, 1]]}'),  # SimpleAtoi: 2
+    ("DOUBLER:PREDICT", b'{"instances": [[1, 1]]}'),  # the regexes ignore case
+])
+def test_what_tf_serving_reads_is_read(url, path, body):
+    """RapidJSON behind EncodedInputStream<UTF8> with kParseStopWhenDoneFlag
+    (util/json_tensor.cc), and the path regexes (?i) (http_rest_api_util.cc)."""
+    if path.startswith("DOUBLER"):  # the model name itself keeps its case
+        url, path = url.upper().replace("HTTP://", "http://"), "doubler:PREDICT"
+    response = requests.post(f"{url}/{path}", data=body, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"][0]["total"] == 2.0
 
 
 def test_get_on_predict_url_is_rejected(url):
