@@ -15,6 +15,7 @@ from serving.config_protos import SSLConfig, read_text_proto
 
 access_logger = logging.getLogger("serving.access")
 _OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+_OPEN_PATHS = ("/v2/health/live", "/v2/health/ready")  # REST probes, as gRPC health
 
 
 def read_token(path: str | Path | None) -> str | None:
@@ -105,7 +106,8 @@ def rest_middlewares(token: str | None, access_log: bool) -> list:
     if token:
         @web.middleware
         async def require_token(request: web.Request, handler):
-            if not _authorized(request.headers.get("Authorization"), token):
+            if request.path not in _OPEN_PATHS and not _authorized(
+                    request.headers.get("Authorization"), token):
                 return web.json_response(
                     {"error": "missing or wrong bearer token: send the header "
                               "'Authorization: Bearer <token>'"}, status=401)

@@ -85,7 +85,25 @@ def test_flags_are_tf_servings_and_the_embedded_server_accepts_them(service):
     assert args.model_config_file == "/models/serving/tfserving/models.config"
     assert args.enable_batching is True
     # TF Serving resolves no path against its working directory: every file is absolute
-    assert all(given[f].startswith("/models/") for f in given if f.endswith("_file"))
+    assert all(given[f].startswith(("/models/", "/run/secrets/"))
+               for f in given if f.endswith("_file"))
+
+
+def test_the_embedded_server_asks_for_a_token_and_stock_tf_serving_stays_on_loopback():
+    """TF Serving has no authentication, and HandleReloadConfigRequest with an empty
+    list unloads every model: the stock images publish on the host's loopback only; the
+    tfstack service publishes wider with a bearer token from a Compose secret, which
+    Prometheus presents when it scrapes."""
+    for name in ("tfserving", "tfserving-cpu"):
+        assert all(port.startswith("127.0.0.1:") for port in COMPOSE["services"][name]["ports"])
+    tfstack = COMPOSE["services"]["tfstack"]
+    secret = flags("tfstack")["auth_token_file"]
+    assert secret == f"/run/secrets/{tfstack['secrets'][0]}"
+    assert COMPOSE["secrets"][tfstack["secrets"][0]] == {"environment": "TFSTACK_TOKEN"}
+    scrape = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    [job] = [j for j in scrape["scrape_configs"] if j["job_name"] == "tfstack"]
+    assert job["authorization"]["credentials_file"] == secret
+    assert tfstack["secrets"] == COMPOSE["services"]["prometheus"]["secrets"]
 
 
 @pytest.mark.parametrize("service", SERVING)
@@ -145,6 +163,7 @@ def container_root(tmp_path: Path, service: str, repository: Path) -> Path:
 def test_embedded_server_starts_from_the_mounted_files(service, classifier_repository, tmp_path):
     """The service's own flags and its mounted config, with /models moved under tmp_path
     (the one change: absolute paths cannot point into a test folder otherwise)."""
+    from clients.channels import ChannelSecurity
     from clients.client import ServingClient
 
     container = container_root(tmp_path, service, classifier_repository)
@@ -154,11 +173,15 @@ def test_embedded_server_starts_from_the_mounted_files(service, classifier_repos
     for entry in served.model_config_list.config:
         entry.base_path = entry.base_path.replace("/models/", f"{container}/", 1)
     config.write_text(text_format.MessageToString(served))
-    command = [arg.replace("=/models/", f"={container}/")
-               for arg in COMPOSE["services"][service]["command"]
-               if not arg.startswith(("--port=", "--rest_api_port=", "--host="))]
+    token = tmp_path / "token"
+    token.write_text("compose-secret")
+    command = [arg.replace("=/models/", f"={container}/").replace(
+        "=/run/secrets/tfstack_token", f"={token}")
+        for arg in COMPOSE["services"][service]["command"]
+        if not arg.startswith(("--port=", "--rest_api_port=", "--host="))]
+    security = ChannelSecurity(token_file=str(token)) if service == "tfstack" else None
     with ServerProcess(*command) as server:
-        with ServingClient(server.target, deadline=30) as client:
+        with ServingClient(server.target, deadline=30, security=security) as client:
             [status] = client.status("classifier")
     assert (status.version, status.state) == (1, "AVAILABLE")
     assert server.returncode == 0

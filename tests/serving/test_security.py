@@ -12,7 +12,13 @@ import pytest
 import requests
 import tensorflow as tf
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from tensorflow_serving.apis import prediction_service_pb2_grpc
+from tensorflow_serving.apis import (
+    model_management_pb2,
+    model_service_pb2_grpc,
+    prediction_service_pb2_grpc,
+)
+from tensorflow_serving.config import model_server_config_pb2
+from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from serving.launcher import ServerProcess, free_port
 from tests.messages import predict_request
@@ -48,8 +54,25 @@ def test_bearer_token_guards_grpc_and_rest_but_not_health(model_root, tmp_path):
         assert tf.make_ndarray(answer.outputs["y"]).tolist() == [[2.0, 2.0]]
         health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
         assert health.status == health_pb2.HealthCheckResponse.SERVING
+        # ModelService too: an empty reload list would unload every model
+        models = model_service_pb2_grpc.ModelServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            models.HandleReloadConfigRequest(model_management_pb2.ReloadConfigRequest(
+                config=model_server_config_pb2.ModelServerConfig(
+                    model_config_list={})), timeout=30)
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        oip = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            oip.ModelMetadata(service_pb2.ModelMetadataRequest(name="m"), timeout=30)
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        answer = stub.Predict(predict_request("m", X), timeout=30,
+                              metadata=[("authorization", "Bearer s3cret")])  # still served
         url = f"{server.rest_url}/v1/models/m"
         assert requests.get(url, timeout=30).status_code == 401
+        assert requests.get(f"{server.rest_url}/v2/models/m", timeout=30).status_code == 401
+        for probe in ("live", "ready"):  # open, as gRPC health is
+            assert requests.get(f"{server.rest_url}/v2/health/{probe}",
+                                timeout=30).status_code == 200
         ok = requests.get(url, headers={"Authorization": "Bearer s3cret"}, timeout=30)
         assert ok.status_code == 200
         channel.close()
