@@ -16,18 +16,26 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 
-def versions(model_root: str | Path) -> list[int]:
-    """The integer version numbers under `model_root`, ascending."""
+def version_folders(model_root: str | Path) -> dict[int, Path]:
+    """The version folders under `model_root` by number: names of ASCII digits, as
+    TF Serving reads them ("007" is 7); "²" or "٣", which str.isdigit takes for
+    digits, are no versions."""
     root = Path(model_root)
     if not root.is_dir():
-        return []
-    return sorted(int(p.name) for p in root.iterdir() if p.is_dir() and p.name.isdigit())
+        return {}
+    return {int(p.name): p for p in root.iterdir()
+            if p.name.isascii() and p.name.isdigit() and p.is_dir()}
+
+
+def versions(model_root: str | Path) -> list[int]:
+    """The integer version numbers under `model_root`, ascending."""
+    return sorted(version_folders(model_root))
 
 
 def has_version(model_root: str | Path) -> bool:
     """Whether `model_root` holds at least one version with a saved_model.pb."""
-    return any((Path(model_root) / str(v) / "saved_model.pb").is_file()
-               for v in versions(model_root))
+    return any((folder / "saved_model.pb").is_file()
+               for folder in version_folders(model_root).values())
 
 
 def write_version(model_root: str | Path, write: Callable[[Path], None]) -> tuple[int, Path]:

@@ -22,6 +22,17 @@ def test_versions_count_up_from_one_and_ignore_other_folders(tmp_path):
     assert has_version(root)
 
 
+def test_folders_str_isdigit_takes_for_digits_are_no_versions(tmp_path):
+    """TF Serving reads version folders as ASCII integers
+    (sources/storage_path/file_system_storage_path_source.cc)."""
+    for odd in ("\u00b2", "\u0663"):  # "²" made int() raise; "٣" was taken as 3
+        write_pb(tmp_path / odd)
+    assert versions(tmp_path) == [] and not has_version(tmp_path)
+    write_pb(tmp_path / "007")
+    assert versions(tmp_path) == [7] and has_version(tmp_path)  # found under its name
+    assert write_version(tmp_path, write_pb)[0] == 8
+
+
 def test_next_version_follows_the_highest(tmp_path):
     (tmp_path / "7").mkdir()
     assert write_version(tmp_path, write_pb)[0] == 8
