@@ -1,18 +1,66 @@
 """Where datasets are looked for, downloading one with a progress bar (landing it only
-once complete), and the one error every loader raises when a dataset is nowhere."""
+once complete, and only within its byte budget), reading archive members within theirs,
+and the one error every loader raises when a dataset is nowhere."""
 
 from __future__ import annotations
 
 import hashlib
+import http.client
+import io
 import os
+import shutil
 import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from tqdm import tqdm
+
+CHUNK = 1 << 16  # bytes read and written at a time
+SMALL = 1 << 20  # a member this small may inflate however it likes: too small to harm
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How big a source may be, so an endless download or an archive bomb is refused
+    before it fills the disk or the memory; each named source sets its own, a bit above
+    its real size.
+
+    Args:
+        download: int. Bytes the download may take.
+        member: int. Bytes one member may inflate to (an archive member, the content of a
+            .gz file), counted as it is read, whatever its header declares.
+        total: int. Bytes an archive may inflate to, all its members together.
+        ratio: int. How many times its compressed size a member (from 1 MiB) may inflate to.
+    """
+
+    download: int = 256 << 20
+    member: int = 256 << 20
+    total: int = 1 << 30
+    ratio: int = 100
+
+    def check(self, what: str, size: int, limit: int, compressed: int | None = None) -> None:
+        """DownloadRefused when `what`, declared `size` bytes, is over `limit`, or when it
+        inflates from `compressed` bytes more than `ratio` times (an archive bomb)."""
+        if size > limit:
+            raise DownloadRefused(f"{what} declares {size:,} bytes, over its budget of "
+                                  f"{limit:,}: refused unread (not the release expected, "
+                                  "or an archive bomb)")
+        if compressed is not None and size > max(SMALL, self.ratio * compressed):
+            raise DownloadRefused(f"{what} would inflate {size / max(compressed, 1):,.0f}-fold "
+                                  f"({compressed:,} to {size:,} bytes), more than the "
+                                  f"{self.ratio}-fold a real release does: refused unread as "
+                                  "an archive bomb")
+
+
+class DownloadRefused(ValueError):
+    """A download or an archive member refused for its size or its content (over its
+    budget, an archive bomb, a checksum that differs); the message says which and why."""
 
 
 def cache_dir(dataset: str) -> Path:
@@ -32,27 +80,98 @@ def search_dirs(dataset: str, path: str | Path | None, shared: list[Path]) -> li
     return list(dict.fromkeys(dirs))
 
 
-def download_file(url: str, target: str | Path) -> Path:
-    """Fetches `url` (http(s):// or file://) to `target` through a `.part` file, so an
-    interrupted download never leaves a half file under the real name."""
+def download_file(url: str, target: str | Path, max_bytes: int = Budget.download) -> Path:
+    """Fetches `url` (http(s):// or file://) to `target` through a `.part` file, at most
+    `max_bytes` of it, so no failure (an error, an interrupt, a source over its budget:
+    DownloadRefused; a source that breaks off: ConnectionError) leaves a half file under
+    the real name, nor the `.part`."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".part", delete=False) as part:
-        try:
-            with urllib.request.urlopen(url, timeout=60) as response:
-                total = int(response.headers.get("Content-Length") or 0) or None
-                with tqdm(total=total, unit="B", unit_scale=True,
-                          desc=url.rsplit("/", 1)[-1]) as bar:
-                    for block in iter(lambda: response.read(1 << 16), b""):
-                        part.write(block)
-                        bar.update(len(block))
-            part.flush()
-            os.fsync(part.fileno())
-            part.close()
-            os.replace(part.name, target)
-        finally:
-            Path(part.name).unlink(missing_ok=True)
+    part = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.",
+                                       suffix=".part", delete=False)
+    try:
+        with part:
+            _fetch(url, part, max_bytes, _file_name(url, target))
+        os.replace(part.name, target)
+    finally:
+        Path(part.name).unlink(missing_ok=True)
     return target
+
+
+def _fetch(url: str, sink: BinaryIO, max_bytes: int, what: str) -> None:
+    """Streams `url` into `sink` with a progress bar: refused unread when it announces
+    more than `max_bytes`, cut off past them, a ConnectionError when it gives fewer bytes
+    than it announced (http.client lets that pass silently) or breaks off mid-answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            announced = _content_length(response)
+            if announced is not None and announced > max_bytes:
+                raise DownloadRefused(f"{what} announces {announced:,} bytes, over its budget "
+                                      f"of {max_bytes:,}: refused unread (not the file "
+                                      "expected, or a hostile source)")
+            with tqdm.wrapattr(bounded(response, max_bytes, what), "read", total=announced,
+                               desc=what) as source:
+                shutil.copyfileobj(source, sink, CHUNK)
+    except http.client.HTTPException as e:  # IncompleteRead of a chunked answer, garbage
+        raise ConnectionError(f"{what} broke off or came malformed ({e!r}); try again") from e
+    if announced is not None and sink.tell() != announced:
+        raise ConnectionError(f"{what} broke off after {sink.tell():,} of its {announced:,} "
+                              "bytes; try again")
+    sink.flush()
+    os.fsync(sink.fileno())
+
+
+def _file_name(url: str, target: Path) -> str:
+    """The file a URL names (its last path part), for messages; else the target's name."""
+    return urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1] or target.name
+
+
+def _content_length(response) -> int | None:
+    """The size a response announces, or None where it announces none (or nonsense)."""
+    try:
+        size = int(response.headers.get("Content-Length") or "")
+    except ValueError:
+        return None
+    return size if size >= 0 else None
+
+
+class _Bounded(io.RawIOBase):
+    """A stream that stops with DownloadRefused once `limit` bytes came out of `source`
+    and there are more: it never reads more than `limit` + 1 of them."""
+
+    def __init__(self, source: BinaryIO, limit: int, what: str):
+        super().__init__()
+        self._source, self._limit, self._what, self._count = source, limit, what, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._source.read(min(len(buffer), self._limit + 1 - self._count))
+        self._count += len(data)
+        if self._count > self._limit:
+            raise DownloadRefused(f"{self._what} went past its budget of {self._limit:,} "
+                                  "bytes: cut off there (not the file expected, an endless "
+                                  "source or an archive bomb)")
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def bounded(source: BinaryIO, limit: int, what: str) -> BinaryIO:
+    """`source` read through a counter: DownloadRefused as soon as it gives more than
+    `limit` bytes, whatever it declared (`what` names it in the message)."""
+    return io.BufferedReader(_Bounded(source, limit, what), CHUNK)
+
+
+def zip_member(archive: zipfile.ZipFile, name: str, budget: Budget, label: str) -> BinaryIO:
+    """`name` in `archive`, opened to be streamed within `budget`: DownloadRefused,
+    unread, when the archive declares more than `budget.total` or the member more than
+    `budget.member` or too high a ratio; KeyError when it holds no `name`."""
+    info, what = archive.getinfo(name), f"{name} in {label}"
+    budget.check(what, info.file_size, budget.member, info.compress_size)
+    budget.check(f"{label} (all members)", sum(i.file_size for i in archive.infolist()),
+                 budget.total)
+    return bounded(archive.open(info), budget.member, what)
 
 
 def sha256_of(path: str | Path) -> str:

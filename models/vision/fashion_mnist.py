@@ -2,8 +2,10 @@
 
 Search order: an explicit directory, `$TFSTACK_DATA_DIR/fashion-mnist`, the
 Debian package `dataset-fashion-mnist`, the download cache, then the official
-download (checked against the SHA-256 of each file's decompressed content, so a
-re-compressed mirror still verifies); `DataNotFound` when that fails too.
+download over https (checked against the SHA-256 of each file's decompressed content, so
+a re-compressed mirror still verifies; each file within its byte budget, downloaded and
+decompressed, so an endless source or a gzip bomb is cut off); `DataNotFound` when that
+fails too.
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from models.downloads import DataNotFound, cache_dir, download_file, search_dirs
+from models.downloads import (
+    Budget,
+    DataNotFound,
+    DownloadRefused,
+    bounded,
+    cache_dir,
+    download_file,
+    search_dirs,
+)
 from models.vision.idx import read_idx
 
 logger = logging.getLogger(__name__)
@@ -26,7 +36,8 @@ CLASS_NAMES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
-OFFICIAL_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+# The official files as Keras fetches them (the official S3 website serves plain http only).
+OFFICIAL_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 DATASET = "fashion-mnist"  # under $TFSTACK_DATA_DIR and the download cache
 FILES = {
@@ -38,6 +49,14 @@ FILES = {
                     "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
     "test_labels": ("t10k-labels-idx1-ubyte.gz",
                     "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+}
+# Bytes each file may take, downloaded and decompressed: a bit above the official files
+# (26,421,880 and 47,040,016 bytes for the training images).
+BUDGETS = {
+    "train-images-idx3-ubyte.gz": Budget(download=32 << 20, member=48 << 20),
+    "train-labels-idx1-ubyte.gz": Budget(download=64 << 10, member=64 << 10),
+    "t10k-images-idx3-ubyte.gz": Budget(download=8 << 20, member=8 << 20),
+    "t10k-labels-idx1-ubyte.gz": Budget(download=16 << 10, member=16 << 10),
 }
 
 
@@ -58,7 +77,7 @@ def locate(path: str | Path | None = None, download_to: str | Path | None = None
     logger.info("downloading Fashion-MNIST from %s to %s", url, target)
     try:
         download(target, url)
-    except (OSError, ValueError) as e:  # URLError is an OSError; ValueError: checksum
+    except (OSError, ValueError) as e:  # URLError is an OSError; ValueError: checksum, size
         raise DataNotFound(
             "Fashion-MNIST", "the four IDX files (" + ", ".join(n for n, _ in FILES.values())
             + ")", searched, data_dir=DATASET, folder=cache_dir(DATASET),
@@ -66,33 +85,37 @@ def locate(path: str | Path | None = None, download_to: str | Path | None = None
     return target
 
 
-def download(directory: str | Path, url: str | None = None) -> None:
-    """Downloads the four files into `directory`, verifying each before it lands."""
-    directory = Path(directory)
+def download(directory: str | Path, url: str | None = None,
+             budgets: dict[str, Budget] | None = None) -> None:
+    """Downloads the four files into `directory`, each within its budget (`BUDGETS`
+    by file name) and verified before it lands."""
+    directory, budgets = Path(directory), budgets or BUDGETS
     directory.mkdir(parents=True, exist_ok=True)
     base = (url or OFFICIAL_URL).rstrip("/")
     for name, sha256 in FILES.values():
         if (directory / name).is_file():
             continue
-        fetched = download_file(f"{base}/{name}", directory / f"{name}.download")
+        fetched = download_file(f"{base}/{name}", directory / f"{name}.download",
+                                budgets[name].download)
         try:
-            verify(fetched, sha256, name)
+            verify(fetched, sha256, name, budgets[name].member)
             os.replace(fetched, directory / name)
         finally:
             fetched.unlink(missing_ok=True)
 
 
-def verify(path: Path, sha256: str, name: str) -> None:
-    """Raises if the decompressed content of `path` does not hash to `sha256`."""
-    digest = hashlib.sha256()
+def verify(path: Path, sha256: str, name: str, max_bytes: int | None = None) -> None:
+    """DownloadRefused if the decompressed content of `path` does not hash to `sha256` or
+    is more than `max_bytes` (default: its budget); ValueError if it is not gzip."""
+    max_bytes = max_bytes or BUDGETS[name].member
     try:
         with gzip.open(path, "rb") as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(block)
+            digest = hashlib.file_digest(bounded(stream, max_bytes, f"{name} decompressed"),
+                                         "sha256")
     except (OSError, EOFError, zlib.error) as e:  # not gzip, or cut short
         raise ValueError(f"{name} is not a complete gzip file ({e})") from e
     if digest.hexdigest() != sha256:
-        raise ValueError(
+        raise DownloadRefused(
             f"checksum mismatch for {name}: expected sha256 {sha256} of the decompressed "
             f"file, got {digest.hexdigest()}; the download is corrupt or not Fashion-MNIST"
         )
