@@ -138,3 +138,10 @@ def test_the_result_line_says_what_max_minutes_did():
     assert cli._budget_note(stopped) == " (--max-minutes 5 stopped training after epoch 1)"
     assert cli._budget_note({**stopped, "stopped_training": False, "after_epochs": None}) \
         == " (--max-minutes 5 did not stop training)"
+
+
+@pytest.mark.parametrize("model", ["translator", "qa", "classifier"])
+def test_every_model_trains_the_quick_profile_unless_told(model):
+    """One default for all three, as `make up` trains; `full` is one flag away."""
+    assert _parse(model).profile == "quick"
+    assert _parse(model, "--profile", "full").profile == "full"
