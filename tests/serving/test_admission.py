@@ -168,7 +168,12 @@ def test_only_small_lone_requests_to_fast_signatures_run_inline(spinner_root):
     dataplane._in_flight[("other", "serving_default")] = 1
     assert not dataplane._runs_inline(key, tiny)  # not alone
     del dataplane._in_flight[("other", "serving_default")]
-    asyncio.run(predict({"steps": np.array([400_000])}))  # ~1 s
+    pooled, submit = [], dataplane._pool.submit
+    dataplane._pool.submit = lambda fn, *args: pooled.append(fn) or submit(fn, *args)
+    # ~1 s, lone and small to a fast signature: it starts on the loop, is stopped there
+    # after inline_max_seconds (0.1) and runs again, to its end, on a graph thread
+    assert asyncio.run(predict({"steps": np.array([400_000])})).tolist() == [400_000]
+    assert len(pooled) == 1
     assert not dataplane._runs_inline(key, tiny)  # seen slow: on a thread for a while
     dataplane.close()
 
