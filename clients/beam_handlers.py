@@ -25,7 +25,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from clients.channels import ChannelSecurity
 from clients.client import ServingClient
-from clients.errors import ClientError
+from clients.errors import ClientError, MalformedResponse
 from clients.retrying import (
     ServerUnavailable,
     backoff_seconds,
@@ -67,7 +67,10 @@ def score_batch(batch: Sequence[Example], call: Callable[[list], list[dict]],
 
 
 def _refused_by_server(error: Exception) -> str | None:
-    if not isinstance(error, ClientError) or transient(error):
+    """Why the server refused an input for good; None for a failure that is not the
+    inputs' (an outage, an answer the server got wrong), which fails the bundle."""
+    if (not isinstance(error, ClientError) or transient(error)
+            or isinstance(error, MalformedResponse)):
         return None
     return too_large_reason(error) if too_large(error) else str(error)
 
@@ -122,7 +125,8 @@ class ServingHandler(ModelHandler):
         for attempt in range(self.retries + 1):
             try:
                 return endpoint.results(client.predict(
-                    endpoint.model, endpoint.inputs(payloads), endpoint.signature))
+                    endpoint.model, endpoint.inputs(payloads), endpoint.signature),
+                    len(payloads))
             except ClientError as e:
                 if not transient(e):
                     raise
@@ -157,7 +161,7 @@ class SavedModelHandler(ModelHandler):
         inputs = {key: tf.constant(values)
                   for key, values in self.endpoint.inputs(payloads).items()}
         outputs = {key: tensor.numpy() for key, tensor in function(**inputs).items()}
-        return self.endpoint.results(outputs)
+        return self.endpoint.results(outputs, len(payloads))
 
 
 def _refused_by_graph(error: Exception) -> str | None:

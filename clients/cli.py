@@ -199,6 +199,8 @@ def _score(args: argparse.Namespace) -> int:
     import dataclasses
 
     from clients.channels import security_from_args
+    from clients.errors import ClientError
+    from clients.score_io import OutputFailed
     from clients.scoring import ScoreConfig, ServerUnavailable, score
 
     if not args.runner and (args.pipeline_args or args.model_path or args.num_shards):
@@ -214,9 +216,16 @@ def _score(args: argparse.Namespace) -> int:
         if args.runner:
             return _score_with_beam(config, args)
         summary = score(config)
+    except OutputFailed as e:  # a full disk: the run stops, resumable
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except ClientError as e:  # an answer the server got wrong: the run stops, resumable
+        print(f"error: {e}; the rows written before are whole: run again with --resume "
+              "once the server answers as it should", file=sys.stderr)
+        return 1
     except ServerUnavailable as e:
         print(f"error: the server stayed unavailable: {e}\n{config.output}: {e.summary}; "
               "every row written is complete: run again with --resume to continue",

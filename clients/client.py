@@ -96,7 +96,7 @@ class ServingClient:
         for batch in messages.batches(list(images), batch_size):
             request = messages.classify_request(batch, model, version, label)
             outputs = messages.predict_outputs(self._call(self._predict.Predict, request))
-            results += messages.classifications(outputs, top_k)
+            results += messages.classifications(outputs, top_k, len(batch))
         return results
 
     def ask(self, story: str, question: str | Sequence[str], model: str = QA.model_name,
@@ -110,7 +110,7 @@ class ServingClient:
         for batch in messages.batches(questions, batch_size):
             request = messages.qa_request([story] * len(batch), batch, model, version, label)
             outputs = messages.predict_outputs(self._call(self._predict.Predict, request))
-            results += messages.answers(outputs)
+            results += messages.answers(outputs, len(batch))
         return results[0] if isinstance(question, str) else results
 
     def translate(self, sentences: Sequence[str] | str, greedy: bool = False,
@@ -125,5 +125,5 @@ class ServingClient:
         for batch in messages.batches(sentences, batch_size):
             request = messages.translate_request(batch, model, version, label, greedy)
             outputs = messages.predict_outputs(self._call(self._predict.Predict, request))
-            results += messages.translations(outputs)
+            results += messages.translations(outputs, len(batch))
         return results

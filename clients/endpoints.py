@@ -1,7 +1,8 @@
 """What batch scoring sends each endpoint and keeps of its answer, whatever carries
 the call (the asyncio client, the blocking one, or the SavedModel run in a Beam
 worker): an item's payload, the signature's input arrays for a batch of payloads,
-and the result fields of each row from the signature's output arrays."""
+and the result fields of each row from the signature's output arrays (`rows`: the
+number of payloads sent, which a well-formed answer has as many rows of)."""
 
 from __future__ import annotations
 
@@ -48,10 +49,10 @@ class ClassifierEndpoint:
     def inputs(self, payloads: Sequence[bytes]) -> dict[str, np.ndarray]:
         return {CLASSIFIER.signature(self.signature).inputs[0].key: _strings(payloads)}
 
-    def results(self, outputs: Outputs) -> list[dict]:
+    def results(self, outputs: Outputs, rows: int | None = None) -> list[dict]:
         return [{"labels": [x.name for x in r.labels], "scores": [x.score for x in r.labels],
                  "class_ids": [x.class_id for x in r.labels]}
-                for r in messages.classifications(outputs, self.top_k)]
+                for r in messages.classifications(outputs, self.top_k, rows)]
 
 
 class QAEndpoint:
@@ -79,10 +80,10 @@ class QAEndpoint:
         return {"story": _strings([s for s, _ in payloads]),
                 "question": _strings([q for _, q in payloads])}
 
-    def results(self, outputs: Outputs) -> list[dict]:
+    def results(self, outputs: Outputs, rows: int | None = None) -> list[dict]:
         return [{"answer": a.answer, "probability": a.probability,
                  "supporting": [fact for fact, _ in a.supporting(self.top_k)]}
-                for a in messages.answers(outputs)]
+                for a in messages.answers(outputs, rows)]
 
 
 class TranslatorEndpoint:
@@ -104,9 +105,9 @@ class TranslatorEndpoint:
     def inputs(self, payloads: Sequence[str]) -> dict[str, np.ndarray]:
         return {TRANSLATOR.signature(self.signature).inputs[0].key: _strings(payloads)}
 
-    def results(self, outputs: Outputs) -> list[dict]:
+    def results(self, outputs: Outputs, rows: int | None = None) -> list[dict]:
         return [{"translation": t.translation, "score": t.score}
-                for t in messages.translations(outputs)]
+                for t in messages.translations(outputs, rows)]
 
 
 ENDPOINTS = {"classifier": ClassifierEndpoint, "qa": QAEndpoint,

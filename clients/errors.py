@@ -1,4 +1,5 @@
-"""The one error type of the client: a failed call, with its gRPC status."""
+"""The one error type of the client: a failed call, with its gRPC status (and its
+kind for an answer the client refuses to read)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,16 @@ class ClientError(Exception):
         elif code == grpc.StatusCode.UNAVAILABLE:
             details = _unavailable(details, target, security)
         return cls(code, details, target)
+
+
+class MalformedResponse(ClientError):
+    """The server answered, but not as the wire contract says (a missing output, a
+    shape past the response budget, text that is not UTF-8): the server's fault, which
+    calling again will not mend. INTERNAL, as gRPC reports a response it cannot parse."""
+
+    def __init__(self, details: str, target: str = ""):
+        super().__init__(grpc.StatusCode.INTERNAL,
+                         f"the server's answer is malformed: {details}", target)
 
 
 def _token_hint(security: ChannelSecurity | None) -> str:

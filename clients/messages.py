@@ -11,7 +11,8 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from clients import protos, tensors
+from clients import protos, response_checks, tensors
+from clients.errors import MalformedResponse
 from clients.results import Answer, Classification, Label, Translation, VersionStatus
 from export.contracts import (
     CLASSIFIER,
@@ -29,6 +30,11 @@ CHANNEL_OPTIONS = [
     # spread calls over every address a target resolves to (a headless Service)
     ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})),
 ]
+# The bytes a response's outputs may take once decoded: four times the largest message
+# accepted, which no answer TF Serving sends within that limit comes near (numbers
+# travel as raw bytes, decoded byte for byte; a string costs at least 2 bytes on the
+# wire and a pointer decoded), while a shape filled from one value stops here.
+RESPONSE_BUDGET_BYTES = 4 * MAX_MESSAGE_BYTES
 _STATES = protos.ModelVersionStatus.State
 # Requests of at most this many inputs each, by default: under TF Serving's
 # max_batch_size of serving/batching.config (64), and of most deployments.
@@ -86,9 +92,10 @@ def predict_request(model: str, inputs: Mapping[str, object],
     return request
 
 
-def predict_outputs(response) -> dict[str, np.ndarray]:
-    """The output arrays of a PredictResponse, by tensor key."""
-    return {key: tensors.make_ndarray(proto) for key, proto in response.outputs.items()}
+def predict_outputs(response, budget: int = RESPONSE_BUDGET_BYTES) -> dict[str, np.ndarray]:
+    """The output arrays of a PredictResponse, by tensor key; `MalformedResponse` for
+    an output that cannot be decoded, or outputs declaring more than `budget` bytes."""
+    return response_checks.decode_outputs(response.outputs, budget)
 
 
 def batches(items: Sequence, size: int | None) -> list[Sequence]:
@@ -135,16 +142,22 @@ def classify_request(images: Sequence[bytes | str | Path], model: str = CLASSIFI
                            DEFAULT_SIGNATURE, version, label)
 
 
-def classifications(outputs: Mapping[str, np.ndarray], top_k: int) -> list[Classification]:
-    """The classifier's outputs as typed results, `top_k` labels each."""
-    rows = zip(outputs["classes"], outputs["scores"], outputs["class_ids"], strict=True)
-    return [
-        Classification(tuple(
-            Label(name.decode(), float(score), int(class_id))
-            for name, score, class_id in zip(*(column[:top_k] for column in row), strict=True)
-        ))
-        for row in rows
-    ]
+def classifications(outputs: Mapping[str, np.ndarray], top_k: int,
+                    rows: int | None = None) -> list[Classification]:
+    """The classifier's outputs as typed results, `top_k` labels each; `rows` is the
+    number of images sent, when known. A malformed answer is a `MalformedResponse`."""
+    checked = response_checks.contract_outputs(
+        outputs, CLASSIFIER.signature(DEFAULT_SIGNATURE), rows)
+    response_checks.same_shape(checked, ("classes", "scores", "class_ids"))
+    images, labels = checked["classes"].shape
+    return [Classification(tuple(_label(checked, i, j) for j in range(min(top_k, labels))))
+            for i in range(images)]
+
+
+def _label(outputs: Mapping[str, np.ndarray], i: int, j: int) -> Label:
+    """Label `j` of image `i`."""
+    return Label(response_checks.text(outputs["classes"][i, j], "classes", i, j),
+                 float(outputs["scores"][i, j]), int(outputs["class_ids"][i, j]))
 
 
 def qa_request(stories: Sequence[str], questions: Sequence[str], model: str = QA.model_name,
@@ -156,15 +169,21 @@ def qa_request(stories: Sequence[str], questions: Sequence[str], model: str = QA
     return predict_request(model, inputs, DEFAULT_SIGNATURE, version, label)
 
 
-def answers(outputs: Mapping[str, np.ndarray]) -> list[Answer]:
-    """The QA endpoint's outputs as typed answers, padding facts dropped."""
+def answers(outputs: Mapping[str, np.ndarray], rows: int | None = None) -> list[Answer]:
+    """The QA endpoint's outputs as typed answers, padding facts dropped; `rows` is the
+    number of questions sent, when known. A malformed answer is a `MalformedResponse`."""
+    checked = response_checks.contract_outputs(outputs, QA.signature(DEFAULT_SIGNATURE), rows)
+    facts, gates = checked["facts"], checked["gates"]
+    if gates.shape[2] != facts.shape[1]:
+        raise MalformedResponse(f"output 'gates' has shape {list(gates.shape)} for the "
+                                f"{facts.shape[1]} facts of output 'facts'")
     results = []
-    for i, answer in enumerate(outputs["answer"]):
-        real = [j for j, fact in enumerate(outputs["facts"][i]) if fact]
+    for i, answer in enumerate(checked["answer"]):
+        real = [j for j, fact in enumerate(facts[i]) if fact]
         results.append(Answer(
-            answer.decode("utf-8"), float(outputs["probability"][i]),
-            tuple(outputs["facts"][i][j].decode("utf-8") for j in real),
-            tuple(tuple(float(g[j]) for j in real) for g in outputs["gates"][i])))
+            response_checks.text(answer, "answer", i), float(checked["probability"][i]),
+            tuple(response_checks.text(facts[i, j], "facts", i, j) for j in real),
+            tuple(tuple(float(g[j]) for j in real) for g in gates[i])))
     return results
 
 
@@ -181,22 +200,33 @@ def translate_request(sentences: Sequence[str], model: str = TRANSLATOR.model_na
                            name, version, label)
 
 
-def translations(outputs: Mapping[str, np.ndarray]) -> list[Translation]:
-    """The translator's outputs as typed results, padding tokens and attention dropped."""
+def translations(outputs: Mapping[str, np.ndarray], rows: int | None = None
+                 ) -> list[Translation]:
+    """The translator's outputs as typed results, padding tokens and attention dropped;
+    `rows` is the number of sentences sent, when known. A malformed answer is a
+    `MalformedResponse`."""
+    checked = response_checks.contract_outputs(
+        outputs, TRANSLATOR.signature(DEFAULT_SIGNATURE), rows)
     results = []
-    for i, text in enumerate(outputs["translation"]):
-        source = _tokens(outputs["source_tokens"][i])
-        target = _tokens(outputs["target_tokens"][i])
-        weights = outputs["attention"][i][:len(target), :len(source)]
+    for i, text in enumerate(checked["translation"]):
+        source = _tokens(checked, "source_tokens", i)
+        target = _tokens(checked, "target_tokens", i)
+        attention = checked["attention"][i]
+        if attention.shape[0] < len(target) or attention.shape[1] < len(source):
+            raise MalformedResponse(
+                f"output 'attention' has {list(attention.shape)} weights at [{i}] for "
+                f"{len(target)} target and {len(source)} source tokens")
         results.append(Translation(
-            text.decode("utf-8"), float(outputs["score"][i]), source, target,
-            tuple(tuple(float(w) for w in row) for row in weights)))
+            response_checks.text(text, "translation", i), float(checked["score"][i]),
+            source, target, tuple(tuple(float(w) for w in row)
+                                  for row in attention[:len(target), :len(source)])))
     return results
 
 
-def _tokens(row: np.ndarray) -> tuple[str, ...]:
-    """The non-empty tokens of a padded row ('' pads the end)."""
-    return tuple(token.decode("utf-8") for token in row if token)
+def _tokens(outputs: Mapping[str, np.ndarray], key: str, i: int) -> tuple[str, ...]:
+    """The non-empty tokens of row `i` of a padded output ('' pads the end)."""
+    return tuple(response_checks.text(token, key, i, j)
+                 for j, token in enumerate(outputs[key][i]) if token)
 
 
 def _code(value: int) -> tuple:

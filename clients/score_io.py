@@ -10,6 +10,7 @@ the same inputs, and result rows are formatted here for both.
 from __future__ import annotations
 
 import csv
+import errno
 import glob
 import io
 import json
@@ -176,9 +177,15 @@ def csv_line(row: dict, fields: Sequence[str]) -> str:
     return buffer.getvalue()
 
 
+class OutputFailed(OSError):
+    """Writing the results failed (a full disk, a quota): the rows before the failed one
+    are whole, and the same command with `--resume` continues once the cause is gone."""
+
+
 class ResultWriter:
     """Appends result rows in input order, one whole line per row, so that a run
-    stopped at any moment (even kill -9) leaves complete rows behind."""
+    stopped at any moment (even kill -9) leaves complete rows behind. A write that
+    fails (a full disk) is cut back off, so that no torn row stays behind either."""
 
     def __init__(self, path: str | Path, fields: Sequence[str], fmt: str | None = None,
                  resume: bool = False):
@@ -186,60 +193,139 @@ class ResultWriter:
         self.fmt = fmt or ("csv" if self.path.suffix.lower() in (".csv", ".tsv") else "jsonl")
         self.fields = row_fields(fields)
         self.written_ids = self._recover() if resume and self.path.exists() else []
-        self._file = self.path.open("a" if self.written_ids else "w", encoding="utf-8",
-                                    newline="")
+        self._file = self.path.open("ab" if self.written_ids else "wb", buffering=0)
+        self._end = self._file.seek(0, os.SEEK_END)  # where the last whole row ends
+        self._failed = False
         if self.fmt == "csv" and not self.written_ids:
-            self._file.write(csv_line(dict(zip(self.fields, self.fields, strict=True)),
+            try:
+                self._append(csv_line(dict(zip(self.fields, self.fields, strict=True)),
                                       self.fields))
+            except OutputFailed:
+                self._file.close()
+                raise
 
     def _recover(self) -> list[str]:
-        """The ids already written; a partial last row (a run killed mid-write) is cut."""
+        """The ids already written; a partial last row (a run killed mid-write) is cut.
+        A row that is not one of ours is a ValueError naming its line."""
         data = self.path.read_bytes()
-        end, ids = _complete_csv(data) if self.fmt == "csv" else _complete_jsonl(data)
+        end, ids = (_complete_csv(data, self.path.name) if self.fmt == "csv"
+                    else _complete_jsonl(data, self.path.name))
         if end != len(data):
             with self.path.open("r+b") as stream:
                 stream.truncate(end)
         return ids
 
     def write(self, rows: Sequence[dict]) -> None:
-        """Writes rows with one write call and hands them to the operating system."""
+        """Writes rows with one write call and hands them to the operating system;
+        `OutputFailed` when they cannot be written whole."""
         lines = [csv_line(row, self.fields) if self.fmt == "csv" else json_line(row) + "\n"
                  for row in rows]
-        self._file.write("".join(lines))
-        self._file.flush()
+        self._append("".join(lines))
+
+    def _append(self, text: str) -> None:
+        """Appends `text` whole, or cuts off what got written of it and raises."""
+        data = memoryview(text.encode("utf-8"))
+        try:
+            while data:
+                data = data[self._file.write(data):]
+        except OSError as e:
+            self._failed = True
+            self._cut()
+            raise OutputFailed(_cannot_write(self.path, e)) from e
+        self._end = self._file.seek(0, os.SEEK_CUR)
+
+    def _cut(self) -> None:
+        """Drops a torn row; a device that cannot be cut (/dev/full) keeps it, and
+        `--resume` drops it then."""
+        try:
+            os.ftruncate(self._file.fileno(), self._end)
+        except OSError:
+            pass
 
     def close(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
+        """Hands the rows to the disk and closes (after a failed write, only closes)."""
+        try:
+            if not self._failed:
+                _sync(self._file, self.path)
+        finally:
+            self._file.close()
 
 
-def _complete_jsonl(data: bytes) -> tuple[int, list[str]]:
+def _sync(file, path: Path) -> None:
+    try:
+        os.fsync(file.fileno())
+    except OSError as e:
+        if e.errno != errno.EINVAL:  # EINVAL: a device that keeps nothing (/dev/null)
+            raise OutputFailed(_cannot_write(path, e)) from e
+
+
+def _cannot_write(path: Path, error: OSError) -> str:
+    """One line: what failed, and that `--resume` continues once it is fixed."""
+    fix = "free space" if error.errno in (errno.ENOSPC, errno.EDQUOT) else "fix that"
+    return (f"cannot write {path}: {error.strerror or error}; the rows before are whole: "
+            f"{fix} and run again with --resume")
+
+
+def _unresumable(name: str, number: int, what: str) -> str:
+    return f"{name} line {number}: {what}; fix or remove that line, or start without --resume"
+
+
+def _complete_jsonl(data: bytes, name: str) -> tuple[int, list[str]]:
     """Where the last whole line ends, and the ids of the lines before it."""
     end = data.rfind(b"\n") + 1
-    return end, [str(json.loads(line)["id"]) for line in data[:end].split(b"\n")
-                 if line.strip()]
+    return end, [_row_id(line, number, name)
+                 for number, line in enumerate(data[:end].split(b"\n"), 1) if line.strip()]
 
 
-def _complete_csv(data: bytes) -> tuple[int, list[str]]:
+def _row_id(line: bytes, number: int, name: str) -> str:
+    try:
+        row = json.loads(line)
+    except ValueError:  # not JSON, or not UTF-8
+        row = None
+    if not isinstance(row, dict) or "id" not in row:
+        raise ValueError(_unresumable(name, number, 'not a JSON object with an "id"'))
+    return str(row["id"])
+
+
+def _complete_csv(data: bytes, name: str) -> tuple[int, list[str]]:
     """Where the last whole CSV record ends (not inside a quoted field that a kill cut
     short, newlines included), and the ids of the records before it."""
-    ends, consumed = [], 0
+    records = _csv_records(data[:data.rfind(b"\n") + 1], name)
+    if not records:
+        return 0, []
+    _, _, header = records[0]
+    if "id" not in header:
+        raise ValueError(_unresumable(name, 1, 'a header without an "id" column'))
+    for number, _, record in records[1:]:
+        if len(record) != len(header):
+            raise ValueError(_unresumable(
+                name, number, f"{len(record)} fields where the header has {len(header)}"))
+    column = header.index("id")
+    return records[-1][1], [record[column] for _, _, record in records[1:]]
+
+
+def _csv_records(data: bytes, name: str) -> list[tuple[int, int, list[str]]]:
+    """Each whole, non-empty record: its first line's number, the offset it ends at,
+    its fields. A record a kill cut inside a quoted field, and all after it, are left."""
+    consumed = 0
 
     def lines() -> Iterator[str]:
         nonlocal consumed
-        for raw in io.BytesIO(data[:data.rfind(b"\n") + 1]):
+        for number, raw in enumerate(io.BytesIO(data), 1):
             consumed += len(raw)
-            yield raw.decode("utf-8")
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValueError(_unresumable(name, number, "not UTF-8 text")) from None
 
-    records = []
+    reader = csv.reader(lines(), strict=True)
+    records, first = [], 1
     try:
-        for record in csv.reader(lines(), strict=True):
-            records.append(record)
-            ends.append(consumed)
-    except csv.Error:
-        pass  # the cut record: everything up to the one before it stands
-    if not records:
-        return 0, []
-    column = records[0].index("id")
-    return ends[-1], [record[column] for record in records[1:]]
+        for record in reader:
+            if record:
+                records.append((first, consumed, record))
+            first = reader.line_num + 1
+    except csv.Error as e:
+        if consumed < len(data):  # not at the end, so not a record a kill cut short
+            raise ValueError(_unresumable(name, first, f"not CSV ({e})")) from e
+    return records  # up to the cut record, if any

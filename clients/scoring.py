@@ -4,10 +4,12 @@ Batches go concurrently to any TF-Serving-compatible server; transient failures
 (see `clients.retrying`) are retried with exponential backoff and full jitter, and
 when the retries run out the run stops with `ServerUnavailable`, every row written
 so far complete and `--resume` able to continue: an outage never becomes error
-rows. A batch over the message size limit is split in halves, and so is one that
-fails for good, so that only the inputs at fault become error rows. A batch holds
-its slot of `concurrency` until its rows are written, so at most that many batches
-are in flight or waiting, in order, to be written.
+rows. An answer the server gets wrong (`MalformedResponse`) and a full disk
+(`OutputFailed`) stop the run the same way. A batch over the message size limit is
+split in halves, and so is one that fails for good, so that only the inputs at fault
+become error rows. A batch holds its slot of `concurrency` until its rows are
+written, so at most that many batches are in flight or waiting, in order, to be
+written.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from tqdm import tqdm
 from clients.async_client import AsyncServingClient
 from clients.channels import ChannelSecurity
 from clients.endpoints import ENDPOINTS, endpoint_for
-from clients.errors import ClientError
+from clients.errors import ClientError, MalformedResponse
 from clients.retrying import (
     ServerUnavailable,
     backoff_seconds,
@@ -160,12 +162,19 @@ class _Run:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _batch(self, number: int, batch: list[Item]) -> None:
+        """Scores a batch, then writes every batch ready in order; any failure (an
+        outage, a full disk) stops the run and gives a slot back, so that the scheduler
+        waiting for one wakes up to stop."""
         try:
             self.done[number] = await self._rows(batch)
+            self._write_ready()
         except BaseException:
             self.stop = True
             self.slots.release()  # wakes the scheduler, which then stops
             raise
+
+    def _write_ready(self) -> None:
+        """Writes the rows of each finished batch whose turn it is, freeing its slot."""
         self.summary.peak_buffered = max(self.summary.peak_buffered, len(self.done))
         while self.next_batch in self.done:
             rows = self.done.pop(self.next_batch)
@@ -211,6 +220,8 @@ class _Run:
         except ClientError as e:
             if transient(e):
                 raise ServerUnavailable(e, self.config.retries + 1) from e
+            if isinstance(e, MalformedResponse):
+                raise  # the server's fault, not the inputs': no error rows
             if len(payloads) > 1:
                 half = len(payloads) // 2
                 return await self._send(payloads[:half]) + await self._send(payloads[half:])
@@ -227,7 +238,7 @@ class _Run:
                 outputs = await self.client.predict(endpoint.model, endpoint.inputs(payloads),
                                                     endpoint.signature)
                 self.summary.latencies.append(time.monotonic() - started)
-                return endpoint.results(outputs)
+                return endpoint.results(outputs, len(payloads))
             except ClientError as e:
                 if not transient(e) or attempt == self.config.retries:
                     raise

@@ -115,15 +115,27 @@ def make_tensor_proto(values, dtype=None) -> TensorProto:
     return proto
 
 
-def make_ndarray(proto) -> np.ndarray:
-    """The array a TensorProto holds (strings as `bytes` in an object array)."""
+def declared_shape(proto) -> tuple[int, ...]:
+    """The shape a TensorProto declares; ValueError unless it is fully defined."""
     if proto.tensor_shape.unknown_rank or any(d.size < 0 for d in proto.tensor_shape.dim):
         raise ValueError("a tensor without a fully defined shape cannot be decoded")
-    shape = tuple(d.size for d in proto.tensor_shape.dim)
+    return tuple(d.size for d in proto.tensor_shape.dim)
+
+
+def declared_bytes(proto) -> int:
+    """The bytes `make_ndarray` would allocate for a TensorProto (a pointer per string),
+    from its declared shape and dtype alone: known before anything is built, however
+    few values the proto carries (a shape is filled from its last value)."""
+    return math.prod(declared_shape(proto)) * numpy_dtype(dtype_name(proto.dtype)).itemsize
+
+
+def make_ndarray(proto) -> np.ndarray:
+    """The array a TensorProto holds (strings as `bytes` in an object array)."""
+    shape = declared_shape(proto)
     name = dtype_name(proto.dtype)
     dtype = numpy_dtype(name)
     count = math.prod(shape)
-    if count * dtype.itemsize >= _MAX_BYTES:
+    if declared_bytes(proto) >= _MAX_BYTES:
         raise ValueError(f"a {name} tensor of shape {list(shape)} is over 2 GB")
     if proto.tensor_content:
         if name == "DT_STRING":

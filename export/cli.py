@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from export.locations import DEFAULT_CONFIG_FILE, DEFAULT_REPOSITORY
+
+_OP_PREFIX = re.compile(r"^\{\{[^}]*\}\}\s*")  # TensorFlow's "{{function_node ...}}"
+_OP_SUFFIX = re.compile(r"\s*\[Op:\w+\]\s*$")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -70,7 +75,7 @@ def _add_export_flags(parser: argparse.ArgumentParser, model: str) -> None:
 def _export_classifier(args: argparse.Namespace) -> int:
     from export.classifier import export_classifier
 
-    return _list(args, "classifier", *export_classifier(
+    return _export(args, "classifier", lambda: export_classifier(
         args.model_dir, args.repository, args.top_k, args.max_image_pixels,
         args.max_request_pixels))
 
@@ -85,14 +90,38 @@ def _positive(text: str) -> int:
 def _export_qa(args: argparse.Namespace) -> int:
     from export.qa import export_qa
 
-    return _list(args, "qa", *export_qa(args.model_dir, args.repository))
+    return _export(args, "qa", lambda: export_qa(args.model_dir, args.repository))
 
 
 def _export_translator(args: argparse.Namespace) -> int:
     from export.translator import export_translator
 
-    return _list(args, "translator", *export_translator(
+    return _export(args, "translator", lambda: export_translator(
         args.model_dir, args.repository, args.beam_width, args.alpha))
+
+
+def _export(args: argparse.Namespace, model: str, export: Callable[[], tuple[int, Path]]
+            ) -> int:
+    """Writes the new version with `export`, then lists it. A write that fails (a full
+    disk) is one line, not a traceback; `write_version` has left no version behind."""
+    import tensorflow as tf
+
+    try:
+        version, path = export()
+    except (OSError, tf.errors.OpError) as e:
+        print(f"error: cannot export {model} to {args.repository}: {_reason(e)}; "
+              "no version was added", file=sys.stderr)
+        return 1
+    return _list(args, model, version, path)
+
+
+def _reason(error: Exception) -> str:
+    """Why a write failed, in a few words: an OSError's, or the end of TensorFlow's
+    file error ("{{function_node ...}} FILE; No space left on device [Op:SaveV2]")."""
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    message = _OP_SUFFIX.sub("", _OP_PREFIX.sub("", getattr(error, "message", str(error))))
+    return message.strip().rpartition("; ")[2]
 
 
 def _list(args: argparse.Namespace, model: str, version: int, path: Path) -> int:
@@ -100,7 +129,12 @@ def _list(args: argparse.Namespace, model: str, version: int, path: Path) -> int
     from export.model_config import config_file_for, register_model
 
     config = args.config or config_file_for(args.repository)
-    register_model(config, model, path.parent, {label: version for label in args.label})
+    try:
+        register_model(config, model, path.parent, {label: version for label in args.label})
+    except OSError as e:
+        print(f"error: exported {model} version {version} to {path}, but cannot update "
+              f"{config}: {_reason(e)}", file=sys.stderr)
+        return 1
     print(f"exported {model} version {version} to {path}; listed in {config}"
           + (f" as {', '.join(args.label)}" if args.label else ""))
     return 0

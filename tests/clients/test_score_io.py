@@ -1,14 +1,16 @@
-"""Reading scoring inputs and writing results: formats, order, and recovery after a
-run was killed mid-line."""
+"""Reading scoring inputs and writing results: formats, order, recovery after a run
+was killed mid-line, refusing to resume an output that is not ours, and a failed
+write (a full disk) as one error."""
 
 from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
-from clients.score_io import ResultWriter, read_items
+from clients.score_io import OutputFailed, ResultWriter, read_items
 
 
 def test_text_lines_are_items_numbered_from_one(tmp_path):
@@ -139,3 +141,46 @@ def test_an_image_glob_takes_ids_relative_to_its_fixed_part(tmp_path):
     assert [i.id for i in read_items(f"{tmp_path}/photos/*/*.*")] == ["a/1.png", "b/3.PNG"]
     assert [i.id for i in read_items(f"{tmp_path}/photos/**/*.png")] == [
         "a/1.png", "b/c/4.png"]
+
+
+@pytest.mark.parametrize("bad", [b'{"index": 1, "input": "b.png"}', b'["b", "b.png"]',
+                                 b'{"id": "b", oops', b'{"id": "\xff"}', b'"b"'],
+                         ids=["no-id", "list", "not-json", "not-utf8", "string"])
+def test_jsonl_resume_names_the_line_of_a_row_that_is_not_ours(tmp_path, bad):
+    path = tmp_path / "out.jsonl"
+    data = b'{"id": "a"}\n\n' + bad + b'\n{"id": "c"}\n'
+    path.write_bytes(data)
+    with pytest.raises(ValueError) as refused:
+        ResultWriter(path, ["labels"], resume=True)
+    assert str(refused.value) == ('out.jsonl line 3: not a JSON object with an "id"; fix or '
+                                  'remove that line, or start without --resume')
+    assert path.read_bytes() == data  # left as it was
+
+
+@pytest.mark.parametrize(("data", "fault"), [
+    (b"index,key,input,labels,error\n0,a,a.png,x,\n", 'line 1: a header without an "id" column'),
+    (b"index,id,input,labels,error\n0,a,a.png,x,\n1,b\n", "line 3: 2 fields where the "
+                                                          "header has 5"),
+    (b'index,id,input,labels,error\n0,a,"a\n.png",x,\n1,\xff,b.png,y,\n',
+     "line 4: not UTF-8 text"),
+    (b'index,id,input,labels,error\n0,a,"a"x,y,\n1,b,b.png,y,\n', 'line 2: not CSV '
+                                                                  '(\',\' expected after \'"\')'),
+], ids=["no-id-column", "short-row", "not-utf8", "not-csv"])
+def test_csv_resume_names_the_line_of_a_record_that_is_not_ours(tmp_path, data, fault):
+    path = tmp_path / "out.csv"
+    path.write_bytes(data)
+    with pytest.raises(ValueError) as refused:
+        ResultWriter(path, ["labels"], resume=True)
+    assert str(refused.value) == (f"out.csv {fault}; fix or remove that line, or start "
+                                  "without --resume")
+    assert path.read_bytes() == data
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_write_to_a_full_disk_is_one_error_and_the_writer_still_closes():
+    writer = ResultWriter("/dev/full", ["labels"], fmt="jsonl")  # every write: ENOSPC
+    with pytest.raises(OutputFailed) as failed:
+        writer.write([{"index": 0, "id": "a", "input": "a.png", "labels": ["x"]}])
+    assert str(failed.value) == ("cannot write /dev/full: No space left on device; the rows "
+                                 "before are whole: free space and run again with --resume")
+    writer.close()  # no second error for the rows that never reached the disk
