@@ -125,10 +125,18 @@ def status_request(model: str, version: int | None = None):
 
 
 def version_statuses(response) -> list[VersionStatus]:
-    return [VersionStatus(s.version, _STATES.Name(s.state),
-                          grpc.StatusCode(_code(s.status.error_code)).name,
+    """GetModelStatus's versions; a state or error code no TF Serving sends is the
+    server's fault (MalformedResponse), not a traceback."""
+    return [VersionStatus(s.version, _state_name(s.state), _code_name(s.status.error_code),
                           s.status.error_message)
             for s in response.model_version_status]
+
+
+def _state_name(state: int) -> str:
+    try:
+        return _STATES.Name(state)
+    except ValueError as e:
+        raise MalformedResponse(f"GetModelStatus reports the unknown state {state}") from e
 
 
 def classify_request(images: Sequence[bytes | str | Path], model: str = CLASSIFIER.model_name,
@@ -229,5 +237,8 @@ def _tokens(outputs: Mapping[str, np.ndarray], key: str, i: int) -> tuple[str, .
                  for j, token in enumerate(outputs[key][i]) if token)
 
 
-def _code(value: int) -> tuple:
-    return next(c.value for c in grpc.StatusCode if c.value[0] == value)
+def _code_name(value: int) -> str:
+    for code in grpc.StatusCode:
+        if code.value[0] == value:
+            return code.name
+    raise MalformedResponse(f"GetModelStatus reports the unknown error code {value}")

@@ -136,3 +136,20 @@ def test_score_stops_at_a_malformed_answer_without_error_rows(images, tmp_path):
         "before are whole: run again with --resume once the server answers as it should\n")
     assert output.read_bytes() == b""  # the server's fault is no input's error row
     assert server.requests == 1  # not split in halves as a refused batch is
+
+
+@pytest.mark.parametrize(("field", "value", "fault"), [
+    ("state", 77, "GetModelStatus reports the unknown state 77"),
+    ("error_code", 99, "GetModelStatus reports the unknown error code 99"),
+])
+def test_a_status_no_tf_serving_sends_is_the_servers_fault(field, value, fault):
+    from clients import messages, protos
+
+    answer = protos.GetModelStatusResponse()
+    status = answer.model_version_status.add(version=1, state=30)
+    if field == "state":
+        status.state = value
+    else:
+        status.status.error_code = value
+    with pytest.raises(MalformedResponse, match=fault):
+        messages.version_statuses(answer)
