@@ -12,6 +12,7 @@ RUN useradd --create-home --uid 10001 tfstack
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY contract ./contract
 COPY models ./models
 COPY export ./export
 COPY serving ./serving

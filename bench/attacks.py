@@ -28,9 +28,8 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import classification_pb2, predict_pb2, prediction_service_pb2_grpc
 
-from serving.launcher import ServerProcess, free_port
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.launcher import ServerProcess, free_port  # noqa: E402
 from tests.serving.conftest import write_doubler, write_example_model  # noqa: E402
 from tests.serving.test_shutdown_and_limits import Spinner  # noqa: E402
 

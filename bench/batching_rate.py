@@ -33,7 +33,8 @@ import tensorflow as tf
 from prometheus_client.parser import text_string_to_metric_families
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from serving.launcher import ServerProcess, free_port
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.launcher
+from tests.launcher import ServerProcess, free_port  # noqa: E402
 
 
 async def concurrent_callers(target: str, images: list[bytes], clients: int) -> list[float]:

@@ -21,7 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from serving.launcher import ServerProcess
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.launcher
+from tests.launcher import ServerProcess  # noqa: E402
 
 TINY_MODEL = """
 import sys

@@ -46,7 +46,8 @@ from batching_rate import mean_batch
 from prometheus_client.parser import text_string_to_metric_families
 from tensorflow_serving.apis import predict_pb2
 
-from serving.launcher import ServerProcess, free_port
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.launcher
+from tests.launcher import ServerProcess, free_port  # noqa: E402
 
 PREDICT = "/tensorflow.serving.PredictionService/Predict"
 MODEL_INFER = "/inference.GRPCInferenceService/ModelInfer"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 # isort: off
 from workload import model_root, in_process_signature, rate, sample_pngs  # quiets TF logs
@@ -21,7 +22,8 @@ import grpc
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from serving.launcher import ServerProcess
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.launcher
+from tests.launcher import ServerProcess  # noqa: E402
 
 
 def main() -> int:

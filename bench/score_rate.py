@@ -32,8 +32,10 @@ from workload import (  # quiets TF logs
     sample_pngs,
 )
 # isort: on
-from clients.scoring import ScoreConfig, score
-from serving.launcher import ServerProcess
+from clients.scoring.local import ScoreConfig, score
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.launcher
+from tests.launcher import ServerProcess  # noqa: E402
 
 
 def main() -> int:
@@ -84,7 +86,7 @@ def beam_rate(config: ScoreConfig, scratch: Path, args) -> dict | None:
     inputs and server, and the seconds the same pipeline takes on 20 of them (its
     start-up); None without Beam."""
     try:
-        from clients.beam_scoring import BeamOptions, run_pipeline
+        from clients.scoring.beam import BeamOptions, run_pipeline
     except ModuleNotFoundError:
         print("beam DirectRunner  skipped: pip install -e '.[beam]'", file=sys.stderr)
         return None

@@ -18,7 +18,9 @@ from pathlib import Path
 import workload  # noqa: F401  (quiets TensorFlow's logs)
 # isort: on
 from clients.client import ServingClient
-from serving.launcher import ServerProcess
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.launcher
+from tests.launcher import ServerProcess  # noqa: E402
 
 
 def resident_mib(pid: int) -> float:

@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from clients.client import ServingClient
 from models.translation.corpus import load_pairs, split_pairs
-from serving.launcher import ServerProcess
+from tests.launcher import ServerProcess
 
 SIGNATURES = ("greedy", "serving_default")
 BATCHES = {1: 30, 32: 10}  # batch size: default number of timed calls

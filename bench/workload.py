@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from clients.quiet import quiet_tensorflow
+from tfstack.quiet import quiet_tensorflow
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 quiet_tensorflow()  # TensorFlow's logs off the benchmark's output, as for tfstack

@@ -1,4 +1,4 @@
 """Clients of any TF-Serving-compatible server: Python client, command line.
 
-Knows only the wire contract (`export.contracts`), never `models` or `serving`.
+Knows only the wire contract (`contract.endpoints`), never `models` or `serving`.
 """

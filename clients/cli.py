@@ -10,6 +10,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from contract.defaults import TOP_K
+
 if TYPE_CHECKING:
     from clients.client import ServingClient
 
@@ -21,7 +23,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     classify = commands.add_parser("classify", help="top-k labels of image files, over gRPC")
     classify.add_argument("files", nargs="+", type=Path, metavar="FILE",
                           help="JPEG/PNG/BMP/GIF images")
-    classify.add_argument("--top-k", type=int, default=3)
+    classify.add_argument("--top-k", type=int, default=TOP_K)
     classify.add_argument("--model", default="classifier")
     classify.add_argument("--json", action="store_true", help="print JSON lines")
     _add_batch_flag(classify, "images")
@@ -131,8 +133,8 @@ def _numbered(path: Path, count: int) -> list[Path]:
 
 def _register_score(commands: argparse._SubParsersAction) -> None:
     from clients.channels import add_security_flags
-    from clients.score_io import INPUT_FORMATS, OUTPUT_FORMATS
-    from clients.scoring import ScoreConfig
+    from clients.scoring.files import INPUT_FORMATS, OUTPUT_FORMATS
+    from clients.scoring.local import ScoreConfig
 
     defaults = ScoreConfig(model="", input="", output="")
     score = commands.add_parser(
@@ -200,8 +202,8 @@ def _score(args: argparse.Namespace) -> int:
 
     from clients.channels import security_from_args
     from clients.errors import ClientError
-    from clients.score_io import OutputFailed
-    from clients.scoring import ScoreConfig, ServerUnavailable, score
+    from clients.scoring.files import OutputFailed
+    from clients.scoring.local import ScoreConfig, ServerUnavailable, score
 
     if not args.runner and (args.pipeline_args or args.model_path or args.num_shards):
         given = args.pipeline_args or ["--model-path" if args.model_path else "--num-shards"]
@@ -242,7 +244,7 @@ def _score_with_beam(config, args: argparse.Namespace) -> int:
               "writes its output whole or not at all", file=sys.stderr)
         return 2
     try:
-        from clients.beam_scoring import BeamOptions, PipelineFailed, run_pipeline
+        from clients.scoring.beam import BeamOptions, PipelineFailed, run_pipeline
     except ModuleNotFoundError as e:
         if not (e.name or "").startswith("apache_beam"):
             raise
@@ -261,9 +263,9 @@ def _score_with_beam(config, args: argparse.Namespace) -> int:
 
 
 def _add_batch_flag(parser: argparse.ArgumentParser, inputs: str) -> None:
-    from clients.messages import DEFAULT_BATCH_SIZE
+    from contract.defaults import BATCH_SIZE
 
-    parser.add_argument("--batch-size", type=_positive, default=DEFAULT_BATCH_SIZE, metavar="N",
+    parser.add_argument("--batch-size", type=_positive, default=BATCH_SIZE, metavar="N",
                         help=f"{inputs} per request, at most the server's max_batch_size "
                              "(default: %(default)s)")
 
@@ -277,7 +279,8 @@ def _positive(text: str) -> int:
 
 def _add_server_flags(parser: argparse.ArgumentParser) -> None:
     from clients.channels import add_security_flags
-    from clients.client import DEFAULT_DEADLINE, DEFAULT_TARGET
+    from clients.client import DEFAULT_DEADLINE
+    from contract.defaults import DEFAULT_TARGET
 
     parser.add_argument("--server", default=DEFAULT_TARGET, help="HOST:PORT of the server")
     parser.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE,
@@ -326,7 +329,7 @@ def _status(args: argparse.Namespace) -> int:
     import grpc
 
     from clients.errors import ClientError
-    from export.contracts import ENDPOINTS
+    from contract.endpoints import ENDPOINTS
 
     models = [args.model] if args.model else sorted(ENDPOINTS)
     with _connect(args) as client:

@@ -9,14 +9,15 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from clients import messages, protos
+from clients import messages
 from clients.channels import ChannelSecurity, secure_channel
+from clients.codecs import ClassifierCodec, EndpointCodec, QACodec, TranslatorCodec
 from clients.errors import ClientError
-from clients.messages import DEFAULT_BATCH_SIZE
 from clients.results import Answer, Classification, Translation, VersionStatus
-from export.contracts import CLASSIFIER, DEFAULT_SIGNATURE, QA, TRANSLATOR
+from contract import protos
+from contract.defaults import BATCH_SIZE, DEFAULT_TARGET, TOP_K
+from contract.endpoints import CLASSIFIER, DEFAULT_SIGNATURE, QA, TRANSLATOR
 
-DEFAULT_TARGET = "127.0.0.1:8500"
 DEFAULT_DEADLINE = 10.0
 
 
@@ -86,44 +87,42 @@ class ServingClient:
         response = self._call(self._health.Check, health_pb2.HealthCheckRequest(service=service))
         return response.status == health_pb2.HealthCheckResponse.SERVING
 
-    def classify(self, images: Sequence[bytes | str | Path], top_k: int = 5,
+    def call(self, codec: EndpointCodec, payloads: Sequence,
+             batch_size: int | None = BATCH_SIZE) -> list:
+        """`codec`'s results for `payloads`, in order, sent in requests of at most
+        `batch_size` payloads (None: one request)."""
+        results = []
+        for request, rows in codec.requests(payloads, batch_size):
+            results += codec.decode(self._call(self._predict.Predict, request), rows)
+        return results
+
+    def classify(self, images: Sequence[bytes | str | Path], top_k: int = TOP_K,
                  model: str = CLASSIFIER.model_name, version: int | None = None,
                  label: str | None = None,
-                 batch_size: int | None = DEFAULT_BATCH_SIZE) -> list[Classification]:
+                 batch_size: int | None = BATCH_SIZE) -> list[Classification]:
         """Top-k labels of each image, given as encoded bytes or file paths, in input
         order; sent in requests of at most `batch_size` images (None: one request)."""
-        results = []
-        for batch in messages.batches(list(images), batch_size):
-            request = messages.classify_request(batch, model, version, label)
-            outputs = messages.predict_outputs(self._call(self._predict.Predict, request))
-            results += messages.classifications(outputs, top_k, len(batch))
-        return results
+        codec = ClassifierCodec(top_k, model=model, version=version, label=label)
+        return self.call(codec, images, batch_size)
 
     def ask(self, story: str, question: str | Sequence[str], model: str = QA.model_name,
             version: int | None = None, label: str | None = None,
-            batch_size: int | None = DEFAULT_BATCH_SIZE) -> Answer | list[Answer]:
+            batch_size: int | None = BATCH_SIZE) -> Answer | list[Answer]:
         """The answer to `question` about `story` (one fact a line), with the attention
         of each memory pass over the facts. A list of questions gets a list of answers,
         in order, asked in requests of at most `batch_size` (None: one request)."""
         questions = [question] if isinstance(question, str) else list(question)
-        results = []
-        for batch in messages.batches(questions, batch_size):
-            request = messages.qa_request([story] * len(batch), batch, model, version, label)
-            outputs = messages.predict_outputs(self._call(self._predict.Predict, request))
-            results += messages.answers(outputs, len(batch))
+        codec = QACodec(model=model, version=version, label=label)
+        results = self.call(codec, [(story, q) for q in questions], batch_size)
         return results[0] if isinstance(question, str) else results
 
     def translate(self, sentences: Sequence[str] | str, greedy: bool = False,
                   model: str = TRANSLATOR.model_name, version: int | None = None,
                   label: str | None = None,
-                  batch_size: int | None = DEFAULT_BATCH_SIZE) -> list[Translation]:
+                  batch_size: int | None = BATCH_SIZE) -> list[Translation]:
         """Translations of `sentences`, in order, by beam search or, with `greedy`,
         greedy decoding; each with its score and attention matrix. Sent in requests of
-        at most `batch_size` sentences (None: one request)."""
+        at most `batch_size` sentences (None: one request; none for no sentences)."""
         sentences = [sentences] if isinstance(sentences, str) else list(sentences)
-        results = []  # no sentences, no request: the graph needs a batch of at least one
-        for batch in messages.batches(sentences, batch_size):
-            request = messages.translate_request(batch, model, version, label, greedy)
-            outputs = messages.predict_outputs(self._call(self._predict.Predict, request))
-            results += messages.translations(outputs, len(batch))
-        return results
+        codec = TranslatorCodec(greedy, model=model, version=version, label=label)
+        return self.call(codec, sentences, batch_size)

@@ -1,9 +1,10 @@
 """`python -m clients.healthcheck`: exit 0 when the server's gRPC health service
 answers SERVING, 1 otherwise; the container's HEALTHCHECK.
 
-Cheap on purpose (it runs every few seconds): imports grpc, grpc_health and
-`clients.channels` only, never TensorFlow or numpy. TLS and the bearer token come
-from the same flags and `TFSTACK_*` variables as the `tfstack` client commands;
+Cheap on purpose (it runs every few seconds): imports grpc, grpc_health,
+`clients.channels` and `contract.defaults` only, never TensorFlow or numpy. TLS and
+the bearer token come from the same flags and `TFSTACK_*` variables as the `tfstack`
+client commands;
 the health service needs no token on a tfstack server, but one given is sent.
 """
 
@@ -17,8 +18,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients.channels import ChannelSecurity, add_security_flags, secure_channel, security_from_args
+from contract.defaults import DEFAULT_TARGET
 
-DEFAULT_TARGET = "127.0.0.1:8500"
 TARGET_ENV = "TFSTACK_HEALTH_TARGET"
 
 

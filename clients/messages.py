@@ -1,29 +1,24 @@
-"""Building TF Serving requests and reading responses: shared by the sync and the
-asyncio client, so both speak the wire contract the same way."""
+"""TF Serving requests and responses that are no one endpoint's: channel targets and
+options, ModelSpecs, Predict of any inputs, metadata and status; shared by the sync
+and the asyncio client and the endpoint codecs (`clients.codecs`)."""
 
 from __future__ import annotations
 
 import ipaddress
 import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import grpc
 import numpy as np
 
-from clients import protos, response_checks, tensors
+from clients import response_checks
 from clients.errors import MalformedResponse
-from clients.results import Answer, Classification, Label, Translation, VersionStatus
-from export.contracts import (
-    CLASSIFIER,
-    DEFAULT_SIGNATURE,
-    GREEDY_SIGNATURE,
-    QA,
-    TRANSLATOR,
-    Signature,
-)
+from clients.results import VersionStatus
+from contract import protos
+from contract import tensor_codec as tensors
+from contract.defaults import MAX_MESSAGE_BYTES
+from contract.endpoints import DEFAULT_SIGNATURE
 
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -31,14 +26,11 @@ CHANNEL_OPTIONS = [
     ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})),
 ]
 # The bytes a response's outputs may take once decoded: four times the largest message
-# accepted, which no answer TF Serving sends within that limit comes near (numbers
-# travel as raw bytes, decoded byte for byte; a string costs at least 2 bytes on the
-# wire and a pointer decoded), while a shape filled from one value stops here.
+# accepted. Numbers travel as raw bytes, decoded byte for byte, so no honest answer
+# within that limit comes near it (only millions of near-empty strings, at 32 bytes
+# each decoded, would), while a shape filled from one value stops here.
 RESPONSE_BUDGET_BYTES = 4 * MAX_MESSAGE_BYTES
 _STATES = protos.ModelVersionStatus.State
-# Requests of at most this many inputs each, by default: under TF Serving's
-# max_batch_size of serving/batching.config (64), and of most deployments.
-DEFAULT_BATCH_SIZE = 32
 
 
 def channel_target(server: str) -> str:
@@ -70,11 +62,6 @@ def model_spec(model: str, signature: str = "", version: int | None = None,
     elif label:
         spec.version_label = label
     return spec
-
-
-def contract_tensor(signature: Signature, key: str, values) -> protos.TensorProto:
-    """`values` as a TensorProto of the dtype the wire contract declares for `key`."""
-    return tensors.make_tensor_proto(values, dtype=signature.input(key).dtype)
 
 
 def predict_request(model: str, inputs: Mapping[str, object],
@@ -137,104 +124,6 @@ def _state_name(state: int) -> str:
         return _STATES.Name(state)
     except ValueError as e:
         raise MalformedResponse(f"GetModelStatus reports the unknown state {state}") from e
-
-
-def classify_request(images: Sequence[bytes | str | Path], model: str = CLASSIFIER.model_name,
-                     version: int | None = None, label: str | None = None):
-    """A Predict request for the classifier's `serving_default`: images as encoded
-    bytes or file paths."""
-    signature = CLASSIFIER.signature(DEFAULT_SIGNATURE)
-    key = signature.inputs[0].key
-    data = [image if isinstance(image, bytes) else Path(image).read_bytes() for image in images]
-    return predict_request(model, {key: contract_tensor(signature, key, data)},
-                           DEFAULT_SIGNATURE, version, label)
-
-
-def classifications(outputs: Mapping[str, np.ndarray], top_k: int,
-                    rows: int | None = None) -> list[Classification]:
-    """The classifier's outputs as typed results, `top_k` labels each; `rows` is the
-    number of images sent, when known. A malformed answer is a `MalformedResponse`."""
-    checked = response_checks.contract_outputs(
-        outputs, CLASSIFIER.signature(DEFAULT_SIGNATURE), rows)
-    response_checks.same_shape(checked, ("classes", "scores", "class_ids"))
-    images, labels = checked["classes"].shape
-    return [Classification(tuple(_label(checked, i, j) for j in range(min(top_k, labels))))
-            for i in range(images)]
-
-
-def _label(outputs: Mapping[str, np.ndarray], i: int, j: int) -> Label:
-    """Label `j` of image `i`."""
-    return Label(response_checks.text(outputs["classes"][i, j], "classes", i, j),
-                 float(outputs["scores"][i, j]), int(outputs["class_ids"][i, j]))
-
-
-def qa_request(stories: Sequence[str], questions: Sequence[str], model: str = QA.model_name,
-               version: int | None = None, label: str | None = None):
-    """A Predict request for the QA endpoint: stories (one fact a line) and questions."""
-    signature = QA.signature(DEFAULT_SIGNATURE)
-    inputs = {key: contract_tensor(signature, key, [t.encode("utf-8") for t in texts])
-              for key, texts in (("story", stories), ("question", questions))}
-    return predict_request(model, inputs, DEFAULT_SIGNATURE, version, label)
-
-
-def answers(outputs: Mapping[str, np.ndarray], rows: int | None = None) -> list[Answer]:
-    """The QA endpoint's outputs as typed answers, padding facts dropped; `rows` is the
-    number of questions sent, when known. A malformed answer is a `MalformedResponse`."""
-    checked = response_checks.contract_outputs(outputs, QA.signature(DEFAULT_SIGNATURE), rows)
-    facts, gates = checked["facts"], checked["gates"]
-    if gates.shape[2] != facts.shape[1]:
-        raise MalformedResponse(f"output 'gates' has shape {list(gates.shape)} for the "
-                                f"{facts.shape[1]} facts of output 'facts'")
-    results = []
-    for i, answer in enumerate(checked["answer"]):
-        real = [j for j, fact in enumerate(facts[i]) if fact]
-        results.append(Answer(
-            response_checks.text(answer, "answer", i), float(checked["probability"][i]),
-            tuple(response_checks.text(facts[i, j], "facts", i, j) for j in real),
-            tuple(tuple(float(g[j]) for j in real) for g in gates[i])))
-    return results
-
-
-def translate_request(sentences: Sequence[str], model: str = TRANSLATOR.model_name,
-                      version: int | None = None, label: str | None = None,
-                      greedy: bool = False):
-    """A Predict request for the translator: beam search (`serving_default`), or the
-    faster greedy decoding with `greedy`."""
-    name = GREEDY_SIGNATURE if greedy else DEFAULT_SIGNATURE
-    signature = TRANSLATOR.signature(name)
-    key = signature.inputs[0].key
-    data = [sentence.encode("utf-8") for sentence in sentences]
-    return predict_request(model, {key: contract_tensor(signature, key, data)},
-                           name, version, label)
-
-
-def translations(outputs: Mapping[str, np.ndarray], rows: int | None = None
-                 ) -> list[Translation]:
-    """The translator's outputs as typed results, padding tokens and attention dropped;
-    `rows` is the number of sentences sent, when known. A malformed answer is a
-    `MalformedResponse`."""
-    checked = response_checks.contract_outputs(
-        outputs, TRANSLATOR.signature(DEFAULT_SIGNATURE), rows)
-    results = []
-    for i, text in enumerate(checked["translation"]):
-        source = _tokens(checked, "source_tokens", i)
-        target = _tokens(checked, "target_tokens", i)
-        attention = checked["attention"][i]
-        if attention.shape[0] < len(target) or attention.shape[1] < len(source):
-            raise MalformedResponse(
-                f"output 'attention' has {list(attention.shape)} weights at [{i}] for "
-                f"{len(target)} target and {len(source)} source tokens")
-        results.append(Translation(
-            response_checks.text(text, "translation", i), float(checked["score"][i]),
-            source, target, tuple(tuple(float(w) for w in row)
-                                  for row in attention[:len(target), :len(source)])))
-    return results
-
-
-def _tokens(outputs: Mapping[str, np.ndarray], key: str, i: int) -> tuple[str, ...]:
-    """The non-empty tokens of row `i` of a padded output ('' pads the end)."""
-    return tuple(response_checks.text(token, key, i, j)
-                 for j, token in enumerate(outputs[key][i]) if token)
 
 
 def _code_name(value: int) -> str:

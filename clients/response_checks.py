@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from clients import tensors
 from clients.errors import MalformedResponse
-from export.contracts import Signature, TensorSpec
+from contract import tensor_codec as tensors
+from contract.endpoints import Signature, TensorSpec
 
 
 def decode_outputs(outputs: Mapping[str, object], budget: int) -> dict[str, np.ndarray]:
@@ -37,7 +37,7 @@ def decode_outputs(outputs: Mapping[str, object], budget: int) -> dict[str, np.n
 
 def _declared_bytes(key: str, proto) -> int:
     try:
-        return tensors.declared_bytes(proto)
+        return tensors.tensor_size(proto).bytes
     except ValueError as e:
         raise MalformedResponse(f"output {key!r}: {e}") from e
 

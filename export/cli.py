@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from contract.defaults import TOP_K
 from export.locations import DEFAULT_CONFIG_FILE, DEFAULT_REPOSITORY
 
 _OP_PREFIX = re.compile(r"^\{\{[^}]*\}\}\s*")  # TensorFlow's "{{function_node ...}}"
@@ -21,7 +22,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     classifier = models.add_parser(
         "classifier", help="image classifier: image bytes in, top-k labels out")
     _add_export_flags(classifier, "classifier")
-    classifier.add_argument("--top-k", type=int, default=5,
+    classifier.add_argument("--top-k", type=int, default=TOP_K,
                             help="labels returned per image")
     classifier.add_argument(
         "--max-image-pixels", type=_positive, default=50_000_000, metavar="PIXELS",

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from export.contracts import DEFAULT_SIGNATURE, QA
+from contract.endpoints import DEFAULT_SIGNATURE, QA
 from export.repository import write_version
 from export.text_caps import BYTES_PER_TOKEN, first_bytes, last_lines
 from export.warmup import predict_log, write_warmup

@@ -4,8 +4,8 @@ TF Serving loads a version with the session-based SavedModel loader (tags
 `serve`) and, before it serves, runs each record of
 `assets.extra/tf_serving_warmup_requests` against it. This does the same with
 the `tensorflow` of the image's release, in the bare venv `make serving-tf`
-builds: it imports only TensorFlow, protobuf and the standard library, nothing
-of this project nor `tensorflow-serving-api`.
+builds: it imports only TensorFlow, protobuf, the standard library and the
+TF-free `contract` package, not `tensorflow-serving-api`.
 
     .venv-tfserving/bin/python -m export.session_check VERSION_DIR [VERSION_DIR ...]
 
@@ -22,71 +22,32 @@ import sys
 from pathlib import Path
 
 import tensorflow as tf
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from tensorflow.core.framework import tensor_pb2
 
-WARMUP_PATH = ("assets.extra", "tf_serving_warmup_requests")
+from contract.defaults import WARMUP_PATH
+from contract.endpoints import DEFAULT_SIGNATURE
+from contract.protos import build_pool, message_class
+
 MAX_RECORDS = 1000  # TF Serving refuses a warm-up file with more records
-DEFAULT_SIGNATURE = "serving_default"
 
 # The few messages of tensorflow_serving/apis/{model,predict,prediction_log}.proto a
-# Predict warm-up record uses, with TF Serving's package, names and field numbers.
-# Tensors are declared as bytes (the same wire format as an embedded message) and
-# decoded with TensorFlow's own TensorProto; the other log kinds are bytes too.
-_F = descriptor_pb2.FieldDescriptorProto
+# Predict warm-up record uses, with TF Serving's package, names and field numbers, in
+# the project's one declaration format (contract/protos.py: protobuf only, no
+# TensorFlow). Tensors are declared as bytes (the same wire format as an embedded
+# message) and decoded with TensorFlow's own TensorProto; the other log kinds too.
 _LOG_KINDS = [("classify_log", 2), ("regress_log", 3), ("multi_inference_log", 4),
               ("session_run_log", 5), ("predict_streamed_log", 7)]
-_MESSAGES = {
+_PACKAGES = {"tensorflow.serving": {"messages": {
     "ModelSpec": [("name", 1, "string"), ("signature_name", 3, "string")],
-    "PredictRequest.InputsEntry": [("key", 1, "string"), ("value", 2, "bytes")],
-    "PredictRequest": [("model_spec", 1, ".tensorflow.serving.ModelSpec"),
-                       ("inputs", 2, "repeated .tensorflow.serving.PredictRequest.InputsEntry"),
+    "PredictRequest": [("model_spec", 1, "tensorflow.serving.ModelSpec"),
+                       ("inputs", 2, "map<string, bytes>"),
                        ("output_filter", 3, "repeated string")],
-    "PredictLog": [("request", 1, ".tensorflow.serving.PredictRequest")],
-    "PredictionLog": [("predict_log", 6, ".tensorflow.serving.PredictLog"),
-                      *((name, number, "bytes") for name, number in _LOG_KINDS)],
-}
-_SCALARS = {"string": _F.TYPE_STRING, "bytes": _F.TYPE_BYTES}
-
-
-def _add_fields(message: descriptor_pb2.DescriptorProto, fields) -> None:
-    for name, number, kind in fields:
-        repeated = kind.startswith("repeated ")
-        kind = kind.removeprefix("repeated ")
-        field = message.field.add(name=name, number=number,
-                                  label=_F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL)
-        if kind.startswith("."):
-            field.type, field.type_name = _F.TYPE_MESSAGE, kind
-        else:
-            field.type = _SCALARS[kind]
-
-
-def _build_pool() -> descriptor_pool.DescriptorPool:
-    file = descriptor_pb2.FileDescriptorProto(
-        name="tfstack/export/session_check.proto", package="tensorflow.serving",
-        syntax="proto3")
-    for name, fields in _MESSAGES.items():
-        if "." in name:
-            continue
-        message = file.message_type.add(name=name)
-        _add_fields(message, fields)
-        nested = [n for n in _MESSAGES if n.startswith(f"{name}.")]
-        for nested_name in nested:
-            entry = message.nested_type.add(name=nested_name.split(".", 1)[1])
-            entry.options.map_entry = True
-            _add_fields(entry, _MESSAGES[nested_name])
-    log = next(m for m in file.message_type if m.name == "PredictionLog")
-    log.oneof_decl.add(name="log_type")
-    for field in log.field:
-        field.oneof_index = 0
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(file)
-    return pool
-
-
-_POOL = _build_pool()
-PredictionLog = message_factory.GetMessageClass(
-    _POOL.FindMessageTypeByName("tensorflow.serving.PredictionLog"))
+    "PredictLog": [("request", 1, "tensorflow.serving.PredictRequest")],
+    "PredictionLog": [("predict_log", 6, "tensorflow.serving.PredictLog", "log_type"),
+                      *((name, number, "bytes", "log_type") for name, number in _LOG_KINDS)],
+}}}
+PredictionLog = message_class(build_pool(_PACKAGES, "tfstack/export"),
+                              "tensorflow.serving.PredictionLog")
 
 
 class CheckError(Exception):

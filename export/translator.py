@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from export.contracts import DEFAULT_SIGNATURE, GREEDY_SIGNATURE, TRANSLATOR
+from contract.endpoints import DEFAULT_SIGNATURE, GREEDY_SIGNATURE, TRANSLATOR
 from export.repository import write_version
 from export.text_caps import BYTES_PER_TOKEN, first_bytes, short_words
 from export.warmup import predict_log, write_warmup

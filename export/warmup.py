@@ -10,8 +10,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
-WARMUP_DIR = "assets.extra"
-WARMUP_FILE = "tf_serving_warmup_requests"
+from contract.defaults import WARMUP_PATH
 
 
 def predict_log(model_name: str, signature: str,
@@ -30,7 +29,7 @@ def predict_log(model_name: str, signature: str,
 def write_warmup(saved_model_dir: str | Path,
                  records: Sequence[prediction_log_pb2.PredictionLog]) -> Path:
     """Writes `records` where TF Serving looks for them; returns the file's path."""
-    path = Path(saved_model_dir) / WARMUP_DIR / WARMUP_FILE
+    path = Path(saved_model_dir).joinpath(*WARMUP_PATH)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(path)) as writer:
         for record in records:

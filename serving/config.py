@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from tensorflow_serving.config import model_server_config_pb2
 
+from contract.defaults import MAX_MESSAGE_BYTES
 from serving.config_protos import read_text_proto
 from serving.config_rules import TENSORFLOW_PLATFORM, ConfigError, validate_model_list
 from serving.connections import ConnectionLimits
@@ -53,8 +54,8 @@ class ServerConfig:
     ssl_config_file: str | None = None
     auth_token_file: str | None = None
     access_log: bool = False
-    max_message_bytes: int = 64 * 1024 * 1024
-    max_request_tensor_bytes: int = 64 * 1024 * 1024  # decoded tensors of one request
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    max_request_tensor_bytes: int = MAX_MESSAGE_BYTES  # decoded tensors of one request
     max_in_flight_per_signature: int = 256  # admitted requests of one model signature
     max_request_fill_bytes: int = 64 * 1024  # what filling declared shapes may add
     max_request_rows: int = 1000  # rows (batch entries) of one request; 0: no limit

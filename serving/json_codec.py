@@ -20,8 +20,9 @@ from tensorflow.core.example import example_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
 
+from contract.tensor_codec import STRING_ELEMENT_BYTES
 from serving.errors import InvalidArgument
-from serving.tensor_protos import DEFAULT_MAX_REQUEST_TENSOR_BYTES, STRING_ELEMENT_BYTES
+from serving.tensor_protos import DEFAULT_MAX_REQUEST_TENSOR_BYTES
 
 ROW, COLUMNAR = "row", "columnar"
 

@@ -17,8 +17,8 @@ import numpy as np
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 
+from contract.tensor_codec import STRING_ELEMENT_BYTES
 from serving.errors import InvalidArgument
-from serving.tensor_protos import STRING_ELEMENT_BYTES
 
 # OIP datatype <-> TensorFlow DataType; BYTES carries DT_STRING.
 DATATYPES = {

@@ -20,6 +20,7 @@ from google.protobuf import json_format
 from prometheus_client import CONTENT_TYPE_LATEST
 from tensorflow_serving.apis import get_model_metadata_pb2
 
+from contract.defaults import MAX_MESSAGE_BYTES
 from serving.connections import ConnectionLimits, GuardedConnection, RestConnections
 from serving.dataplane import SIGNATURE_DEF_FIELD, DataPlane, Request
 from serving.deadlines import set_deadline
@@ -119,7 +120,7 @@ class RestApi:
     """The REST routes of TF Serving, bound to a DataPlane."""
 
     def __init__(self, dataplane: DataPlane, metrics_path: str | None = None,
-                 timeout_seconds: float = 30.0, max_body_bytes: int = 64 * 1024 * 1024,
+                 timeout_seconds: float = 30.0, max_body_bytes: int = MAX_MESSAGE_BYTES,
                  max_body_bytes_in_flight: int = 128 * 1024 * 1024,
                  max_parsed_bytes: int = DEFAULT_MAX_PARSED_BODY_BYTES):
         self._dataplane = dataplane

@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha import reflection
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 from tritonclient.grpc import service_pb2_grpc
 
+from contract.defaults import MAX_MESSAGE_BYTES
 from serving.batching import BatchingOptions
 from serving.config import ServerConfig, model_configs
 from serving.connections import ConnectionLimits, ReceiveTimeout, grpc_options
@@ -40,7 +41,7 @@ TF_SERVING_HEALTH_NAMES = ("ModelService", "PredictionService")
 
 
 def create_server(dataplane: DataPlane, address: str = "127.0.0.1:0",
-                  max_message_bytes: int = 64 * 1024 * 1024,
+                  max_message_bytes: int = MAX_MESSAGE_BYTES,
                   credentials: grpc.ServerCredentials | None = None,
                   interceptors: tuple[grpc.aio.ServerInterceptor, ...] = (),
                   maximum_concurrent_rpcs: int | None = None,

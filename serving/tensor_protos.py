@@ -8,98 +8,30 @@ checked first, against the values carried and against the request's byte budgets
 one for what its tensors take once decoded, and a much smaller one for what filling
 adds (the part of a tensor that costs the server memory but the client no bytes).
 
-Outputs go the other way through `to_tensor_proto`, tf.make_tensor_proto's encoding
-without its per-call cost.
+Sizes are the project's one codec's (contract/tensor_codec.py); decoding is
+TensorFlow's own. Outputs go the other way through that codec, as
+tf.make_tensor_proto writes them.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorflow.core.framework import tensor_pb2, types_pb2
 
+from contract.defaults import MAX_MESSAGE_BYTES
+from contract.tensor_codec import TensorSize, make_tensor_proto, tensor_size
 from serving.errors import InvalidArgument
 from serving.tensors import dtype_name
 
 # As large as the largest message the server takes: filling a shape never costs more
 # than sending its values would have.
-DEFAULT_MAX_REQUEST_TENSOR_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_REQUEST_TENSOR_BYTES = MAX_MESSAGE_BYTES
 # What filling declared shapes from fewer values may add to a request: enough for a
 # few thousand numbers from one value, never a batch of thousands of strings.
 DEFAULT_MAX_REQUEST_FILL_BYTES = 64 * 1024
-# One string element once decoded: a tf.tstring (24 bytes) and a numpy object pointer.
-STRING_ELEMENT_BYTES = 32
-
-# The repeated field that carries each dtype's values when tensor_content is empty.
-_VALUE_FIELD = {
-    types_pb2.DT_FLOAT: "float_val", types_pb2.DT_DOUBLE: "double_val",
-    types_pb2.DT_INT32: "int_val", types_pb2.DT_INT16: "int_val",
-    types_pb2.DT_INT8: "int_val", types_pb2.DT_UINT8: "int_val",
-    types_pb2.DT_UINT16: "int_val", types_pb2.DT_QINT8: "int_val",
-    types_pb2.DT_QUINT8: "int_val", types_pb2.DT_QINT32: "int_val",
-    types_pb2.DT_INT64: "int64_val", types_pb2.DT_UINT32: "uint32_val",
-    types_pb2.DT_UINT64: "uint64_val", types_pb2.DT_BOOL: "bool_val",
-    types_pb2.DT_STRING: "string_val", types_pb2.DT_HALF: "half_val",
-    types_pb2.DT_BFLOAT16: "half_val", types_pb2.DT_COMPLEX64: "scomplex_val",
-    types_pb2.DT_COMPLEX128: "dcomplex_val",
-}
-_COMPLEX = (types_pb2.DT_COMPLEX64, types_pb2.DT_COMPLEX128)  # two numbers a value
-
-
-@dataclass(frozen=True)
-class TensorSize:
-    """What a TensorProto declares (elements, bytes once decoded, fill included),
-    carries (values), and the bytes filling the elements not sent adds."""
-
-    elements: int
-    bytes: int
-    carried: int
-    filled: int = 0
-
-
-def tensor_size(key: str, proto: tensor_pb2.TensorProto) -> TensorSize:
-    """The declared and carried sizes of `proto`; InvalidArgument for a shape or
-    dtype TensorFlow could not decode, or values that do not fit the shape."""
-    if proto.tensor_shape.unknown_rank:
-        raise InvalidArgument(f"tensor parsing error: {key}: the tensor_shape has unknown "
-                              "rank; a request tensor needs a fully defined shape")
-    dims = [d.size for d in proto.tensor_shape.dim]
-    if any(d < 0 for d in dims):
-        raise InvalidArgument(f"tensor parsing error: {key}: shape {dims} has a negative "
-                              "dimension; a request tensor needs a fully defined shape")
-    if proto.dtype not in _VALUE_FIELD:
-        raise InvalidArgument(f"tensor parsing error: {key}: dtype "
-                              f"{dtype_name(proto.dtype)} cannot be sent in a "
-                              "request")
-    elements = math.prod(dims)
-    if proto.dtype == types_pb2.DT_STRING:
-        carried = len(proto.string_val)
-        last = len(proto.string_val[-1]) if carried else 0
-        per_fill = last + STRING_ELEMENT_BYTES  # TensorFlow copies the last value
-        sent = sum(map(len, proto.string_val)) + STRING_ELEMENT_BYTES * carried
-        nbytes = sent + max(elements - carried, 0) * per_fill
-    else:
-        per_fill = tf.dtypes.as_dtype(proto.dtype).size
-        nbytes = elements * per_fill
-        if proto.tensor_content:
-            if len(proto.tensor_content) != nbytes:
-                raise InvalidArgument(
-                    f"tensor parsing error: {key}: shape {dims} declares {elements} "
-                    f"elements ({nbytes} bytes) but tensor_content holds "
-                    f"{len(proto.tensor_content)} bytes")
-            carried = elements
-        else:
-            carried = len(getattr(proto, _VALUE_FIELD[proto.dtype]))
-            carried //= 2 if proto.dtype in _COMPLEX else 1
-    if carried > elements:
-        raise InvalidArgument(f"tensor parsing error: {key}: shape {dims} declares "
-                              f"{elements} elements but the tensor carries {carried} values")
-    return TensorSize(elements, nbytes, carried, (elements - carried) * per_fill)
-
 
 def to_arrays(inputs: Mapping[str, tensor_pb2.TensorProto],
               max_bytes: int = DEFAULT_MAX_REQUEST_TENSOR_BYTES,
@@ -111,7 +43,7 @@ def to_arrays(inputs: Mapping[str, tensor_pb2.TensorProto],
     TensorFlow does, but only up to `max_fill_bytes` for the whole request: such a fill
     is the one way a request can cost more memory than it sent.
     """
-    sizes = {key: tensor_size(key, proto) for key, proto in inputs.items()}
+    sizes = {key: _size(key, proto) for key, proto in inputs.items()}
     total = sum(size.bytes for size in sizes.values())
     if total > max_bytes:
         declared = ", ".join(f"'{key}' {size.elements} elements ({size.bytes} bytes), "
@@ -140,29 +72,21 @@ def to_arrays(inputs: Mapping[str, tensor_pb2.TensorProto],
     return arrays
 
 
-# Output dtypes whose arrays tf.make_tensor_proto writes as raw tensor_content (when
-# they hold more than one value): encoded here directly, as it costs ~20 us a tensor.
-_CONTENT_DTYPES = {np.dtype(np.float32): types_pb2.DT_FLOAT,
-                   np.dtype(np.float64): types_pb2.DT_DOUBLE,
-                   np.dtype(np.int32): types_pb2.DT_INT32,
-                   np.dtype(np.int64): types_pb2.DT_INT64}
-
-
 def to_tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
-    """`tf.make_tensor_proto(array)`, byte for byte, without its per-call overhead
-    for what outputs mostly are: numbers (several) as tensor_content, bytes as
-    string_val; any other array is handed to it."""
-    array = np.asarray(array)
-    dtype = _CONTENT_DTYPES.get(array.dtype)
-    if dtype is not None and 1 < array.size and array.nbytes < 1 << 31:
-        values = {"tensor_content": array.tobytes()}
-    elif array.dtype == object and all(type(v) is bytes for v in array.flat):
-        dtype, values = types_pb2.DT_STRING, {"string_val": array.ravel().tolist()}
-    else:
+    """An output as `tf.make_tensor_proto(array)` writes it, byte for byte, by the
+    project's one codec (contract/tensor_codec.py), without TensorFlow's per-call
+    cost; dtypes the codec does not carry (quantized, resource) by TensorFlow's."""
+    try:
+        return make_tensor_proto(array, message=tensor_pb2.TensorProto)
+    except (ValueError, TypeError):
         return tf.make_tensor_proto(array)
-    shape = tensor_shape_pb2.TensorShapeProto(
-        dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=n) for n in array.shape])
-    return tensor_pb2.TensorProto(dtype=dtype, tensor_shape=shape, **values)
+
+
+def _size(key: str, proto: tensor_pb2.TensorProto) -> TensorSize:
+    try:
+        return tensor_size(proto)
+    except ValueError as e:
+        raise InvalidArgument(f"tensor parsing error: {key}: {e}") from e
 
 
 # The C++ type each narrow dtype's int_val entries are cast to; half_val holds the
@@ -180,7 +104,7 @@ def _narrowed(proto: tensor_pb2.TensorProto) -> tensor_pb2.TensorProto:
     narrow = _NARROW.get(proto.dtype)
     if narrow is None:
         raise ValueError(f"a value does not fit dtype {dtype_name(proto.dtype)}")
-    field = _VALUE_FIELD[proto.dtype]
+    field = "half_val" if proto.dtype in (types_pb2.DT_HALF, types_pb2.DT_BFLOAT16) else "int_val"
     copy = tensor_pb2.TensorProto()
     copy.CopyFrom(proto)
     values = getattr(copy, field)

@@ -11,6 +11,7 @@ import tensorflow as tf
 from google.protobuf.message import DecodeError
 from tensorflow_serving.apis import input_pb2, prediction_log_pb2
 
+from contract.defaults import WARMUP_PATH
 from serving.errors import InvalidArgument, ServingError, Unimplemented
 from serving.inference import (
     CLASSIFY_METHOD,
@@ -25,7 +26,6 @@ from serving.tensor_protos import to_arrays
 
 logger = logging.getLogger(__name__)
 
-WARMUP_PATH = ("assets.extra", "tf_serving_warmup_requests")
 MAX_RECORDS = 1000  # WarmupConsts::kMaxNumRecords
 
 

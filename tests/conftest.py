@@ -10,7 +10,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import pytest  # noqa: E402
 
-from serving.launcher import ServerProcess  # noqa: E402
+from tests.launcher import ServerProcess  # noqa: E402
 
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 TRANS_FILE = "/usr/share/trans/de-en"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.launcher import ServerProcess
+from tests.launcher import ServerProcess
 from tests.serving.conftest import write_doubler
 
 TOKEN = "s3cret-token"

@@ -12,7 +12,8 @@ from concurrent import futures
 import grpc
 import numpy as np
 
-from clients import protos, tensors
+from contract import protos
+from contract import tensor_codec as tensors
 
 Answer = Callable[[protos.PredictRequest], protos.PredictResponse]
 

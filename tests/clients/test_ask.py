@@ -11,7 +11,7 @@ import pytest
 
 from clients.client import ServingClient
 from clients.errors import ClientError
-from serving.launcher import ServerProcess
+from tests.launcher import ServerProcess
 
 pytestmark = pytest.mark.babi
 
@@ -50,7 +50,7 @@ def test_bad_inputs_are_answered_or_refused_clearly(qa_server):
 def test_cli_prints_answer_and_saves_the_gate_heatmap(qa_server, tmp_path):
     story = tmp_path / "story.txt"
     story.write_text(STORY)
-    run = [sys.executable, "-m", "clients.command", "ask", "--story", str(story),
+    run = [sys.executable, "-m", "tfstack.command", "ask", "--story", str(story),
            "Where is John?", "--server", qa_server.target]
     result = subprocess.run([*run, "--gates", str(tmp_path / "gates.png")],
                             capture_output=True, text=True, timeout=120)
@@ -63,7 +63,7 @@ def test_cli_prints_answer_and_saves_the_gate_heatmap(qa_server, tmp_path):
 
 
 def test_batch_scoring_questions_from_jsonl(qa_server, tmp_path):
-    from clients.scoring import ScoreConfig, score
+    from clients.scoring.local import ScoreConfig, score
 
     questions = tmp_path / "questions.jsonl"
     questions.write_text("\n".join(json.dumps(record) for record in [

@@ -14,10 +14,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from clients import protos, tensors
 from clients.async_client import AsyncServingClient
 from clients.client import ServingClient
-from serving.launcher import ServerProcess
+from contract import protos
+from contract import tensor_codec as tensors
+from tests.launcher import ServerProcess
 
 
 class PixelClassifier(tf.Module):
@@ -58,7 +59,7 @@ def ten_images(tmp_path_factory):
 
 
 def tfstack(*argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "clients.command", *argv], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "tfstack.command", *argv], capture_output=True,
                           text=True, timeout=120)
 
 

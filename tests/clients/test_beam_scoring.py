@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from clients.command import main as tfstack
-from serving.launcher import ServerProcess, free_port
+from tests.launcher import ServerProcess, free_port
+from tfstack.command import main as tfstack
 
 needs_beam = pytest.mark.skipif(importlib.util.find_spec("apache_beam") is None,
                                 reason="needs Apache Beam: pip install -e '.[beam]'")
@@ -101,7 +101,7 @@ def beam_score(*args: str) -> int:
 
 @with_real_models
 def test_classifier_rows_match_the_local_scorer(server, photos, tmp_path, capsys):
-    from clients.scoring import ScoreConfig, score
+    from clients.scoring.local import ScoreConfig, score
 
     assert beam_score("classifier", str(photos), "-o", str(tmp_path / "beam.jsonl"),
                       "--num-shards", "1", "--batch-size", "32", "--server", server.target) == 0
@@ -187,7 +187,7 @@ def test_every_input_exactly_once_through_a_server_kill_and_restart(repository, 
     # gRPC's own reconnect backoff (28 s behind a 40 s outage, measured)
     first = ServerProcess(*serve).__enter__()
     run = subprocess.Popen(
-        [sys.executable, "-m", "clients.command", "score", "classifier", str(photos), "-o",
+        [sys.executable, "-m", "tfstack.command", "score", "classifier", str(photos), "-o",
          str(output), "--runner", "DirectRunner", "--server", f"127.0.0.1:{port}",
          "--batch-size", "4", "--retries", "40", "--direct_num_workers=2",
          "--direct_running_mode=multi_processing"],
@@ -227,7 +227,8 @@ def test_pipeline_options_need_a_runner(tmp_path, capsys):
 
 @needs_beam
 def test_beam_lists_folders_and_globs_as_the_local_scorer(tmp_path):
-    from clients import beam_inputs, score_io
+    from clients.scoring import beam_inputs
+    from clients.scoring import files as score_io
 
     for name in ("p/a-b/1.png", "p/a/2.png", "p/a/n.txt", "p/3.GIF", "p/a/c/4.jpg"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

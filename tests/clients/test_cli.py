@@ -11,9 +11,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from contract.defaults import TOP_K
+
 
 def tfstack(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "clients.command", *args],
+    return subprocess.run([sys.executable, "-m", "tfstack.command", *args],
                           capture_output=True, text=True, timeout=120)
 
 
@@ -48,7 +50,7 @@ def test_classify_json_carries_names_scores_and_ids(classifier_server, image_fil
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [row["file"] for row in rows] == [str(p) for p in paths]
-    assert all(len(row["labels"]) == 3 for row in rows)
+    assert all(len(row["labels"]) == TOP_K for row in rows)  # the one default
     top_ids = [row["labels"][0]["class_id"] for row in rows]
     assert all(0 <= i <= 9 for i in top_ids)
     assert sum(i == label for i, label in zip(top_ids, labels, strict=True)) >= 2

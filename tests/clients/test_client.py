@@ -10,9 +10,10 @@ import pytest
 import tensorflow as tf
 
 from clients.client import ServingClient
+from clients.codecs import ClassifierCodec, QACodec, TranslatorCodec
 from clients.errors import ClientError
-from clients.messages import channel_target, contract_tensor, model_spec
-from export.contracts import CLASSIFIER
+from clients.messages import channel_target, model_spec
+from contract.endpoints import CLASSIFIER
 from tests.messages import png
 
 
@@ -96,14 +97,21 @@ def test_channel_target_for_one_or_several_addresses():
         channel_target("a.example:8500,b.example:8500")
 
 
-def test_contract_tensor_uses_the_declared_dtype():
-    signature = CLASSIFIER.signature("predict_pixels")
-    proto = contract_tensor(signature, "pixels", [[[[1]]]])  # ints in, floats on the wire
-    assert proto.dtype == tf.float32.as_datatype_enum
+def test_each_codec_encodes_its_contracts_keys_dtypes_and_signature():
+    request = TranslatorCodec(greedy=True, version=3).encode(["Guten Morgen"])
+    assert (request.model_spec.name, request.model_spec.signature_name) == ("translator",
+                                                                           "greedy")
+    assert request.model_spec.version.value == 3
+    assert request.inputs["text"].dtype == tf.string.as_datatype_enum
+    request = QACodec(label="stable").encode([("Mary went home.", "Where is Mary?")])
+    assert set(request.inputs) == {"story", "question"}
+    assert request.model_spec.version_label == "stable"
+    request = ClassifierCodec().encode([b"\x89PNG"])
+    assert list(request.inputs) == [CLASSIFIER.signature("serving_default").inputs[0].key]
 
 
 def test_calls_are_spread_round_robin_over_every_address(tmp_path):
-    from serving.launcher import ServerProcess
+    from tests.launcher import ServerProcess
     from tests.serving.conftest import write_doubler
 
     write_doubler(tmp_path / "1")

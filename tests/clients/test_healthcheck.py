@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from clients.healthcheck import main as healthcheck
-from serving.launcher import free_port
+from tests.launcher import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

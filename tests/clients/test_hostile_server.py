@@ -29,8 +29,8 @@ def tfstack(*args: str, memory: int | None = None) -> subprocess.CompletedProces
     """The `tfstack` command, optionally with at most `memory` bytes of address space."""
     prefix = ["-c", "import resource, runpy, sys; "
               f"resource.setrlimit(resource.RLIMIT_AS, ({memory}, {memory})); "
-              "sys.argv[0] = 'tfstack'; runpy.run_module('clients.command', "
-              "run_name='__main__')"] if memory else ["-m", "clients.command"]
+              "sys.argv[0] = 'tfstack'; runpy.run_module('tfstack.command', "
+              "run_name='__main__')"] if memory else ["-m", "tfstack.command"]
     return subprocess.run([sys.executable, *prefix, *args], capture_output=True, text=True,
                           timeout=120)
 
@@ -143,7 +143,8 @@ def test_score_stops_at_a_malformed_answer_without_error_rows(images, tmp_path):
     ("error_code", 99, "GetModelStatus reports the unknown error code 99"),
 ])
 def test_a_status_no_tf_serving_sends_is_the_servers_fault(field, value, fault):
-    from clients import messages, protos
+    from clients import messages
+    from contract import protos
 
     answer = protos.GetModelStatusResponse()
     status = answer.model_version_status.add(version=1, state=30)

@@ -33,13 +33,13 @@ def loaded(code: str) -> set[str]:
 
 
 def command(*argv: str) -> str:
-    return ("from clients.command import main\ntry:\n"
+    return ("from tfstack.command import main\ntry:\n"
             f"    main({list(argv)!r})\nexcept SystemExit:\n    pass\nreport()")
 
 
 def test_the_client_modules_import_no_tensorflow():
     modules = loaded("import clients.client, clients.cli, clients.async_client, "
-                     "clients.scoring, clients.healthcheck, clients.plots\nreport()")
+                     "clients.scoring.local, clients.healthcheck, clients.plots\nreport()")
     assert "grpc" in modules and modules.isdisjoint(HEAVY)
 
 
@@ -51,7 +51,7 @@ def test_client_commands_load_no_tensorflow_nor_the_other_packages(argv):
     modules = loaded(command(*argv))
     assert modules.isdisjoint(HEAVY)
     ours = {m for m in modules if m.split(".")[0] in ("models", "export", "serving")}
-    assert ours <= {"export", "export.contracts"}  # the wire contract, plain data
+    assert ours == set()  # the wire contract is contract/, plain data
 
 
 @pytest.mark.parametrize("argv", [("--help",), ("train", "--help"), ("train", "qa", "--help"),

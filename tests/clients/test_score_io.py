@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from clients.score_io import OutputFailed, ResultWriter, read_items
+from clients.scoring.files import OutputFailed, ResultWriter, read_items
 
 
 def test_text_lines_are_items_numbered_from_one(tmp_path):
@@ -92,7 +92,7 @@ def test_inputs_end_at_newlines_only(tmp_path):
 
 
 def test_bad_records_can_become_items_with_their_error(tmp_path):
-    from clients.score_io import parse_items
+    from clients.scoring.files import parse_items
 
     with (tmp_path / "in.jsonl").open("w+b") as stream:
         stream.write(b'{"text": "a"}\n{oops\n[1]\n{"other": 1}\n')

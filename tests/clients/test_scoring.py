@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clients.scoring import ScoreConfig, score
-from serving.launcher import ServerProcess, free_port
+from clients.scoring.local import ScoreConfig, score
+from tests.launcher import ServerProcess, free_port
 
 pytestmark = pytest.mark.fashion
 
@@ -49,7 +49,7 @@ def assert_exactly_once(output, folder) -> list[dict]:
 
 
 def tfstack_score(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "clients.command", "score", *args,
+    return subprocess.Popen([sys.executable, "-m", "tfstack.command", "score", *args,
                              "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 

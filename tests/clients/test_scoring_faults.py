@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clients.scoring import ScoreConfig, score
+from clients.scoring.local import ScoreConfig, score
 from serving.config import ServerConfig, model_configs
-from serving.launcher import ServerProcess, free_port
 from serving.metrics import DEFAULT_PATH
 from serving.repository import ModelRepository
 from serving.rest import start_rest
 from serving.server import create_server, set_serving
+from tests.launcher import ServerProcess, free_port
 from tests.serving.conftest import InProcessServer
 
 pytestmark = pytest.mark.fashion
@@ -46,7 +46,7 @@ def rows(path) -> list[dict]:
 
 
 def tfstack_score(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "clients.command", "score", *args,
+    return subprocess.Popen([sys.executable, "-m", "tfstack.command", "score", *args,
                              "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 

@@ -13,9 +13,9 @@ import pytest
 from clients.async_client import AsyncServingClient
 from clients.channels import ChannelSecurity
 from clients.client import ServingClient
-from clients.command import main as tfstack
 from clients.errors import ClientError
 from tests.clients.conftest import TOKEN
+from tfstack.command import main as tfstack
 
 X = {"x": np.ones((1, 2), np.float32)}
 

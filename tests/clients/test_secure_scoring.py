@@ -11,8 +11,8 @@ import json
 import pytest
 
 from clients.channels import ChannelSecurity
-from clients.command import main as tfstack
-from clients.scoring import ScoreConfig, score
+from clients.scoring.local import ScoreConfig, score
+from tfstack.command import main as tfstack
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from clients.client import ServingClient
-from clients.command import main
 from clients.errors import ClientError
-from serving.launcher import ServerProcess
+from tests.launcher import ServerProcess
+from tfstack.command import main
 
 pytestmark = pytest.mark.trans
 
@@ -110,7 +110,7 @@ def test_unknown_model_or_signature_is_refused(client, translator_server, capsys
 
 
 def test_batch_scoring_a_text_file(translator_server, translator_training_pairs, tmp_path):
-    from clients.scoring import ScoreConfig, score
+    from clients.scoring.local import ScoreConfig, score
 
     pairs = translator_training_pairs[:5]
     sentences = tmp_path / "sentences.txt"

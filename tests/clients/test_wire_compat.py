@@ -1,5 +1,5 @@
-"""The client's own TF Serving messages (`clients.protos`) against the official
-classes of `tensorflow-serving-api`, and its numpy codec (`clients.tensors`) against
+"""The client's own TF Serving messages (`contract.protos`) against the official
+classes of `tensorflow-serving-api`, and its numpy codec (`contract.tensor_codec`) against
 `tf.make_tensor_proto` / `tf.make_ndarray`: the same declarations, the same bytes."""
 
 from __future__ import annotations
@@ -18,8 +18,11 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from clients import messages, protos, tensors
-from export.contracts import CLASSIFIER
+from clients import messages
+from clients.codecs import ClassifierCodec, QACodec, TranslatorCodec
+from contract import protos
+from contract import tensor_codec as tensors
+from contract.endpoints import CLASSIFIER
 
 OFFICIAL = descriptor_pool.Default()
 OURS = [protos.TensorShapeProto, protos.TensorProto, protos.TensorInfo, protos.SignatureDef,
@@ -103,15 +106,15 @@ def round_trip_request(ours) -> None:
 
 def test_every_request_the_client_builds_is_tf_servings():
     requests = [
-        messages.classify_request([b"\x89PNG one", b"two"], version=3),
-        messages.qa_request(["Mary went home.\nJohn left."], ["Where is Mary?"], label="stable"),
-        messages.translate_request(["Guten Morgen", ""], greedy=True),
+        ClassifierCodec(version=3).encode([b"\x89PNG one", b"two"]),
+        QACodec(label="stable").encode([("Mary went home.\nJohn left.", "Where is Mary?")]),
+        TranslatorCodec(greedy=True).encode(["Guten Morgen", ""]),
         messages.predict_request("m", {"x": np.arange(6, dtype=np.float32).reshape(2, 3),
                                        "n": [1, 2], "s": "one", "b": np.array([True, False]),
                                        "t": tf.make_tensor_proto([1.5])},
                                  signature="sig", output_filter=["y", "total"]),
-        messages.predict_request("m", {"pixels": messages.contract_tensor(
-            CLASSIFIER.signature("predict_pixels"), "pixels", [[[[1]]]])}),
+        messages.predict_request("m", {"pixels": tensors.make_tensor_proto(
+            [[[[1]]]], dtype=CLASSIFIER.signature("predict_pixels").input("pixels").dtype)}),
         messages.metadata_request("classifier", version=2),
         messages.status_request("qa"), messages.status_request("qa", version=7),
     ]
@@ -150,8 +153,8 @@ def test_every_response_the_client_reads_is_tf_servings():
         assert ours.SerializeToString(deterministic=True) == data
         assert type(theirs).FromString(ours.SerializeToString()) == theirs
 
-    [result] = messages.classifications(messages.predict_outputs(
-        protos.PredictResponse.FromString(predict.SerializeToString())), top_k=2)
+    [result] = ClassifierCodec(top_k=2).decode(
+        protos.PredictResponse.FromString(predict.SerializeToString()))
     assert [(x.name, x.class_id) for x in result.labels] == [("Shirt", 6), ("Bag", 8)]
     signatures = messages.signature_defs(
         protos.GetModelMetadataResponse.FromString(metadata.SerializeToString()))
@@ -265,7 +268,7 @@ def test_decoding_what_a_server_may_send_agrees_with_tensorflow(proto):
 def test_decoding_refuses_what_tensorflow_could_not_decode():
     for proto, match in [
         (typed(tf.float32, [2], float_val=[1, 2, 3]), "carries 3 values"),
-        (typed(tf.float32, [3], tensor_content=b"\0" * 8), "holds 2 values"),
+        (typed(tf.float32, [3], tensor_content=b"\0" * 8), "tensor_content holds 8 bytes"),
         (tensor_pb2.TensorProto(dtype=1, tensor_shape={"unknown_rank": True}), "fully defined"),
         (typed(tf.float32, [-1]), "fully defined"),
         (typed(tf.float32, [1 << 20, 1 << 20]), "over 2 GB"),

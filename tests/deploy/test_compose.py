@@ -25,7 +25,7 @@ from export.model_config import (
 from serving.cli import build_parser
 from serving.config_protos import BatchingParameters, MonitoringConfig, read_text_proto
 from serving.config_rules import ConfigError, validate_model_list
-from serving.launcher import ServerProcess
+from tests.launcher import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

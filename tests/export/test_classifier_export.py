@@ -14,7 +14,7 @@ from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
-from export.contracts import CLASSIFIER
+from contract.endpoints import CLASSIFIER
 from models.vision.trainer import load_trained
 from tests.messages import png
 

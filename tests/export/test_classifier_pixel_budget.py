@@ -18,11 +18,12 @@ from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from clients.command import build_parser, main
-from export.classifier import DEFAULT_MAX_IMAGE_PIXELS, MAX_GIF_STEPS, export_classifier
-from export.contracts import CLASSIFIER
-from serving.launcher import ServerProcess
+from contract.endpoints import CLASSIFIER
+from export.classifier import export_classifier
+from models.vision.image_headers import DEFAULT_MAX_IMAGE_PIXELS, MAX_GIF_STEPS
+from tests.launcher import ServerProcess
 from tests.messages import png, predict_request
+from tfstack.command import build_parser, main
 
 pytestmark = pytest.mark.fashion
 BUDGET = 800  # pixels: a 28x28 image (784) fits, 29x28 (812) does not

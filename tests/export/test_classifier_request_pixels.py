@@ -15,12 +15,13 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from clients.command import main
 from export import cli
-from export.classifier import DEFAULT_MAX_REQUEST_PIXELS, export_classifier
-from serving.launcher import ServerProcess
+from export.classifier import export_classifier
+from models.vision.image_headers import DEFAULT_MAX_REQUEST_PIXELS
 from tests.export.test_classifier_pixel_budget import png_claiming
+from tests.launcher import ServerProcess
 from tests.messages import png, predict_request
+from tfstack.command import main
 
 pytestmark = pytest.mark.fashion
 IMAGE, REQUEST = 800, 2000  # pixels: two 28x28 images (1568) fit, three (2352) do not

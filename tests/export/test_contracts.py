@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from export.contracts import CLASSIFIER, DEFAULT_SIGNATURE, ENDPOINTS
+from contract.endpoints import CLASSIFIER, DEFAULT_SIGNATURE, ENDPOINTS
 
 
 def test_classifier_contract():

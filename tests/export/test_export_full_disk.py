@@ -18,7 +18,7 @@ def tfstack(*args: str, file_size: int | None = None) -> subprocess.CompletedPro
     limit = (f"resource.setrlimit(resource.RLIMIT_FSIZE, ({file_size}, {file_size})); "
              if file_size else "")
     launch = (f"import resource, runpy, sys; {limit}sys.argv[0] = 'tfstack'; "
-              "runpy.run_module('clients.command', run_name='__main__')")
+              "runpy.run_module('tfstack.command', run_name='__main__')")
     return subprocess.run([sys.executable, "-c", launch, *args], capture_output=True,
                           text=True, timeout=300)
 

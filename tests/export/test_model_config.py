@@ -72,7 +72,7 @@ def test_label_command(tmp_path):
     register_model(path, "classifier", "repo/classifier")
 
     def label(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "clients.command", "label", *args,
+        return subprocess.run([sys.executable, "-m", "tfstack.command", "label", *args,
                                "--config", str(path)], capture_output=True, text=True)
 
     assert label("classifier", "stable", "4").returncode == 0
@@ -96,7 +96,7 @@ def test_each_repository_keeps_its_own_config(tmp_path, monkeypatch):
 def test_export_command_lists_the_new_version_under_its_label(trained_classifier, tmp_path):
     tracked = Path(DEFAULT_CONFIG_FILE).read_bytes()
     result = subprocess.run(
-        [sys.executable, "-m", "clients.command", "export", "classifier",
+        [sys.executable, "-m", "tfstack.command", "export", "classifier",
          "--model-dir", str(trained_classifier.model_dir), "--repository",
          str(tmp_path / "repo"), "--label", "canary"],
         capture_output=True, text=True)

@@ -10,7 +10,7 @@ import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 
-from export.contracts import QA
+from contract.endpoints import QA
 from export.qa import qa_archive, question_bytes, story_bytes
 from models.qa.babi import load_tasks
 from models.qa.dmn import build_dmn

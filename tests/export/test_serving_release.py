@@ -15,8 +15,9 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
+from contract.defaults import WARMUP_PATH
 from export.session_check import PredictionLog
-from export.warmup import WARMUP_DIR, WARMUP_FILE, predict_log, write_warmup
+from export.warmup import predict_log, write_warmup
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVING_PYTHON = ROOT / ".venv-tfserving" / "bin" / "python"
@@ -50,7 +51,7 @@ def replayed(stdout: str) -> dict[str, tuple[str, list[str]]]:
 
 def warmup_signatures(version_dir: Path) -> list[str]:
     """The signature of each warm-up record, read with tensorflow-serving-api."""
-    path = version_dir / WARMUP_DIR / WARMUP_FILE
+    path = version_dir.joinpath(*WARMUP_PATH)
     return [prediction_log_pb2.PredictionLog.FromString(raw.numpy())
             .predict_log.request.model_spec.signature_name
             for raw in tf.data.TFRecordDataset(str(path))]
@@ -131,4 +132,7 @@ def test_the_check_imports_only_what_the_bare_venv_has():
     # `-m export.session_check` runs export/__init__.py first: it must stay import-free.
     assert imported_packages(ROOT / "export" / "__init__.py") == set()
     assert imported_packages(ROOT / "export" / "session_check.py") <= {
-        "__future__", "argparse", "logging", "sys", "pathlib", "tensorflow", "google"}
+        "__future__", "argparse", "logging", "sys", "pathlib", "tensorflow", "contract"}
+    for module in ("__init__", "defaults", "endpoints", "protos"):  # protobuf, stdlib
+        assert imported_packages(ROOT / "contract" / f"{module}.py") <= {
+            "__future__", "dataclasses", "re", "google"}

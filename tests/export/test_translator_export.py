@@ -10,10 +10,10 @@ import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 
-from export.contracts import DEFAULT_SIGNATURE, GREEDY_SIGNATURE, TRANSLATOR
+from contract.defaults import WARMUP_PATH
+from contract.endpoints import DEFAULT_SIGNATURE, GREEDY_SIGNATURE, TRANSLATOR
 from export.text_caps import MAX_WORD_CHARS
 from export.translator import max_sentence_bytes
-from export.warmup import WARMUP_DIR, WARMUP_FILE
 from models.translation.trainer import load_trained
 
 pytestmark = pytest.mark.trans
@@ -128,7 +128,7 @@ def test_a_huge_word_is_cut_and_so_are_its_copies_in_the_answer(loaded, trained,
 def test_warmup_records_cover_both_signatures_and_run(version_dir, loaded):
     from tensorflow_serving.apis import prediction_log_pb2
 
-    path = version_dir / WARMUP_DIR / WARMUP_FILE
+    path = version_dir.joinpath(*WARMUP_PATH)
     logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy())
             for r in tf.data.TFRecordDataset(str(path))]
     requests = [log.predict_log.request for log in logs]

@@ -22,7 +22,7 @@ def run_tfstack(*argv: str, cwd: Path, env: dict[str, str | None] | None = None,
     for module, values in (settings or {}).items():
         lines.append(f"module = importlib.import_module({module!r})")
         lines += [f"module.{name} = {_literal(value)}" for name, value in values.items()]
-    lines += ["from clients.command import main", "sys.exit(main(sys.argv[1:]))"]
+    lines += ["from tfstack.command import main", "sys.exit(main(sys.argv[1:]))"]
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0",
                    "PYTHONPATH": str(ROOT), **(env or {})}
     environment = {k: v for k, v in environment.items() if v is not None}

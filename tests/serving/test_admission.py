@@ -22,9 +22,9 @@ from serving.dataplane import DataPlane, Request, RequestLimits
 from serving.deadlines import set_deadline
 from serving.errors import DeadlineExceeded, ResourceExhausted
 from serving.fairness import CALLER
-from serving.launcher import ServerProcess
 from serving.metrics import DEFAULT_PATH
 from serving.repository import ModelRepository
+from tests.launcher import ServerProcess
 from tests.messages import predict_request
 from tests.serving.test_shutdown_and_limits import Spinner
 

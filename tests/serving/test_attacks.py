@@ -19,7 +19,7 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from serving.launcher import ServerProcess, free_port
+from tests.launcher import ServerProcess, free_port
 from tests.messages import predict_request
 from tests.serving.conftest import write_doubler
 from tests.serving.test_shutdown_and_limits import Spinner

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from serving.launcher import ServerProcess
+from tests.launcher import ServerProcess
 from tests.messages import png, predict_request
 
 pytestmark = pytest.mark.fashion

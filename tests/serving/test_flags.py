@@ -25,7 +25,7 @@ from tensorflow_serving.apis import (
 
 from serving.cli import NO_EFFECT, build_parser, config_from_args, flags_without_effect
 from serving.config import ConfigError, ServerConfig, model_configs, schedulable_cpus
-from serving.launcher import ServerProcess, free_port
+from tests.launcher import ServerProcess, free_port
 from tests.messages import predict_request
 from tests.serving.conftest import write_doubler
 

@@ -19,7 +19,7 @@ import requests
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from serving.launcher import ServerProcess, free_port
+from tests.launcher import ServerProcess, free_port
 from tests.serving import fuzz_inputs as fuzz
 from tests.serving.conftest import write_doubler, write_example_model
 

@@ -12,7 +12,7 @@ import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from serving.launcher import ServerProcess, free_port
+from tests.launcher import ServerProcess, free_port
 from tests.messages import png, predict_request
 
 STORY = "Mary moved to the bathroom.\nJohn went to the hallway."

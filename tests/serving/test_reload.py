@@ -18,8 +18,8 @@ from tensorflow_serving.apis import (
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving.config import ServerConfig, model_configs
-from serving.launcher import ServerProcess
 from serving.repository import ModelRepository
+from tests.launcher import ServerProcess
 from tests.messages import predict_request
 from tests.serving.conftest import InProcessServer, write_doubler
 

@@ -17,10 +17,10 @@ import json
 import pytest
 import requests
 
+from contract.tensor_codec import STRING_ELEMENT_BYTES
 from serving.errors import InvalidArgument
 from serving.json_codec import MAX_JSON_DEPTH, check_structure, parse_body
 from serving.rest import INLINE_BODY_BYTES
-from serving.tensor_protos import STRING_ELEMENT_BYTES
 
 
 @pytest.fixture(scope="module")

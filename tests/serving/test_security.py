@@ -20,7 +20,7 @@ from tensorflow_serving.apis import (
 from tensorflow_serving.config import model_server_config_pb2
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-from serving.launcher import ServerProcess, free_port
+from tests.launcher import ServerProcess, free_port
 from tests.messages import predict_request
 from tests.serving.conftest import write_doubler
 

@@ -13,10 +13,10 @@ from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from serving.config import ServerConfig, model_configs
 from serving.errors import FailedPrecondition, InvalidArgument
-from serving.launcher import ServerProcess, free_port
 from serving.repository import ModelRepository
 from serving.servable import LoadOptions, load_servable
 from serving.server import load_options
+from tests.launcher import ServerProcess, free_port
 from tests.messages import predict_request
 from tests.serving.half_plus import (
     example,

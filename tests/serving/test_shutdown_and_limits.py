@@ -16,8 +16,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from serving.launcher import ServerProcess, free_port
 from serving.metrics import DEFAULT_PATH
+from tests.launcher import ServerProcess, free_port
 from tests.messages import predict_request
 
 

@@ -22,8 +22,8 @@ from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 import serving.repository as repository_module
 from serving.config import ModelConfig
-from serving.launcher import ServerProcess
 from serving.repository import LoadPolicy, ModelRepository
+from tests.launcher import ServerProcess
 from tests.messages import predict_request
 
 

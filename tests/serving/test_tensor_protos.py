@@ -15,8 +15,9 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
+from contract.tensor_codec import STRING_ELEMENT_BYTES, tensor_size
 from serving.errors import InvalidArgument
-from serving.tensor_protos import STRING_ELEMENT_BYTES, tensor_size, to_arrays, to_tensor_proto
+from serving.tensor_protos import to_arrays, to_tensor_proto
 from tests.messages import predict_request
 
 
@@ -81,7 +82,7 @@ def test_malformed_tensors_are_invalid_argument_naming_the_input(stub, proto, sa
 
 def test_string_tensors_count_their_bytes_against_the_budget():
     proto = tf.make_tensor_proto(np.array([b"a" * 1000] * 10, dtype=object))
-    assert tensor_size("text", proto).bytes == 10 * 1000 + 10 * STRING_ELEMENT_BYTES
+    assert tensor_size(proto).bytes == 10 * 1000 + 10 * STRING_ELEMENT_BYTES
     with pytest.raises(InvalidArgument, match="declare 10320 bytes, more than .* 10000"):
         to_arrays({"text": proto}, max_bytes=10_000)
     assert to_arrays({"text": proto}, max_bytes=20_000)["text"].shape == (10,)

@@ -1,14 +1,20 @@
-"""The TF Serving messages and services the client speaks, declared here.
+"""TF Serving messages declared without TensorFlow: the one way this project declares
+a message that no package it may import ships, and the messages the clients speak.
 
-Only what the client uses, with the package, names, field numbers and types of
-TF Serving's own .proto files (`tensorflow_serving/apis/*.proto`,
-`tensorflow/core/framework/{tensor,tensor_shape,types}.proto`, `meta_graph.proto`,
-`error_codes.proto`), in a private descriptor pool as `serving/config_protos.py`
-does: the bytes on the wire are TF Serving's, and neither `tensorflow` nor
-`tensorflow-serving-api` is imported. A field a server sends that is not declared
-here (a newer field, `variant_val`) is kept as an unknown field, not lost.
-tests/clients/test_wire_compat.py checks every declaration against the official
-classes and round-trips each message through them.
+`build_pool` turns declarations (per package: enums, and messages whose fields are
+`(name, number, type[, oneof])`, a type being a scalar, `repeated T`, `map<string, T>`
+or a full message or enum name) into a private descriptor pool, with the packages,
+names and field numbers of TF Serving's own .proto files, so the bytes on the wire and
+the text format are TF Serving's. `serving/config_protos.py` (config messages the
+tensorflow-serving-api wheel lacks) and `export/session_check.py` (warm-up records in
+a bare TensorFlow venv) declare theirs with it too.
+
+The clients' messages below are what they use of `tensorflow_serving/apis/*.proto`,
+`tensorflow/core/framework/{tensor,tensor_shape,types}.proto`, `meta_graph.proto` and
+`error_codes.proto`; neither `tensorflow` nor `tensorflow-serving-api` is imported. A
+field a server sends that is not declared (a newer field, `variant_val`) is kept as an
+unknown field, not lost. tests/clients/test_wire_compat.py checks every declaration
+against the official classes and round-trips each message through them.
 """
 
 from __future__ import annotations
@@ -19,9 +25,7 @@ from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool, message_fa
 
 _F = descriptor_pb2.FieldDescriptorProto
 
-# Each package's enums and messages, nested ones as `Outer.Inner`. A field is
-# (name, number, type[, oneof]); a type is a scalar, `repeated T`, `map<string, T>`
-# or a message's or enum's full name.
+# Each package's enums and messages, nested ones as `Outer.Inner`.
 _PACKAGES = {
     "tensorflow": {
         "enums": {
@@ -109,15 +113,12 @@ _JSON_NAMES = {"StatusProto.error_code": "error_code", "StatusProto.error_messag
 _SCALARS = {name: getattr(_F, f"TYPE_{name.upper()}") for name in (
     "double", "float", "int64", "uint64", "int32", "bool", "string", "bytes", "uint32")}
 _WELL_KNOWN = {"google.protobuf.Int64Value": "google/protobuf/wrappers.proto",
+               "google.protobuf.StringValue": "google/protobuf/wrappers.proto",
                "google.protobuf.Any": "google/protobuf/any.proto"}
 
 
-def _package_of(type_name: str) -> str:
-    return max((p for p in _PACKAGES if type_name.startswith(f"{p}.")), key=len)
-
-
-def _file_name(package: str) -> str:
-    return f"tfstack/clients/{package.replace('.', '_')}.proto"
+def _file_name(prefix: str, package: str) -> str:
+    return f"{prefix}/{package.replace('.', '_')}.proto"
 
 
 def _message_at(file, path: list[str]):
@@ -139,10 +140,15 @@ def _set_type(field, kind: str, enums: set[str]) -> str | None:
     return kind
 
 
-def _add_field(message, full_name: str, spec: tuple, enums: set[str]) -> str | None:
+def _package_of(packages: dict, type_name: str) -> str:
+    return max((p for p in packages if type_name.startswith(f"{p}.")), key=len)
+
+
+def _add_field(message, full_name: str, spec: tuple, enums: set[str],
+               json_names: dict[str, str]) -> str | None:
     name, number, kind, *oneof = spec
     field = message.field.add(name=name, number=number, label=_F.LABEL_OPTIONAL)
-    json_name = _JSON_NAMES.get(f"{full_name.rsplit('.', 1)[-1]}.{name}")
+    json_name = json_names.get(f"{full_name.rsplit('.', 1)[-1]}.{name}")
     if json_name:
         field.json_name = json_name
     if oneof:
@@ -166,16 +172,20 @@ def _add_field(message, full_name: str, spec: tuple, enums: set[str]) -> str | N
     return _set_type(field, kind, enums)
 
 
-def _build_pool() -> descriptor_pool.DescriptorPool:
+def build_pool(packages: dict, prefix: str,
+               json_names: dict[str, str] | None = None) -> descriptor_pool.DescriptorPool:
+    """A descriptor pool of `packages` (each after those it refers to), in files named
+    under `prefix`; `json_names` sets a field's JSON name (`Message.field`) where the
+    .proto file sets one explicitly."""
     pool = descriptor_pool.DescriptorPool()
     for module in (wrappers_pb2, any_pb2):
         pool.AddSerializedFile(module.DESCRIPTOR.serialized_pb)
-    enums = {f"{package}.{name}" for package, body in _PACKAGES.items()
-             for name in body["enums"]}
-    for package, body in _PACKAGES.items():  # each package after those it refers to
-        file = descriptor_pb2.FileDescriptorProto(name=_file_name(package), package=package,
-                                                  syntax="proto3")
-        for name, values in body["enums"].items():
+    enums = {f"{package}.{name}" for package, body in packages.items()
+             for name in body.get("enums", {})}
+    for package, body in packages.items():
+        file = descriptor_pb2.FileDescriptorProto(name=_file_name(prefix, package),
+                                                  package=package, syntax="proto3")
+        for name, values in body.get("enums", {}).items():
             *outer, leaf = name.split(".")
             enum = (_message_at(file, outer).enum_type if outer else file.enum_type).add(
                 name=leaf)
@@ -185,19 +195,26 @@ def _build_pool() -> descriptor_pool.DescriptorPool:
         used = set()
         for name, fields in body["messages"].items():
             message = _message_at(file, name.split("."))
-            used |= {_add_field(message, f"{package}.{name}", spec, enums) for spec in fields}
+            used |= {_add_field(message, f"{package}.{name}", spec, enums, json_names or {})
+                     for spec in fields}
         used.discard(None)
-        files = {_WELL_KNOWN.get(t) or _file_name(_package_of(t)) for t in used}
+        files = {_WELL_KNOWN.get(t) or _file_name(prefix, _package_of(packages, t))
+                 for t in used}
         file.dependency.extend(sorted(files - {file.name}))
         pool.Add(file)
     return pool
 
 
-POOL = _build_pool()
+def message_class(pool: descriptor_pool.DescriptorPool, full_name: str):
+    """The message class of `full_name` in `pool`."""
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(full_name))
+
+
+POOL = build_pool(_PACKAGES, "tfstack/contract", _JSON_NAMES)
 
 
 def _message(full_name: str):
-    return message_factory.GetMessageClass(POOL.FindMessageTypeByName(full_name))
+    return message_class(POOL, full_name)
 
 
 TensorShapeProto = _message("tensorflow.TensorShapeProto")

@@ -1,7 +1,7 @@
 """Batch scoring: files in, one result row per input out, in order, exactly once.
 
 Batches go concurrently to any TF-Serving-compatible server; transient failures
-(see `clients.retrying`) are retried with exponential backoff and full jitter, and
+(see `clients.scoring.retrying`) are retried with exponential backoff and full jitter, and
 when the retries run out the run stops with `ServerUnavailable`, every row written
 so far complete and `--resume` able to continue: an outage never becomes error
 rows. An answer the server gets wrong (`MalformedResponse`) and a full disk
@@ -23,18 +23,19 @@ from tqdm import tqdm
 
 from clients.async_client import AsyncServingClient
 from clients.channels import ChannelSecurity
-from clients.endpoints import ENDPOINTS, endpoint_for
 from clients.errors import ClientError, MalformedResponse
-from clients.retrying import (
+from clients.scoring.files import Item, ResultWriter, read_items, result_row
+from clients.scoring.retrying import (
     ServerUnavailable,
     backoff_seconds,
     too_large,
     too_large_reason,
     transient,
 )
-from clients.score_io import Item, ResultWriter, read_items, result_row
+from clients.scoring.scorers import SCORERS, scorer_for
+from contract.defaults import BATCH_SIZE, DEFAULT_TARGET, TOP_K
 
-__all__ = ["ENDPOINTS", "ScoreConfig", "ScoreSummary", "ServerUnavailable", "score"]
+__all__ = ["SCORERS", "ScoreConfig", "ScoreSummary", "ServerUnavailable", "score"]
 
 
 @dataclass(frozen=True)
@@ -45,12 +46,12 @@ class ScoreConfig:
     model: str
     input: str
     output: str
-    server: str = "127.0.0.1:8500"
+    server: str = DEFAULT_TARGET
     input_format: str | None = None
     output_format: str | None = None
     column: str | None = None
     id_column: str = "id"
-    batch_size: int = 32
+    batch_size: int = BATCH_SIZE
     concurrency: int = 4
     deadline: float = 30.0
     retries: int = 8
@@ -58,7 +59,7 @@ class ScoreConfig:
     max_backoff_seconds: float = 10.0
     max_errors: int | None = None
     resume: bool = False
-    top_k: int = 5
+    top_k: int = TOP_K
     progress: bool = True
     security: ChannelSecurity = ChannelSecurity()
 
@@ -99,7 +100,7 @@ def score(config: ScoreConfig) -> ScoreSummary:
 
 
 async def score_async(config: ScoreConfig) -> ScoreSummary:
-    endpoint = endpoint_for(config.model, config.top_k)
+    endpoint = scorer_for(config.model, config.top_k)
     column = config.column or endpoint.column
     items = read_items(config.input, config.input_format, column, config.id_column)
     writer = ResultWriter(config.output, endpoint.fields, config.output_format, config.resume)
@@ -235,10 +236,9 @@ class _Run:
         for attempt in range(self.config.retries + 1):
             started = time.monotonic()
             try:
-                outputs = await self.client.predict(endpoint.model, endpoint.inputs(payloads),
-                                                    endpoint.signature)
+                results = await self.client.call(endpoint.codec, payloads, batch_size=None)
                 self.summary.latencies.append(time.monotonic() - started)
-                return endpoint.results(outputs, len(payloads))
+                return endpoint.rows(results)
             except ClientError as e:
                 if not transient(e) or attempt == self.config.retries:
                     raise

@@ -1,21 +1,26 @@
-"""TensorProtos from and to numpy arrays, without TensorFlow.
+"""The one numpy <-> TensorProto codec, without TensorFlow: the clients' requests and
+answers, and the server's answers and request budgets.
 
 `make_tensor_proto` writes what `tf.make_tensor_proto` writes, byte for byte: the
 raw bytes in `tensor_content` for a numeric tensor of more than one value, the
 typed `*_val` field otherwise (scalars, one value, bool, complex, uint16), and
 `string_val` for strings; Python lists of floats become DT_FLOAT and of ints
-DT_INT32 when they fit. `make_ndarray` reads what any server sends, as
-`tf.make_ndarray` does: `tensor_content`, or the typed field, a shorter one filling
-the shape with its last value.
+DT_INT32 when they fit. It builds our TensorProto class or any other with the same
+fields (the server passes TensorFlow's). `tensor_size` says what a TensorProto
+declares and carries before anything is built: a shape is filled from its last
+value, so a few bytes can declare gigabytes. `make_ndarray` reads what any server
+sends, as `tf.make_ndarray` does: `tensor_content`, or the typed field, a shorter one
+filling the shape with its last value.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
-from clients.protos import DATA_TYPES, TensorProto
+from contract.protos import DATA_TYPES, TensorProto
 
 _MAX_BYTES = 1 << 31  # a TensorProto's limit (protobuf messages stay under 2 GB)
 _NUMPY = {"DT_FLOAT": np.float32, "DT_DOUBLE": np.float64, "DT_INT32": np.int32,
@@ -29,11 +34,18 @@ _FIELDS = {"DT_HALF": "half_val", "DT_BFLOAT16": "half_val", "DT_FLOAT": "float_
            "DT_UINT16": "int_val", "DT_INT16": "int_val", "DT_INT8": "int_val",
            "DT_INT64": "int64_val", "DT_UINT32": "uint32_val", "DT_UINT64": "uint64_val",
            "DT_BOOL": "bool_val", "DT_COMPLEX64": "scomplex_val",
-           "DT_COMPLEX128": "dcomplex_val", "DT_STRING": "string_val"}
+           "DT_COMPLEX128": "dcomplex_val", "DT_STRING": "string_val",
+           "DT_QINT8": "int_val", "DT_QUINT8": "int_val", "DT_QINT32": "int_val"}
 # The dtypes tf.make_tensor_proto writes as raw bytes (its _TENSOR_CONTENT_TYPES).
 _CONTENT = {"DT_HALF", "DT_BFLOAT16", "DT_FLOAT", "DT_DOUBLE", "DT_INT32", "DT_UINT8",
             "DT_INT16", "DT_INT8", "DT_INT64", "DT_UINT32", "DT_UINT64"}
 _NAMES = {number: name for name, number in DATA_TYPES.items()}
+_BY_NUMPY = {np.dtype(kind): name for name, kind in _NUMPY.items() if name != "DT_STRING"}
+# Bytes of one element once decoded; a string's are its length and STRING_ELEMENT_BYTES.
+_ITEM_BYTES = {**{name: np.dtype(kind).itemsize for name, kind in _NUMPY.items()},
+               "DT_BFLOAT16": 2, "DT_QINT8": 1, "DT_QUINT8": 1, "DT_QINT32": 4}
+# One string element once decoded: a tf.tstring (24 bytes) and a numpy object pointer.
+STRING_ELEMENT_BYTES = 32
 
 
 def dtype_name(dtype) -> str:
@@ -47,6 +59,8 @@ def dtype_name(dtype) -> str:
             raise ValueError(f"unknown DataType number {int(dtype)}")
         return _NAMES[int(dtype)]
     dtype = np.dtype(dtype)
+    if dtype in _BY_NUMPY:
+        return _BY_NUMPY[dtype]
     if dtype.kind in "SUO":
         return "DT_STRING"
     if dtype.name == "bfloat16":
@@ -75,24 +89,25 @@ def is_tensor_proto(value) -> bool:
     return getattr(getattr(value, "DESCRIPTOR", None), "full_name", "") == "tensorflow.TensorProto"
 
 
-def as_tensor_proto(value) -> TensorProto:
-    """`value` (any TensorProto, or values for `make_tensor_proto`) as our TensorProto."""
-    if isinstance(value, TensorProto):
+def as_tensor_proto(value, message=TensorProto):
+    """`value` (any TensorProto, or values for `make_tensor_proto`) as a `message`."""
+    if isinstance(value, message):
         return value
-    if is_tensor_proto(value):  # tf.make_tensor_proto's: same bytes, other class
-        return TensorProto.FromString(value.SerializeToString())
-    return make_tensor_proto(value)
+    if is_tensor_proto(value):  # another class's: the same bytes
+        return message.FromString(value.SerializeToString())
+    return make_tensor_proto(value, message=message)
 
 
-def make_tensor_proto(values, dtype=None) -> TensorProto:
+def make_tensor_proto(values, dtype=None, message=TensorProto):
     """A TensorProto of `values` (an array, a nested list, a scalar), of `dtype` (a
-    DataType name or number, or a numpy dtype) if given, else the values' own."""
+    DataType name or number, or a numpy dtype) if given, else the values' own; built
+    as `message`, ours or any class with TensorProto's fields."""
     if is_tensor_proto(values):
-        return as_tensor_proto(values)
+        return as_tensor_proto(values, message)
     wanted = None if dtype is None else dtype_name(dtype)
     array = _as_array(values, None if wanted is None else numpy_dtype(wanted))
     name = wanted or dtype_name(array.dtype)
-    proto = TensorProto(dtype=DATA_TYPES[name])
+    proto = message(dtype=DATA_TYPES[name])
     proto.tensor_shape.SetInParent()  # present even for a scalar, as TensorFlow writes it
     for size in array.shape:
         proto.tensor_shape.dim.add(size=size)
@@ -115,18 +130,60 @@ def make_tensor_proto(values, dtype=None) -> TensorProto:
     return proto
 
 
+@dataclass(frozen=True)
+class TensorSize:
+    """What a TensorProto declares (elements, and bytes once decoded, filling included),
+    carries (values sent), and the bytes filling the elements not sent adds."""
+
+    elements: int
+    bytes: int
+    carried: int
+    filled: int = 0
+
+
 def declared_shape(proto) -> tuple[int, ...]:
     """The shape a TensorProto declares; ValueError unless it is fully defined."""
-    if proto.tensor_shape.unknown_rank or any(d.size < 0 for d in proto.tensor_shape.dim):
-        raise ValueError("a tensor without a fully defined shape cannot be decoded")
-    return tuple(d.size for d in proto.tensor_shape.dim)
+    if proto.tensor_shape.unknown_rank:
+        raise ValueError("the tensor_shape has unknown rank; a tensor needs a fully "
+                         "defined shape")
+    dims = tuple(d.size for d in proto.tensor_shape.dim)
+    if any(d < 0 for d in dims):
+        raise ValueError(f"shape {list(dims)} has a negative dimension; a tensor needs a "
+                         "fully defined shape")
+    return dims
 
 
-def declared_bytes(proto) -> int:
-    """The bytes `make_ndarray` would allocate for a TensorProto (a pointer per string),
-    from its declared shape and dtype alone: known before anything is built, however
-    few values the proto carries (a shape is filled from its last value)."""
-    return math.prod(declared_shape(proto)) * numpy_dtype(dtype_name(proto.dtype)).itemsize
+def tensor_size(proto) -> TensorSize:
+    """The declared and carried sizes of a TensorProto, known before anything is built
+    (a shape is filled from its last value, as TensorFlow fills it); ValueError for a
+    shape or dtype that cannot be decoded, or values that do not fit the shape."""
+    dims = declared_shape(proto)
+    name = _NAMES.get(proto.dtype)
+    if name not in _FIELDS:
+        label = name or f"{proto.dtype} (no such DataType)"
+        raise ValueError(f"dtype {label} cannot be sent as a tensor's values")
+    elements = math.prod(dims)
+    if name == "DT_STRING":
+        carried = len(proto.string_val)
+        per_fill = (len(proto.string_val[-1]) if carried else 0) + STRING_ELEMENT_BYTES
+        sent = sum(map(len, proto.string_val)) + STRING_ELEMENT_BYTES * carried
+        nbytes = sent + max(elements - carried, 0) * per_fill
+    else:
+        per_fill = _ITEM_BYTES[name]
+        nbytes = elements * per_fill
+        if proto.tensor_content:
+            if len(proto.tensor_content) != nbytes:
+                raise ValueError(f"shape {list(dims)} declares {elements} elements "
+                                 f"({nbytes} bytes) but tensor_content holds "
+                                 f"{len(proto.tensor_content)} bytes")
+            carried = elements
+        else:
+            carried = len(getattr(proto, _FIELDS[name]))
+            carried //= 2 if name in ("DT_COMPLEX64", "DT_COMPLEX128") else 1
+    if carried > elements:
+        raise ValueError(f"shape {list(dims)} declares {elements} elements but the tensor "
+                         f"carries {carried} values")
+    return TensorSize(elements, nbytes, carried, (elements - carried) * per_fill)
 
 
 def make_ndarray(proto) -> np.ndarray:
@@ -135,7 +192,7 @@ def make_ndarray(proto) -> np.ndarray:
     name = dtype_name(proto.dtype)
     dtype = numpy_dtype(name)
     count = math.prod(shape)
-    if declared_bytes(proto) >= _MAX_BYTES:
+    if tensor_size(proto).bytes >= _MAX_BYTES:
         raise ValueError(f"a {name} tensor of shape {list(shape)} is over 2 GB")
     if proto.tensor_content:
         if name == "DT_STRING":

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from clients.quiet import filtered_stderr
+from tfstack.quiet import filtered_stderr
 
 NOISE = re.compile(r"absl::InitializeLog|cuda drivers|cudart|oneDNN|cpu_feature_guard|cuInit"
                    r"|^[IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\]")
@@ -28,7 +28,7 @@ def noise(stderr: str) -> list[str]:
 
 
 def test_a_client_command_prints_only_its_error():
-    result = run("-m", "clients.command", "status", "--server", "127.0.0.1:1", "--deadline", "5")
+    result = run("-m", "tfstack.command", "status", "--server", "127.0.0.1:1", "--deadline", "5")
     assert result.returncode == 1
     [line] = result.stderr.splitlines()
     assert line.startswith("error: UNAVAILABLE: cannot reach a model server at 127.0.0.1:1")
@@ -36,15 +36,15 @@ def test_a_client_command_prints_only_its_error():
 
 def test_commands_that_load_tensorflow_are_quiet_and_verbose_shows_its_logs(tmp_path):
     # `tfstack serve` loads TensorFlow, then finds its config file missing
-    serve = ("-m", "clients.command", "serve", f"--model_config_file={tmp_path}/none.config",
+    serve = ("-m", "tfstack.command", "serve", f"--model_config_file={tmp_path}/none.config",
              "--port=0", "--rest_api_port=0")
     result = run(*serve)
     assert result.returncode == 255 and "cannot start the server" in result.stderr
     assert noise(result.stderr) == []
-    assert run("-m", "clients.command", "train", "--help").stderr == ""
+    assert run("-m", "tfstack.command", "train", "--help").stderr == ""
     if not noise(run("-c", "import tensorflow").stderr):
         pytest.skip("this TensorFlow prints nothing while it loads")
-    verbose = run("-m", "clients.command", "-v", *serve[2:])
+    verbose = run("-m", "tfstack.command", "-v", *serve[2:])
     assert verbose.returncode == 255 and noise(verbose.stderr)
 
 
@@ -65,7 +65,7 @@ def test_only_the_lines_filtered_by_the_log_level_are_dropped(capfd, monkeypatch
 
 FILTERED_CHILD = """
 import os, sys
-from clients.quiet import filter_stderr_from_now_on
+from tfstack.quiet import filter_stderr_from_now_on
 filter_stderr_from_now_on()
 os.write(2, b"W0000 00:00:1796388005.957525 5302 op_level_cost_estimator.cc:699] Error in "
             b"PredictCost() for the op\\n")

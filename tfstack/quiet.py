@@ -121,7 +121,7 @@ def forward_filtered(min_level: int) -> None:
             os.write(1, line)
 
 
-_FILTER_PROGRAM = "import sys; from clients.quiet import forward_filtered as f; f(int(sys.argv[1]))"
+_FILTER_PROGRAM = "import sys; from tfstack.quiet import forward_filtered as f; f(int(sys.argv[1]))"
 
 
 class _QuietImport(importlib.abc.MetaPathFinder):

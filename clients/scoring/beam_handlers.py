@@ -26,7 +26,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from clients.channels import ChannelSecurity
 from clients.client import ServingClient
 from clients.errors import ClientError, MalformedResponse
-from clients.retrying import (
+from clients.scoring.retrying import (
     ServerUnavailable,
     backoff_seconds,
     too_large,
@@ -79,7 +79,7 @@ class ServingHandler(ModelHandler):
     """Calls `endpoint` on a TF-Serving-compatible server.
 
     Args:
-        endpoint: a `clients.endpoints` endpoint (payloads, input arrays, result fields).
+        endpoint: a `clients.scoring.scorers` endpoint (payloads, input arrays, result fields).
         server: str. HOST:PORT, several IP:PORT, or dns:///NAME:PORT.
         deadline: float. Seconds per request.
         security: ChannelSecurity. TLS and bearer token.
@@ -124,9 +124,7 @@ class ServingHandler(ModelHandler):
         endpoint = self.endpoint
         for attempt in range(self.retries + 1):
             try:
-                return endpoint.results(client.predict(
-                    endpoint.model, endpoint.inputs(payloads), endpoint.signature),
-                    len(payloads))
+                return endpoint.rows(client.call(endpoint.codec, payloads, batch_size=None))
             except ClientError as e:
                 if not transient(e):
                     raise

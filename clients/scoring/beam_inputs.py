@@ -1,7 +1,7 @@
 """The inputs of a Beam scoring run, read through `apache_beam.io.filesystems` (local
 paths, and gs:// or s3:// with apache-beam's gcp or aws extra): image folders and
 globs, text, JSONL and CSV/TSV files, parsed as the local scorer parses them
-(`clients.score_io`); and each item's payload, read on the worker that scores it.
+(`clients.scoring.files`); and each item's payload, read on the worker that scores it.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from clients import score_io
-from clients.score_io import (
+from clients.scoring import files as score_io
+from clients.scoring.files import (
     Item,
     glob_root,
     has_glob,

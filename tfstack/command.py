@@ -15,7 +15,7 @@ import os
 import sys
 from importlib.metadata import entry_points
 
-from clients.quiet import quiet_tensorflow
+from tfstack.quiet import quiet_tensorflow
 
 ENTRY_POINT_GROUP = "tfstack.commands"
 # The extra that installs what a command needs (pyproject.toml), by command and by

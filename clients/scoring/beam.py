@@ -1,9 +1,9 @@
 """`tfstack score --runner RUNNER`: the batch-scoring job as an Apache Beam pipeline,
 on DirectRunner here and on Dataflow, Flink or Spark in production.
 
-    Create([input]) -> read the items (clients.beam_inputs) -> Reshuffle
+    Create([input]) -> read the items (clients.scoring.beam_inputs) -> Reshuffle
       -> RunInference: read each payload (a failure goes to the dead letter),
-         batch, call the server or the SavedModel (clients.beam_handlers)
+         batch, call the server or the SavedModel (clients.scoring.beam_handlers)
       -> rows (index, id, input, then result fields or `error`), counted
       -> WriteToText: JSONL or CSV shards OUTPUT-SSSSS-of-NNNNN, or the one file
          OUTPUT in input order with num_shards=1; Beam's file sink writes temporary
@@ -11,7 +11,7 @@ on DirectRunner here and on Dataflow, Flink or Spark in production.
 
 Every input gets exactly one row: a retried bundle's output is dropped by the
 runner, and a transient server failure fails the bundle rather than becoming an
-error row (see `clients.beam_handlers`).
+error row (see `clients.scoring.beam_handlers`).
 """
 
 from __future__ import annotations
@@ -28,13 +28,18 @@ from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineState
 
-from clients.beam_handlers import SavedModelHandler, ServingHandler
-from clients.beam_inputs import NAMESPACE, Payload, UnreadableInput, input_format, read_items
-from clients.endpoints import endpoint_for
-from clients.score_io import csv_line, json_line, result_row, row_fields
-from clients.scoring import ScoreConfig
-
-BEAM_BATCH_SIZE = 64  # serving/batching.config's max_batch_size
+from clients.scoring.beam_handlers import SavedModelHandler, ServingHandler
+from clients.scoring.beam_inputs import (
+    NAMESPACE,
+    Payload,
+    UnreadableInput,
+    input_format,
+    read_items,
+)
+from clients.scoring.files import csv_line, json_line, result_row, row_fields
+from clients.scoring.local import ScoreConfig
+from clients.scoring.scorers import scorer_for
+from contract.defaults import BATCH_SIZE
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,7 @@ def run_pipeline(config: ScoreConfig, options: BeamOptions) -> BeamSummary:
 
 def build(pipeline: beam.Pipeline, config: ScoreConfig, options: BeamOptions) -> None:
     """Adds the scoring job's steps to `pipeline`."""
-    endpoint = endpoint_for(config.model, config.top_k)
+    endpoint = scorer_for(config.model, config.top_k)
     fmt = input_format(config.input, config.input_format)
     if fmt != "images" and not FileSystems.exists(config.input):
         raise ValueError(f"no such input: {config.input}")
@@ -125,7 +130,7 @@ def build(pipeline: beam.Pipeline, config: ScoreConfig, options: BeamOptions) ->
 
 
 def _handler(config: ScoreConfig, options: BeamOptions, endpoint):
-    batch_size = options.batch_size or BEAM_BATCH_SIZE
+    batch_size = options.batch_size or BATCH_SIZE
     if options.model_path:
         if not FileSystems.exists(FileSystems.join(options.model_path, "saved_model.pb")):
             raise ValueError(f"--model-path {options.model_path} holds no saved_model.pb; "
