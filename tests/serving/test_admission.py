@@ -53,7 +53,8 @@ def test_a_full_signature_is_resource_exhausted_and_others_still_run(spinner_roo
     async def main():
         running = [asyncio.create_task(spin(dataplane, slow))
                    for _ in range(2)]
-        await asyncio.sleep(0.05)
+        while dataplane._in_flight.get(("spin", "serving_default"), 0) < 2:
+            await asyncio.sleep(0)  # both admitted
         with pytest.raises(ResourceExhausted, match="2 requests to spin signature "
                                                     "'serving_default' are already in flight"):
             await spin(dataplane, {"steps": np.array([1])})
@@ -203,10 +204,19 @@ def test_grpc_caps_concurrent_calls(spinner_root):
             grpc.insecure_channel(server.target))
         slow = predict_request("spin", {"steps": np.array([600_000, 0])})  # not inline
         calls = [stub.Predict.future(slow, timeout=60) for _ in range(2)]
-        time.sleep(0.5)
-        with pytest.raises(grpc.RpcError) as info:
-            stub.Predict(predict_request("spin", {"steps": np.array([1])}), timeout=10)
-        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        quick = predict_request("spin", {"steps": np.array([1])})
+
+        def refused() -> bool:  # answered while the two slow calls are not both in yet
+            try:
+                stub.Predict(quick, timeout=10)
+                return False
+            except grpc.RpcError as e:
+                assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                return True
+
+        deadline = time.monotonic() + 60
+        while not refused():
+            assert time.monotonic() < deadline and not all(c.done() for c in calls)
         assert [tf.make_ndarray(c.result().outputs["counted"]).tolist() for c in calls] == \
             [[600_000] * 2] * 2
 

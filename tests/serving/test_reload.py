@@ -98,8 +98,8 @@ def test_server_process_picks_up_versions_and_config_edits(tmp_path):
             'model_platform: "tensorflow" } }')
         assert wait_for(lambda: version_of("b") == 1 and version_of("a") is None)
         config_file.write_text("model_config_list { config { nam")  # broken edit: ignored
-        time.sleep(1.0)
+        assert wait_for(lambda: any("rejected, keeping the current one" in line
+                                    for line in server.log))  # the edit was read
         assert version_of("b") == 1
         channel.close()
     assert server.returncode == 0
-    assert any("rejected, keeping the current one" in line for line in server.log)
