@@ -11,6 +11,7 @@ from models.qa.babi import Example, load_tasks
 from models.qa.dmn import build_dmn
 from models.qa.layers import EpisodicMemory, TemporalEncoding
 from models.qa.trainer import evaluate, load_trained, strongest_on_supporting
+from tests.models.harness import run_model_saving_test
 
 
 def random_inputs(facts_used=(3, 5), facts=6, words=5, vocab=20):
@@ -48,12 +49,7 @@ def test_save_load_gives_same_outputs(tmp_path, variant):
     if variant.get("temporal"):  # its vectors start at zero; make them count
         layer = model.get_layer("temporal_encoding")
         layer.ages.assign(np.random.default_rng(1).normal(size=layer.ages.shape))
-    model.save(tmp_path / "dmn.keras")
-    loaded = keras.models.load_model(tmp_path / "dmn.keras")
-    inputs = random_inputs()
-    for key in ("answer", "gates"):
-        np.testing.assert_allclose(loaded.predict(inputs, verbose=0)[key],
-                                   model.predict(inputs, verbose=0)[key], rtol=1e-5, atol=1e-6)
+    run_model_saving_test(model, random_inputs(), tmp_path)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
 
 from models.vision.alexnet import AlexNetClassifier
 from models.vision.presets import PRESETS
+from tests.models.harness import run_model_saving_test
 
 
 @pytest.mark.parametrize("size,channels,stem", [((28, 28), 1, (3, 1)), ((96, 80), 3, (11, 4))])
@@ -54,8 +54,4 @@ def test_config_round_trip():
 def test_save_load_gives_same_outputs(tmp_path):
     model = AlexNetClassifier.from_preset("tiny", num_classes=4)
     pixels = np.random.default_rng(1).uniform(0, 255, (2, 28, 28, 1)).astype("float32")
-    model.save(tmp_path / "model.keras")
-    loaded = keras.models.load_model(tmp_path / "model.keras")
-    assert isinstance(loaded, AlexNetClassifier)
-    np.testing.assert_allclose(loaded.predict(pixels, verbose=0),
-                               model.predict(pixels, verbose=0), rtol=1e-5, atol=1e-6)
+    run_model_saving_test(model, pixels, tmp_path)
