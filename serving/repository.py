@@ -199,7 +199,7 @@ class ModelRepository:
         loader.start()
         loader.join(self._policy.wait_seconds)
         if loader.is_alive():
-            logger.error("model %s version %d is still loading from %s after %.0f s (slow "
+            logger.error("model %s version %d is still loading from %s after %g s (slow "
                          "or hung storage?); the other models go on, and it serves once "
                          "its load ends", name, version, path, self._policy.wait_seconds)
 
