@@ -24,7 +24,7 @@ from serving.errors import DeadlineExceeded, ResourceExhausted
 from serving.fairness import CALLER
 from serving.metrics import DEFAULT_PATH
 from serving.repository import ModelRepository
-from tests.launcher import ServerProcess
+from tests.launcher import ServerProcess, free_port
 from tests.messages import predict_request
 from tests.serving.test_shutdown_and_limits import Spinner
 
@@ -197,28 +197,31 @@ def test_metric_labels_are_limited_to_served_names(server):
     assert "<unknown>" in signatures
 
 
-def test_grpc_caps_concurrent_calls(spinner_root):
+def test_grpc_caps_concurrent_calls(spinner_root, tmp_path):
+    monitoring = tmp_path / "monitoring.config"
+    monitoring.write_text("prometheus_config { enable: true }")
     with ServerProcess("--model_name=spin", f"--model_base_path={spinner_root}",
-                       "--grpc_max_concurrent_rpcs=2") as server:
+                       "--grpc_max_concurrent_rpcs=2", f"--rest_api_port={free_port()}",
+                       f"--monitoring_config_file={monitoring}") as server:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(
             grpc.insecure_channel(server.target))
         slow = predict_request("spin", {"steps": np.array([600_000, 0])})  # not inline
         calls = [stub.Predict.future(slow, timeout=60) for _ in range(2)]
-        quick = predict_request("spin", {"steps": np.array([1])})
-
-        def refused() -> bool:  # answered while the two slow calls are not both in yet
-            try:
-                stub.Predict(quick, timeout=10)
-                return False
-            except grpc.RpcError as e:
-                assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-                return True
-
         deadline = time.monotonic() + 60
-        while not refused():
-            assert time.monotonic() < deadline and not all(c.done() for c in calls)
+        while in_flight(server) < 2:  # both admitted: two RPCs running
+            assert time.monotonic() < deadline and not any(c.done() for c in calls)
+            time.sleep(0.01)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Predict(predict_request("spin", {"steps": np.array([1])}), timeout=10)
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert [tf.make_ndarray(c.result().outputs["counted"]).tolist() for c in calls] == \
             [[600_000] * 2] * 2
+
+
+def in_flight(server: ServerProcess) -> float:
+    text = requests.get(server.rest_url + DEFAULT_PATH, timeout=30).text
+    return next(s.value for family in text_string_to_metric_families(text)
+                for s in family.samples if s.name == ":tensorflow:serving:requests_in_flight")
 
 
 def test_sigterm_goes_not_serving_then_drains_then_stops(spinner_root):
