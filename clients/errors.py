@@ -11,17 +11,24 @@ if TYPE_CHECKING:
     from clients.channels import ChannelSecurity
 
 
+REQUEST_ID_HEADER = "x-request-id"
+
+
 class ClientError(Exception):
-    """A call that failed; `code` is the gRPC status and `details` the server's message.
+    """A call that failed; `code` is the gRPC status, `details` the server's message and
+    `request_id` the id the server logged the call under (its `x-request-id`), if any.
 
     Raised `from` the `grpc.RpcError`, so the original stays reachable.
     """
 
-    def __init__(self, code: grpc.StatusCode, details: str, target: str = ""):
+    def __init__(self, code: grpc.StatusCode, details: str, target: str = "",
+                 request_id: str = ""):
         self.code = code
         self.details = details
         self.target = target
-        super().__init__(f"{code.name}: {details}")
+        self.request_id = request_id
+        super().__init__(f"{code.name}: {details}"
+                         + (f" (request id {request_id})" if request_id else ""))
 
     @classmethod
     def from_rpc_error(cls, error: grpc.RpcError, target: str,
@@ -33,7 +40,7 @@ class ClientError(Exception):
             details = f"{details}; {_token_hint(security)}"
         elif code == grpc.StatusCode.UNAVAILABLE:
             details = _unavailable(details, target, security)
-        return cls(code, details, target)
+        return cls(code, details, target, _request_id(error))
 
 
 class MalformedResponse(ClientError):
@@ -44,6 +51,16 @@ class MalformedResponse(ClientError):
     def __init__(self, details: str, target: str = ""):
         super().__init__(grpc.StatusCode.INTERNAL,
                          f"the server's answer is malformed: {details}", target)
+
+
+def _request_id(error: grpc.RpcError) -> str:
+    """The request id the server sent back with its answer, if it did."""
+    for metadata in (getattr(error, "initial_metadata", None),
+                     getattr(error, "trailing_metadata", None)):
+        for key, value in (metadata() or ()) if callable(metadata) else ():
+            if key == REQUEST_ID_HEADER:
+                return value
+    return ""
 
 
 def _token_hint(security: ChannelSecurity | None) -> str:

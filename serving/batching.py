@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from serving import access_log
+from serving.access_log import RequestRecord
 from serving.config_protos import BatchingParameters, read_text_proto
 from serving.deadlines import latest, timeout_ms
 from serving.errors import Internal, InvalidArgument, ResourceExhausted, ServingError
@@ -61,6 +64,8 @@ class _Task:
     output_filter: list[str]
     future: asyncio.Future
     deadline: float | None = None  # time.monotonic() by which its caller needs it
+    record: RequestRecord | None = None  # its caller's access-log record
+    queued: float = field(default_factory=time.monotonic)
     # Set once the caller gave up: what the batcher calls when it is done with the task
     # (dropped before running, or run), so the caller's admission lasts until then.
     release: Callable[[], None] | None = None
@@ -112,7 +117,8 @@ class Batcher:
                 f"Task size {rows} is larger than maximum batch size "
                 f"{self.options.max_batch_size}; send at most that many rows per request")
         task = _Task(inputs, rows, list(output_filter or []),
-                     asyncio.get_running_loop().create_future(), deadline)
+                     asyncio.get_running_loop().create_future(), deadline,
+                     access_log.current())
         key, batch = self._enqueue(servable, signature, task)
         try:
             return await task.future
@@ -220,6 +226,11 @@ class Batcher:
                       for k, v in merged.items()}
         if self._observe:
             self._observe(batch.servable, batch.signature, size)
+        started = time.monotonic()
+        for task in batch.tasks:
+            if task.record is not None:
+                task.record.batch_size = size
+                task.record.queue_seconds = started - task.queued
         outputs = batch.servable.run(batch.signature, merged, timeout_ms=timeout_ms(
             latest([task.deadline for task in batch.tasks])))
         for name, value in outputs.items():

@@ -130,6 +130,12 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="(tfstack) file with a bearer token every call must carry")
     parser.add_argument("--access_log", type=parse_bool, nargs="?", const=True,
                         default=defaults.access_log, help="(tfstack) log each request")
+    parser.add_argument("--access_log_format", choices=("text", "json"),
+                        default=defaults.access_log_format,
+                        help="(tfstack) access-log lines for people (text) or machines "
+                             "(json: time, request id, peer, protocol, method, model, "
+                             "version, signature, status, latency, queue time, batch "
+                             "size, bytes in and out)")
     parser.add_argument("--max_request_tensor_bytes", type=int,
                         default=defaults.max_request_tensor_bytes,
                         help="(tfstack) bytes the decoded input tensors of one request may "

@@ -54,6 +54,7 @@ class ServerConfig:
     ssl_config_file: str | None = None
     auth_token_file: str | None = None
     access_log: bool = False
+    access_log_format: str = "text"  # text (for people) or json (one object a line)
     max_message_bytes: int = MAX_MESSAGE_BYTES
     max_request_tensor_bytes: int = MAX_MESSAGE_BYTES  # decoded tensors of one request
     max_in_flight_per_signature: int = 256  # admitted requests of one model signature

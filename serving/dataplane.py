@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from tensorflow_serving.apis import input_pb2
 
-from serving.batching import Batcher, BatchingOptions
+from serving import access_log
+from serving.batching import Batcher, BatchingOptions, batch_rows
 from serving.classification import classify, outputs_to_fetch
 from serving.config import ModelConfig
 from serving.config_rules import validate_model_list
@@ -250,12 +251,19 @@ class DataPlane:
         key = (servable.name, servable.version, signature)
         outputs = output_filter or ()
         started = time.monotonic()
+        record = access_log.current()
+        if record is not None:
+            record.batch_size = batch_rows(inputs)  # a batch of its own
         result = None
         if self._runs_inline(key, inputs):  # a thread hop would cost more than the call
             result = self._run_inline(key, servable, signature, inputs, outputs, deadline)
         if result is None:
-            result = await self._in_pool(slot, lambda: servable.run(
-                signature, inputs, outputs, timeout_ms(deadline)))  # timed from its start
+            def job() -> dict[str, np.ndarray]:
+                if record is not None:  # the wait for a graph thread
+                    record.queue_seconds = time.monotonic() - started
+                return servable.run(signature, inputs, outputs, timeout_ms(deadline))
+
+            result = await self._in_pool(slot, job)  # timed from its start
         if key in self._warm:  # a first run traces and warms up: not timed
             self._slowest[key] = max(time.monotonic() - started,
                                      0.9 * self._slowest.get(key, 0.0))
@@ -319,6 +327,9 @@ class DataPlane:
                 signature = UNKNOWN_LABEL
         self.metrics.observe_request(model, version, signature, api, status,
                                      time.monotonic() - started)
+        record = access_log.current()
+        if record is not None:  # the server's own labels: a client cannot forge a line
+            record.model, record.version, record.signature = model, version, signature
 
     async def classify_or_regress(self, method: str, model: str, version: int | None,
                                   label: str | None, signature: str,

@@ -1,19 +1,18 @@
-"""Cross-cutting concerns of both transports: bearer-token auth, TLS credentials and
-the access log. gRPC gets them as a server interceptor, REST as middlewares."""
+"""Cross-cutting concerns of both transports: request ids, bearer-token auth, TLS
+credentials and the access log. gRPC gets them as a server interceptor, REST as
+middlewares."""
 
 from __future__ import annotations
 
 import hmac
-import logging
-import time
 from pathlib import Path
 
 import grpc
 from aiohttp import web
 
+from serving.access_log import RECORD, REQUEST_ID_HEADER, RequestRecord, request_id, write
 from serving.config_protos import SSLConfig, read_text_proto
 
-access_logger = logging.getLogger("serving.access")
 _OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 _OPEN_PATHS = ("/v2/health/live", "/v2/health/ready")  # REST probes, as gRPC health
 
@@ -45,10 +44,12 @@ def ssl_credentials(ssl_config_file: str | Path) -> grpc.ServerCredentials:
 
 
 class GrpcGuard(grpc.aio.ServerInterceptor):
-    """Rejects calls without the bearer token (health and reflection stay open, for
-    probes) and writes one access-log line per unary call when asked."""
+    """Gives each unary call its request id (the client's `x-request-id`, else a new
+    one, sent back in the initial metadata) and record, rejects calls without the
+    bearer token (health and reflection stay open, for probes), and writes one
+    access-log line per call when asked (`access_log`: "", "text" or "json")."""
 
-    def __init__(self, token: str | None, access_log: bool):
+    def __init__(self, token: str | None, access_log: str = ""):
         self._token = token
         self._access_log = access_log
 
@@ -62,20 +63,29 @@ class GrpcGuard(grpc.aio.ServerInterceptor):
         if self._token and not method.startswith(_OPEN_METHODS) and not _authorized(
                 metadata.get("authorization"), self._token):
             inner = _reject
-        if not self._access_log:
-            return _replace(handler, inner) if inner is _reject else handler
+        given, log_format = metadata.get(REQUEST_ID_HEADER), self._access_log
 
-        async def logged(request, context):
-            started = time.monotonic()
+        async def recorded(request, context):
+            record = RequestRecord(request_id(given), "grpc", method, context.peer(),
+                                   bytes_in=_size(request))
+            RECORD.set(record)
+            await context.send_initial_metadata(((REQUEST_ID_HEADER, record.request_id),))
+            response = None
             try:
-                return await inner(request, context)
+                response = await inner(request, context)
+                return response
             finally:
                 code = context.code() or grpc.StatusCode.OK
-                name = code.name if isinstance(code, grpc.StatusCode) else str(code)
-                access_logger.info("grpc %s %s %.1fms", method, name,
-                                   1000 * (time.monotonic() - started))
+                record.status = code.name if isinstance(code, grpc.StatusCode) else str(code)
+                record.bytes_out = _size(response)
+                if log_format:
+                    write(record, log_format)
 
-        return _replace(handler, logged)
+        return _replace(handler, recorded)
+
+
+def _size(message) -> int:
+    return message.ByteSize() if hasattr(message, "ByteSize") else 0
 
 
 async def _reject(request, context):
@@ -90,19 +100,34 @@ def _replace(handler, behaviour):
         response_serializer=handler.response_serializer)
 
 
-def rest_middlewares(token: str | None, access_log: bool) -> list:
-    """aiohttp middlewares doing for REST what GrpcGuard does for gRPC."""
-    middlewares = []
-    if access_log:
-        @web.middleware
-        async def log_access(request: web.Request, handler):
-            started = time.monotonic()
-            response = await handler(request)
-            access_logger.info("http %s %s %d %.1fms", request.method, request.path,
-                               response.status, 1000 * (time.monotonic() - started))
-            return response
+def rest_middlewares(token: str | None, access_log: str = "") -> list:
+    """aiohttp middlewares doing for REST what GrpcGuard does for gRPC: a request id
+    (`X-Request-Id` in and out) and record per request, the bearer token, and the
+    access-log line when asked."""
 
-        middlewares.append(log_access)
+    @web.middleware
+    async def record_request(request: web.Request, handler):
+        record = RequestRecord(
+            request_id(request.headers.get(REQUEST_ID_HEADER)), "http",
+            f"{request.method} {request.path}", str(request.remote or ""),
+            bytes_in=request.content_length or 0)
+        RECORD.set(record)
+        response = None
+        try:
+            response = await handler(request)
+        except web.HTTPException as e:  # aiohttp's own answers (404, 405)
+            response = e
+            raise
+        finally:
+            record.status = str(response.status) if response is not None else "500"
+            record.bytes_out = (response.content_length or 0) if response is not None else 0
+            if response is not None:
+                response.headers[REQUEST_ID_HEADER] = record.request_id
+            if access_log:
+                write(record, access_log)
+        return response
+
+    middlewares = [record_request]
     if token:
         @web.middleware
         async def require_token(request: web.Request, handler):

@@ -145,7 +145,7 @@ async def serve(config: ServerConfig) -> None:
     server, port, health_servicer = create_server(
         dataplane, f"{config.host}:{config.port}", config.max_message_bytes,
         server_credentials(config),
-        (GrpcGuard(token, config.access_log),) if token or config.access_log else (),
+        (GrpcGuard(token, _access_format(config)),),
         config.grpc_max_concurrent_rpcs, config.connection_limits(),
         config.grpc_socket_path, config.channel_arguments(),
     )
@@ -156,7 +156,7 @@ async def serve(config: ServerConfig) -> None:
         rest, rest_port = await start_rest(
             dataplane, config.host, config.rest_api_port, config.max_message_bytes,
             metrics_path, [cors_middleware(config.rest_api_enable_cors_support),
-                           *rest_middlewares(token, config.access_log)],
+                           *rest_middlewares(token, _access_format(config))],
             config.rest_api_timeout_in_ms / 1000, config.rest_max_body_bytes_in_flight,
             config.rest_max_parsed_body_bytes, config.connection_limits())
         logger.info("Exporting HTTP/REST API at %s:%d", config.host, rest_port)
@@ -189,6 +189,11 @@ async def shut_down(config: ServerConfig, health_servicer: health.aio.HealthServ
     for outcome in await asyncio.gather(*stops, return_exceptions=True):
         if isinstance(outcome, Exception):
             logger.warning("REST calls still running after the grace period: %r", outcome)
+
+
+def _access_format(config: ServerConfig) -> str:
+    """The access log's format, "" when there is none."""
+    return config.access_log_format if config.access_log else ""
 
 
 def load_options(config: ServerConfig) -> LoadOptions:
