@@ -48,6 +48,19 @@ def register(commands: argparse._SubParsersAction) -> None:
                             help="length normalisation: score = log-prob / length ** alpha")
     translator.set_defaults(handler=_export_translator)
 
+    warmup = commands.add_parser(
+        "warmup", help="turn request logs into a version's warm-up records",
+        description="Reads the TFRecord files a model's logging_config writes (each a "
+                    "PredictionLog, the warm-up format) and writes their first requests "
+                    "as VERSION_DIR/assets.extra/tf_serving_warmup_requests, replayed "
+                    "before that version serves.")
+    warmup.add_argument("version_dir", help="the version folder to warm up")
+    warmup.add_argument("logs", nargs="+", help="request log files, oldest first")
+    warmup.add_argument("--model", help="only this model's requests")
+    warmup.add_argument("--max-records", type=_positive, default=1000,
+                        help="requests kept (TF Serving replays at most 1000)")
+    warmup.set_defaults(handler=_warmup)
+
     label = commands.add_parser(
         "label", help="point a version label (stable, canary, ...) at a version",
         description="Edits the model config file; servers polling it apply the change.")
@@ -58,6 +71,25 @@ def register(commands: argparse._SubParsersAction) -> None:
     label.add_argument("--remove", action="store_true", help="drop the label")
     label.add_argument("--config", default=DEFAULT_CONFIG_FILE)
     label.set_defaults(handler=_label)
+
+
+def _warmup(args: argparse.Namespace) -> int:
+    import tensorflow as tf
+
+    from export.warmup import records_from_logs, write_warmup
+
+    try:
+        records = records_from_logs(args.logs, args.model, args.max_records)
+        if not records:
+            print(f"error: no replayable requests in {', '.join(args.logs)}"
+                  + (f" for model {args.model}" if args.model else ""), file=sys.stderr)
+            return 1
+        path = write_warmup(args.version_dir, records)
+    except (OSError, ValueError, tf.errors.OpError) as e:  # unreadable, corrupt, full
+        print(f"error: {_reason(e)}", file=sys.stderr)
+        return 1
+    print(f"{path}: {len(records)} warm-up records")
+    return 0
 
 
 def _add_export_flags(parser: argparse.ArgumentParser, model: str) -> None:

@@ -35,3 +35,28 @@ def write_warmup(saved_model_dir: str | Path,
         for record in records:
             writer.write(record.SerializeToString())
     return path
+
+
+MAX_WARMUP_RECORDS = 1000  # TF Serving refuses a warm-up file with more
+_REPLAYED = ("predict_log", "classify_log", "regress_log", "multi_inference_log")
+
+
+def records_from_logs(log_files: Sequence[str | Path], model: str | None = None,
+                      limit: int = MAX_WARMUP_RECORDS) -> list[prediction_log_pb2.PredictionLog]:
+    """Warm-up records from request logs (`logging_config`'s TFRecord files, the same
+    PredictionLog): the first `limit` requests of a kind TF Serving replays, of `model`
+    if given, each without its response and log metadata, which warm-up ignores."""
+    records = []
+    for path in log_files:
+        for raw in tf.data.TFRecordDataset(str(path)):
+            record = prediction_log_pb2.PredictionLog.FromString(raw.numpy())
+            kind = record.WhichOneof("log_type")
+            if kind not in _REPLAYED or (model and record.log_metadata.model_spec.name
+                                         != model):
+                continue
+            getattr(record, kind).ClearField("response")
+            record.ClearField("log_metadata")
+            records.append(record)
+            if len(records) == limit:
+                return records
+    return records

@@ -130,6 +130,14 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="(tfstack) file with a bearer token every call must carry")
     parser.add_argument("--access_log", type=parse_bool, nargs="?", const=True,
                         default=defaults.access_log, help="(tfstack) log each request")
+    parser.add_argument("--request_log_max_file_bytes", type=int,
+                        default=defaults.request_log_max_file_bytes,
+                        help="(tfstack) bytes of a request log file (logging_config) "
+                             "before the next one starts")
+    parser.add_argument("--request_log_max_files", type=int,
+                        default=defaults.request_log_max_files,
+                        help="(tfstack) request log files kept per filename_prefix; older "
+                             "ones are deleted")
     parser.add_argument("--access_log_format", choices=("text", "json"),
                         default=defaults.access_log_format,
                         help="(tfstack) access-log lines for people (text) or machines "

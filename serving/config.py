@@ -55,6 +55,8 @@ class ServerConfig:
     auth_token_file: str | None = None
     access_log: bool = False
     access_log_format: str = "text"  # text (for people) or json (one object a line)
+    request_log_max_file_bytes: int = 64 * 1024 * 1024  # logging_config: a file, rotated
+    request_log_max_files: int = 16  # kept per filename_prefix, older ones deleted
     max_message_bytes: int = MAX_MESSAGE_BYTES
     max_request_tensor_bytes: int = MAX_MESSAGE_BYTES  # decoded tensors of one request
     max_in_flight_per_signature: int = 256  # admitted requests of one model signature

@@ -37,6 +37,7 @@ from serving.inference import (
 )
 from serving.metrics import ServingMetrics
 from serving.repository import ModelRepository, VersionState
+from serving.request_logging import LogLimits, RequestLogger
 from serving.servable import DEFAULT_SIGNATURE, Servable
 from serving.tensor_protos import (
     DEFAULT_MAX_REQUEST_FILL_BYTES,
@@ -139,12 +140,13 @@ class DataPlane:
                  batching: BatchingOptions | None = None,
                  limits: RequestLimits = RequestLimits(),
                  model_config_list_root_dir: str | None = None,
-                 check_method_names: bool = False):
+                 check_method_names: bool = False, log_limits: LogLimits | None = None):
         self.repository = repository
         self.check_method_names = check_method_names  # --enable_signature_method_name_check
         self.limits = limits
         self.model_config_list_root_dir = model_config_list_root_dir
         self.metrics = ServingMetrics(repository)
+        self.request_log = RequestLogger(log_limits or LogLimits(), self.metrics.count_request_log)
         threads = max(max_threads, batching.num_batch_threads if batching else 0)
         self._fair = FairShare(threads, min(limits.threads_per_caller or max(1, threads // 2),
                                             threads))
@@ -390,14 +392,23 @@ class DataPlane:
         """Switches to a new model list and waits until it is loaded (what
         HandleReloadConfigRequest and a changed config file do)."""
         models = validate_model_list(models, self.model_config_list_root_dir)
+        self.request_log.check(models)
         self.repository.set_models(models)  # ConfigError: the status TF Serving answers
+        self.request_log.update(models)
         await self.repository.poll_off_loop()
+
+    def log_request(self, answer: Answer, kind: str, build: Callable[[], object]) -> None:
+        """Samples an answered request into its model's request log, if it has one
+        (`kind`: the PredictionLog field; `build()` makes that message)."""
+        self.request_log.log(answer.servable.name, answer.servable.version, answer.signature,
+                             self.repository.tags, kind, build)
 
     def close(self) -> None:
         """Ends the work left after the grace period: queued runs are dropped and
         running ones cancelled (their sessions close), so the process can exit now."""
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.repository.close()
+        self.request_log.close()
 
 
 def _signature(servable: Servable, key: str, api: str):

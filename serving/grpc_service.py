@@ -18,6 +18,7 @@ from tensorflow_serving.apis import (
     model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
+    prediction_log_pb2,
     prediction_service_pb2_grpc,
     regression_pb2,
     status_pb2,
@@ -140,6 +141,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             model_spec=model_spec(answer.servable, answer.signature))
         for key, value in answer.outputs.items():
             response.outputs[key].CopyFrom(to_tensor_proto(value))
+        self._dataplane.log_request(answer, "predict_log", lambda: prediction_log_pb2.PredictLog(
+            request=request, response=response))
         return response
 
     @_answers_errors
@@ -154,19 +157,24 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     @_answers_errors
     async def Classify(self, request, context):
         return await self._infer(CLASSIFY_METHOD, request,
-                                 classification_pb2.ClassificationResponse)
+                                 classification_pb2.ClassificationResponse,
+                                 "classify_log", prediction_log_pb2.ClassifyLog)
 
     @_answers_errors
     async def Regress(self, request, context):
-        return await self._infer(REGRESS_METHOD, request, regression_pb2.RegressionResponse)
+        return await self._infer(REGRESS_METHOD, request, regression_pb2.RegressionResponse,
+                                 "regress_log", prediction_log_pb2.RegressLog)
 
-    async def _infer(self, method: str, request, response_type):
+    async def _infer(self, method: str, request, response_type, kind: str, log_type):
         version, label = _version(request.model_spec)
         answer, result = await self._dataplane.classify_or_regress(
             method, request.model_spec.name, version, label, request.model_spec.signature_name,
             request.input)
-        return response_type(model_spec=model_spec(answer.servable, answer.signature),
-                             result=result)
+        response = response_type(model_spec=model_spec(answer.servable, answer.signature),
+                                 result=result)
+        self._dataplane.log_request(answer, kind, lambda: log_type(request=request,
+                                                                   response=response))
+        return response
 
     @_answers_errors
     async def MultiInference(self, request, context):
@@ -192,6 +200,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             target = (entry.classification_result if task.method_name == CLASSIFY_METHOD
                       else entry.regression_result)
             target.CopyFrom(result)
+        self._dataplane.log_request(answer, "multi_inference_log",
+                                    lambda: prediction_log_pb2.MultiInferenceLog(
+                                        request=request, response=response))
         return response
 
 

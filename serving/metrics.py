@@ -47,6 +47,10 @@ class ServingMetrics:
         self.in_flight = Gauge(":tensorflow:serving:requests_in_flight",
                                "Requests admitted and not yet answered (queued or running)",
                                registry=self.registry)
+        self.request_logs = Counter(":tensorflow:serving:request_log_count",
+                                    "Sampled requests by what became of their log record: "
+                                    "written, dropped (queue full) or failed (the writer)",
+                                    ["model_name", "outcome"], registry=self.registry)
         self.registry.register(_ModelStates(repository))
 
     def observe_request(self, model: str, version: str, signature: str, api: str,
@@ -56,6 +60,9 @@ class ServingMetrics:
 
     def observe_batch(self, servable, signature: str, size: int) -> None:
         self.batch_size.labels(servable.name, str(servable.version), signature).observe(size)
+
+    def count_request_log(self, model: str, outcome: str) -> None:
+        self.request_logs.labels(model, outcome).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

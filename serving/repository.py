@@ -104,6 +104,11 @@ class ModelRepository:
         self.set_models(models)
 
     @property
+    def tags(self) -> list[str]:
+        """The MetaGraphDef tags versions are loaded with (--saved_model_tags)."""
+        return sorted(self._load_options.tags)
+
+    @property
     def model_names(self) -> list[str]:
         return sorted(self._models)
 

@@ -26,6 +26,7 @@ from serving.oip_grpc import SERVICE_NAME as OIP_SERVICE_NAME
 from serving.oip_grpc import InferenceService
 from serving.polling import poll_versions, watch_config_file
 from serving.repository import LoadPolicy, ModelRepository
+from serving.request_logging import LogLimits
 from serving.rest import start_rest
 from serving.servable import LoadOptions
 
@@ -139,7 +140,10 @@ async def serve(config: ServerConfig) -> None:
         threads_per_caller=config.max_threads_per_connection)
     dataplane = DataPlane(repository, config.grpc_max_threads, batching_options(config),
                           limits, config.model_config_list_root_dir,
-                          config.enable_signature_method_name_check)
+                          config.enable_signature_method_name_check,
+                          LogLimits(config.request_log_max_file_bytes,
+                                    config.request_log_max_files))
+    dataplane.request_log.update(models)  # ConfigError: a collector type it lacks
     background = _start_polling(dataplane, config)
     token = read_token(config.auth_token_file)
     server, port, health_servicer = create_server(
