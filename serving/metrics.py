@@ -81,10 +81,16 @@ class _ModelStates:
         load = GaugeMetricFamily(":tensorflow:serving:model_load_seconds",
                                  "Seconds the version took to load, warm-up included",
                                  labels=["model_name", "version"])
+        warmup = GaugeMetricFamily(":tensorflow:serving:model_warmup_seconds",
+                                   "Seconds the version took to replay its warm-up records, "
+                                   "before it became AVAILABLE",
+                                   labels=["model_name", "version"])
         for name in self._repository.model_names:
             for version in self._repository.states(name):
                 state.add_metric([name, str(version.version), version.state], 1)
             for servable in self._repository.loaded(name):
                 load.add_metric([name, str(servable.version)], servable.load_seconds)
+                warmup.add_metric([name, str(servable.version)], servable.warmup_seconds)
         yield state
         yield load
+        yield warmup

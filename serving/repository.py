@@ -213,8 +213,10 @@ class ModelRepository:
         try:
             options = self._load_options
             servable = load_servable(name, version, path, options)
-            if options.warmup:
-                replay_warmup(servable, options.warmup_iterations, options.check_method_names)
+            warming = time.monotonic()
+            if options.warmup and replay_warmup(servable, options.warmup_iterations,
+                                                options.check_method_names):
+                servable.warmup_seconds = time.monotonic() - warming
             servable.load_seconds = time.monotonic() - started
         except Exception as e:  # noqa: BLE001 - any failure is this version's, not the server's
             self._failed(name, version, path, before, e)

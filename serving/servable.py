@@ -56,7 +56,8 @@ class Servable:
     path: Path
     meta_graph: meta_graph_pb2.MetaGraphDef
     session: tf.compat.v1.Session = field(repr=False)
-    load_seconds: float = 0.0
+    load_seconds: float = 0.0  # warm-up included
+    warmup_seconds: float = 0.0
     # The signatures a request may name, sorted; worked out once, read on every request.
     signature_keys: tuple[str, ...] = field(default=(), init=False)
     # Each tensor a signature names, by name, as the C API's TF_Output.

@@ -44,3 +44,31 @@ def test_monitoring_config_file(tmp_path, text, expected):
     path.write_text(text)
     assert prometheus_path(path) == expected
 
+
+
+def test_warm_up_time_is_exported_beside_load_time(tmp_path):
+    """A version is AVAILABLE (ready) only once its warm-up has been replayed; how long
+    that took is its own gauge, within the load time."""
+    import numpy as np
+    from google.protobuf import text_format
+
+    from export.warmup import predict_log, write_warmup
+    from serving.config import ModelConfig
+    from serving.metrics import ServingMetrics
+    from serving.repository import ModelRepository
+    from tests.serving.conftest import write_doubler
+
+    write_doubler(tmp_path / "1")
+    write_warmup(write_doubler(tmp_path / "2"), [
+        predict_log("m", "serving_default", {"x": np.ones((1, 2), "f4")})] * 20)
+    repository = ModelRepository([text_format.Parse(
+        f'name: "m" base_path: "{tmp_path}" model_platform: "tensorflow" '
+        'model_version_policy { all {} }', ModelConfig())])
+    repository.poll()
+    text = ServingMetrics(repository).render().decode()
+    metrics = {family.name: {s.labels["version"]: s.value for s in family.samples}
+               for family in text_string_to_metric_families(text)
+               if family.name.endswith(("load_seconds", "warmup_seconds"))}
+    warmup = metrics[":tensorflow:serving:model_warmup_seconds"]
+    load = metrics[":tensorflow:serving:model_load_seconds"]
+    assert warmup["1"] == 0 < warmup["2"] < load["2"]
