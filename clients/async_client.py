@@ -14,6 +14,7 @@ from clients.channels import ChannelSecurity, secure_aio_channel
 from clients.client import DEFAULT_DEADLINE
 from clients.codecs import ClassifierCodec, EndpointCodec, QACodec, TranslatorCodec
 from clients.errors import ClientError
+from clients.messages import trace_metadata
 from clients.results import Answer, Classification, Translation, VersionStatus
 from contract import protos
 from contract.defaults import BATCH_SIZE, DEFAULT_TARGET, TOP_K
@@ -59,7 +60,8 @@ class AsyncServingClient:
 
     async def _call(self, method, request):
         try:
-            return await method(request, timeout=self.deadline, wait_for_ready=self._wait)
+            return await method(request, timeout=self.deadline, wait_for_ready=self._wait,
+                                metadata=trace_metadata())
         except grpc.RpcError as e:
             raise ClientError.from_rpc_error(e, self.target, self.security) from e
 

@@ -13,6 +13,7 @@ from clients import messages
 from clients.channels import ChannelSecurity, secure_channel
 from clients.codecs import ClassifierCodec, EndpointCodec, QACodec, TranslatorCodec
 from clients.errors import ClientError
+from clients.messages import trace_metadata
 from clients.results import Answer, Classification, Translation, VersionStatus
 from contract import protos
 from contract.defaults import BATCH_SIZE, DEFAULT_TARGET, TOP_K
@@ -59,7 +60,7 @@ class ServingClient:
 
     def _call(self, method, request):
         try:
-            return method(request, timeout=self.deadline)
+            return method(request, timeout=self.deadline, metadata=trace_metadata())
         except grpc.RpcError as e:
             raise ClientError.from_rpc_error(e, self.target, self.security) from e
 

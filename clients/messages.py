@@ -18,6 +18,7 @@ from contract import protos
 from contract import tensor_codec as tensors
 from contract.defaults import MAX_MESSAGE_BYTES
 from contract.endpoints import DEFAULT_SIGNATURE
+from contract.tracing import inject
 
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -49,6 +50,12 @@ def channel_target(server: str) -> str:
                              "dns:///name:port") from e
     scheme = "ipv6" if any(":" in a.rsplit(":", 1)[0] for a in addresses) else "ipv4"
     return f"{scheme}:{','.join(addresses)}"
+
+
+def trace_metadata() -> list[tuple[str, str]] | None:
+    """The caller's trace context (W3C traceparent) as gRPC metadata, so the server's
+    spans join the caller's trace; None when the caller has no current span."""
+    return list(inject({}).items()) or None
 
 
 def model_spec(model: str, signature: str = "", version: int | None = None,

@@ -68,6 +68,16 @@ def request_id(given: str | None) -> str:
     return uuid.uuid4().hex
 
 
+def span_attributes(record: RequestRecord) -> dict:
+    """The record as a request span's attributes."""
+    return {"tfstack.request_id": record.request_id, "rpc.system": record.protocol,
+            "rpc.method": record.method, "tfstack.model": record.model,
+            "tfstack.version": record.version, "tfstack.signature": record.signature,
+            "tfstack.status": record.status, "tfstack.rows": record.batch_size,
+            "tfstack.queue_ms": round(1000 * record.queue_seconds, 3),
+            "tfstack.bytes_in": record.bytes_in, "tfstack.bytes_out": record.bytes_out}
+
+
 def current() -> RequestRecord | None:
     return RECORD.get()
 

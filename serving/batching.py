@@ -8,6 +8,7 @@ is full or a batch thread is free after `batch_timeout_micros`; the batch runs o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -15,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from opentelemetry import trace
 
+from contract.tracing import tracer
 from serving import access_log
 from serving.access_log import RequestRecord
 from serving.config_protos import BatchingParameters, read_text_proto
@@ -65,6 +68,7 @@ class _Task:
     future: asyncio.Future
     deadline: float | None = None  # time.monotonic() by which its caller needs it
     record: RequestRecord | None = None  # its caller's access-log record
+    span: object = None  # its caller's span context, when tracing is on
     queued: float = field(default_factory=time.monotonic)
     # Set once the caller gave up: what the batcher calls when it is done with the task
     # (dropped before running, or run), so the caller's admission lasts until then.
@@ -118,7 +122,7 @@ class Batcher:
                 f"{self.options.max_batch_size}; send at most that many rows per request")
         task = _Task(inputs, rows, list(output_filter or []),
                      asyncio.get_running_loop().create_future(), deadline,
-                     access_log.current())
+                     access_log.current(), _span_context())
         key, batch = self._enqueue(servable, signature, task)
         try:
             return await task.future
@@ -231,8 +235,9 @@ class Batcher:
             if task.record is not None:
                 task.record.batch_size = size
                 task.record.queue_seconds = started - task.queued
-        outputs = batch.servable.run(batch.signature, merged, timeout_ms=timeout_ms(
-            latest([task.deadline for task in batch.tasks])))
+        with _batch_span(batch, size):
+            outputs = batch.servable.run(batch.signature, merged, timeout_ms=timeout_ms(
+                latest([task.deadline for task in batch.tasks])))
         for name, value in outputs.items():
             if np.ndim(value) == 0 or len(value) != size:
                 raise Internal(f"output {name!r} of signature {batch.signature!r} is not "
@@ -290,3 +295,22 @@ def _settle(task: _Task, outputs: dict | None = None, error: Exception | None = 
         task.future.set_exception(error)
     else:
         task.future.set_result({k: outputs[k] for k in task.output_filter or outputs})
+
+
+def _span_context():
+    """The caller's span context, for the batch's span to link to; None when off."""
+    return trace.get_current_span().get_span_context() if tracer("tfstack.serving") else None
+
+
+def _batch_span(batch: _Batch, size: int):
+    """A span for one batch run, linked to the span of every request it carries (a
+    batch has many parents, so links, not a parent); nothing when tracing is off."""
+    spans = tracer("tfstack.serving")
+    if spans is None:
+        return contextlib.nullcontext()
+    links = [trace.Link(task.span) for task in batch.tasks if task.span is not None]
+    return spans.start_as_current_span(
+        "batch", links=links, attributes={
+            "tfstack.model": batch.servable.name, "tfstack.version": batch.servable.version,
+            "tfstack.signature": batch.signature, "tfstack.batch_size": size,
+            "tfstack.requests": len(batch.tasks)})

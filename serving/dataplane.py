@@ -11,8 +11,10 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+from opentelemetry import trace
 from tensorflow_serving.apis import input_pb2
 
+from contract.tracing import tracer
 from serving import access_log
 from serving.batching import Batcher, BatchingOptions, batch_rows
 from serving.classification import classify, outputs_to_fetch
@@ -191,6 +193,7 @@ class DataPlane:
             signature_def = _signature(servable, signature, request.api)
             inputs = await self._off_loop_if_large(
                 request.size, request.read_inputs, servable, signature, signature_def)
+            _event("inputs decoded")
             fetch = outputs_to_fetch(request.output_filter, request.classification,
                                      signature_def.outputs)
             outputs = await self._run(servable, signature, inputs, fetch)
@@ -223,6 +226,7 @@ class DataPlane:
         servable.validate(signature, inputs, output_filter)
         check_rows(servable.signature(signature), inputs, self.limits.max_request_rows)
         slot = self._admit(servable.name, signature)
+        _event("validated and admitted")
         try:
             return await self._schedule(servable, signature, inputs, output_filter, slot)
         finally:
@@ -259,10 +263,13 @@ class DataPlane:
         result = None
         if self._runs_inline(key, inputs):  # a thread hop would cost more than the call
             result = self._run_inline(key, servable, signature, inputs, outputs, deadline)
+        span = _current_span()
         if result is None:
             def job() -> dict[str, np.ndarray]:
                 if record is not None:  # the wait for a graph thread
                     record.queue_seconds = time.monotonic() - started
+                if span is not None:
+                    span.add_event("graph run started")
                 return servable.run(signature, inputs, outputs, timeout_ms(deadline))
 
             result = await self._in_pool(slot, job)  # timed from its start
@@ -439,3 +446,14 @@ def _on_loop(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]):
             loop.call_soon_threadsafe(callback)
 
     return done
+
+
+def _current_span():
+    """The request's span when tracing is on, else None (and no tracing work)."""
+    return trace.get_current_span() if tracer("tfstack.serving") else None
+
+
+def _event(name: str) -> None:
+    span = _current_span()
+    if span is not None:
+        span.add_event(name)

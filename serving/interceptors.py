@@ -5,12 +5,23 @@ middlewares."""
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
 from aiohttp import web
+from opentelemetry.trace import SpanKind, StatusCode
 
-from serving.access_log import RECORD, REQUEST_ID_HEADER, RequestRecord, request_id, write
+from contract.tracing import extract, tracer
+from serving.access_log import (
+    RECORD,
+    REQUEST_ID_HEADER,
+    RequestRecord,
+    request_id,
+    span_attributes,
+    write,
+)
 from serving.config_protos import SSLConfig, read_text_proto
 
 _OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -71,17 +82,44 @@ class GrpcGuard(grpc.aio.ServerInterceptor):
             RECORD.set(record)
             await context.send_initial_metadata(((REQUEST_ID_HEADER, record.request_id),))
             response = None
-            try:
-                response = await inner(request, context)
-                return response
-            finally:
+
+            def finish() -> None:
                 code = context.code() or grpc.StatusCode.OK
                 record.status = code.name if isinstance(code, grpc.StatusCode) else str(code)
                 record.bytes_out = _size(response)
+
+            try:
+                with request_span(record, metadata, finish):
+                    response = await inner(request, context)
+                    return response
+            finally:
                 if log_format:
                     write(record, log_format)
 
         return _replace(handler, recorded)
+
+
+@contextmanager
+def request_span(record: RequestRecord, carrier: dict, finish: Callable[[], None]):
+    """Runs the call; then `finish()` completes its record. With tracing on, the call
+    is a server span continuing the caller's trace (W3C traceparent in `carrier`),
+    the record's fields its attributes; with tracing off, nothing more happens."""
+    spans = tracer("tfstack.serving")
+    if spans is None:
+        try:
+            yield
+        finally:
+            finish()
+        return
+    with spans.start_as_current_span(record.method, context=extract(carrier),
+                                     kind=SpanKind.SERVER) as span:
+        try:
+            yield
+        finally:
+            finish()
+            span.set_attributes(span_attributes(record))
+            if record.status not in ("OK", "200"):
+                span.set_status(StatusCode.ERROR, record.status)
 
 
 def _size(message) -> int:
@@ -113,14 +151,19 @@ def rest_middlewares(token: str | None, access_log: str = "") -> list:
             bytes_in=request.content_length or 0)
         RECORD.set(record)
         response = None
-        try:
-            response = await handler(request)
-        except web.HTTPException as e:  # aiohttp's own answers (404, 405)
-            response = e
-            raise
-        finally:
+
+        def finish() -> None:
             record.status = str(response.status) if response is not None else "500"
             record.bytes_out = (response.content_length or 0) if response is not None else 0
+
+        try:
+            with request_span(record, dict(request.headers), finish):
+                try:
+                    response = await handler(request)
+                except web.HTTPException as e:  # aiohttp's own answers (404, 405)
+                    response = e
+                    raise
+        finally:
             if response is not None:
                 response.headers[REQUEST_ID_HEADER] = record.request_id
             if access_log:

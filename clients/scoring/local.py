@@ -15,6 +15,7 @@ written.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ from clients.scoring.retrying import (
 )
 from clients.scoring.scorers import SCORERS, scorer_for
 from contract.defaults import BATCH_SIZE, DEFAULT_TARGET, TOP_K
+from contract.tracing import tracer
 
 __all__ = ["SCORERS", "ScoreConfig", "ScoreSummary", "ServerUnavailable", "score"]
 
@@ -113,7 +115,9 @@ async def score_async(config: ScoreConfig) -> ScoreSummary:
                                       security=config.security) as client:
             run = _Run(config, endpoint, client, writer, summary)
             with tqdm(total=len(items), initial=summary.skipped, unit="item",
-                      disable=not config.progress, dynamic_ncols=True) as bar:
+                      disable=not config.progress, dynamic_ncols=True) as bar, \
+                    _span("score", model=config.model, input=config.input,
+                          items=len(todo)):
                 run.bar = bar
                 await run.all(todo)
     except ServerUnavailable as e:
@@ -167,7 +171,8 @@ class _Run:
         outage, a full disk) stops the run and gives a slot back, so that the scheduler
         waiting for one wakes up to stop."""
         try:
-            self.done[number] = await self._rows(batch)
+            with _span("score batch", batch=number, items=len(batch)):
+                self.done[number] = await self._rows(batch)
             self._write_ready()
         except BaseException:
             self.stop = True
@@ -246,3 +251,13 @@ class _Run:
                 await asyncio.sleep(backoff_seconds(attempt, self.config.backoff_seconds,
                                                     self.config.max_backoff_seconds))
         raise AssertionError("unreachable")
+
+
+def _span(name: str, **attributes):
+    """A span of the run (each batch's under it, and the server's under those), when
+    tracing is on (OTEL_TRACES_EXPORTER); nothing otherwise."""
+    spans = tracer("tfstack.score")
+    if spans is None:
+        return contextlib.nullcontext()
+    return spans.start_as_current_span(
+        name, attributes={f"tfstack.{key}": value for key, value in attributes.items()})
