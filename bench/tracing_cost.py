@@ -1,0 +1,104 @@
+"""What OpenTelemetry tracing costs: `tfstack serve` with `make up`'s batching flags,
+without tracing and with every request traced (OTEL_TRACES_EXPORTER=otlp, exported
+to a collector this script runs), Predict of one Fashion-MNIST PNG under h2load at 64
+streams and sequentially, in one run.
+
+    python bench/tracing_cost.py [--repository model_repository] [--seconds 3]
+
+Prints req/s, p50/p99 latency and server CPU per request both ways, the traced/off
+ratios, and how many spans the collector received.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+from concurrent import futures
+from pathlib import Path
+
+# isort: off
+from workload import classifier_root, sample_pngs
+# isort: on
+import grpc
+from grpc_load import (
+    MAKE_UP_BATCHING,
+    PREDICT,
+    SERVING,
+    STREAMS,
+    answer_of,
+    drive,
+    framed,
+    predict_request,
+)
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.launcher
+from tests.launcher import ServerProcess, free_port  # noqa: E402
+
+
+class Collector(trace_service_pb2_grpc.TraceServiceServicer):
+    """An OTLP trace collector that counts the spans it is sent."""
+
+    def __init__(self):
+        self.spans = 0
+        self._lock = threading.Lock()
+        self.server = grpc.server(futures.ThreadPoolExecutor(4))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(self, self.server)
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+
+    def Export(self, request, context):
+        with self._lock:
+            self.spans += sum(len(scope.spans) for resource in request.resource_spans
+                              for scope in resource.scope_spans)
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+
+def measure(root: Path, body: Path, seconds: float, env: dict[str, str]) -> dict:
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        with ServerProcess("--model_name=classifier", f"--model_base_path={root}",
+                           f"--rest_api_port={free_port()}",
+                           f"--monitoring_config_file={SERVING}/monitoring.config",
+                           *MAKE_UP_BATCHING) as server:
+            answer_of(server.target, PREDICT, body.read_bytes()[5:])
+            port = int(server.target.rsplit(":", 1)[1])
+            return {streams: drive(port, PREDICT, body, server.process.pid, seconds, streams)
+                    for streams in STREAMS}
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repository", default="model_repository")
+    parser.add_argument("--seconds", type=float, default=3.0, help="per measured h2load run")
+    args = parser.parse_args()
+    root, _ = classifier_root(args.repository)
+    with tempfile.TemporaryDirectory() as scratch:
+        body = Path(scratch) / "predict.bin"
+        body.write_bytes(framed(predict_request(sample_pngs(1)[0])))
+        collector = Collector()
+        collector.server.start()
+        off = measure(root, body, args.seconds, {"OTEL_TRACES_EXPORTER": "none"})
+        traced = measure(root, body, args.seconds, {
+            "OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_INSECURE": "true",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.port}"})
+        collector.server.stop(5)
+    print(f"{'streams':>8} {'off req/s':>10} {'traced req/s':>13} {'traced/off':>11} "
+          f"{'p50 off/traced ms':>18} {'CPU ms/req off/traced':>22}")
+    for streams in STREAMS:
+        a, b = off[streams], traced[streams]
+        print(f"{streams:>8} {a.rate:>10.0f} {b.rate:>13.0f} {b.rate / a.rate:>11.2f} "
+              f"{a.p50_ms:>8.2f}/{b.p50_ms:<9.2f} {a.cpu_ms_per_request:>10.2f}/"
+              f"{b.cpu_ms_per_request:<11.2f}")
+    print(f"spans received by the collector: {collector.spans}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
