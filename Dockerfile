@@ -17,6 +17,7 @@ COPY models ./models
 COPY export ./export
 COPY serving ./serving
 COPY clients ./clients
+COPY tfstack ./tfstack
 RUN pip install --no-cache-dir "./[all]"
 
 USER 10001

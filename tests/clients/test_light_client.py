@@ -80,3 +80,16 @@ def test_the_base_install_is_the_client_and_all_adds_the_rest():
     assert extras["all"] == ["tfstack[train,serve]"]
     assert {"tensorflow", "tensorflow-serving-api"} <= names(extras["train"]) & names(
         extras["serve"])
+
+
+def test_the_installed_command_and_every_package_are_in_the_wheel():
+    """The `tfstack` script runs from anywhere (not only the checkout), so every
+    top-level package is listed for setuptools to install."""
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"]["find"]["include"]
+    ours = {p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file()} - {"tests"}
+    assert {name.removesuffix("*") for name in packages} == ours
+    script = Path(sys.executable).with_name("tfstack")
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True,
+                            timeout=120, cwd="/")
+    assert result.returncode == 0 and "COMMAND" in result.stdout, result.stderr
