@@ -29,8 +29,7 @@ from clients.errors import ClientError, MalformedResponse
 from clients.scoring.retrying import (
     ServerUnavailable,
     backoff_seconds,
-    too_large,
-    too_large_reason,
+    refusal_reason,
     transient,
 )
 
@@ -72,7 +71,7 @@ def _refused_by_server(error: Exception) -> str | None:
     if (not isinstance(error, ClientError) or transient(error)
             or isinstance(error, MalformedResponse)):
         return None
-    return too_large_reason(error) if too_large(error) else str(error)
+    return refusal_reason(error)
 
 
 class ServingHandler(ModelHandler):

@@ -29,8 +29,7 @@ from clients.scoring.files import Item, ResultWriter, read_items, result_row
 from clients.scoring.retrying import (
     ServerUnavailable,
     backoff_seconds,
-    too_large,
-    too_large_reason,
+    refusal_reason,
     transient,
 )
 from clients.scoring.scorers import SCORERS, scorer_for
@@ -231,7 +230,7 @@ class _Run:
             if len(payloads) > 1:
                 half = len(payloads) // 2
                 return await self._send(payloads[:half]) + await self._send(payloads[half:])
-            reason = too_large_reason(e) if too_large(e) else str(e)
+            reason = refusal_reason(e)
             return [(item, result_row(item, error=reason)) for item, _ in payloads]
         return [(item, result_row(item, **result))
                 for (item, _), result in zip(payloads, results, strict=True)]

@@ -50,5 +50,9 @@ def backoff_seconds(attempt: int, base: float, cap: float) -> float:
     return random.uniform(0, min(cap, base * 2 ** attempt))
 
 
-def too_large_reason(error: ClientError) -> str:
-    return f"{error} (this input alone is over the message size limit)"
+def refusal_reason(error: ClientError) -> str:
+    """The error row of an input the server refused: its status and message (not the
+    call's request id, which would differ from run to run)."""
+    reason = f"{error.code.name}: {error.details}"
+    return f"{reason} (this input alone is over the message size limit)" if too_large(
+        error) else reason

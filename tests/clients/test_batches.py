@@ -92,7 +92,7 @@ class RecordingServer:
     def __init__(self):
         self.rows = []
 
-    def __call__(self, request, timeout=None, wait_for_ready=None):
+    def __call__(self, request, timeout=None, wait_for_ready=None, metadata=None):
         key = "question" if "question" in request.inputs else "text"
         texts = tensors.make_ndarray(request.inputs[key])
         self.rows.append(len(texts))
@@ -127,7 +127,7 @@ def test_translate_and_ask_send_batches_in_order():
 def test_the_asyncio_client_batches_the_same_way():
     recording = RecordingServer()
 
-    async def predict(request, timeout=None, wait_for_ready=None):
+    async def predict(request, timeout=None, wait_for_ready=None, metadata=None):
         return recording(request)
 
     async def run():
