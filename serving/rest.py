@@ -42,6 +42,7 @@ from serving.json_codec import (
     regress_json,
 )
 from serving.oip_rest import OipRest
+from serving.prediction_logs import example_log, predict_log
 from serving.responses import metadata_response, status_response
 
 logger = logging.getLogger(__name__)
@@ -215,23 +216,30 @@ class RestApi:
             return await self._predict(route, signature, body, size)
         method = CLASSIFY_METHOD if route["verb"] == "classify" else REGRESS_METHOD
         request_input = await call(large, examples_input, body)
-        _, result = await self._dataplane.classify_or_regress(
+        answer, result = await self._dataplane.classify_or_regress(
             method, route["name"], route["version"], route["label"], signature, request_input)
+        self._dataplane.log_request(
+            answer, "classify_log" if method == CLASSIFY_METHOD else "regress_log",
+            lambda: example_log(method, answer, request_input, result))
         to_json = classify_json if method == CLASSIFY_METHOD else regress_json
         return json_text(await call(large, lambda: dumps(to_json(result))))
 
     async def _predict(self, route: dict, signature: str, body: object,
                        size: int) -> web.Response:
-        formats = []  # the body's format (rows or columns), for the answer
+        formats, read_inputs = [], []  # the body's format (rows or columns); its inputs
 
         def read(servable, key, signature_def) -> dict[str, np.ndarray]:
             inputs, fmt = predict_inputs(body, signature_def,
                                          self._dataplane.max_request_tensor_bytes)
             formats.append(fmt)
+            read_inputs.append(inputs)
             return inputs
 
-        outputs = (await self._dataplane.infer(Request(
-            route["name"], route["version"], route["label"], signature, read, size))).outputs
+        answer = await self._dataplane.infer(Request(
+            route["name"], route["version"], route["label"], signature, read, size))
+        outputs = answer.outputs
+        self._dataplane.log_request(answer, "predict_log",
+                                    lambda: predict_log(answer, read_inputs[0]))
         fmt, large = formats[0], size > INLINE_BODY_BYTES
         large = large or _answer_bytes(outputs) > INLINE_BODY_BYTES
         return json_text(await call(large, lambda: dumps(predict_response(outputs, fmt))))

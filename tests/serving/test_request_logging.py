@@ -80,9 +80,22 @@ def test_predict_and_classify_are_logged_with_their_metadata(tmp_path):
             model_spec={"name": "ex"}, input=example), timeout=30)
         with pytest.raises(grpc.RpcError):  # a failed request is not logged
             stub.Predict(predict_request("m", {"nope": X}), timeout=30)
+        rest = f"{server.rest_url}/v1/models"  # REST calls too, as TF Serving logs them
+        assert requests.post(f"{rest}/m:predict", json={"instances": [[5.0, 6.0]]},
+                             timeout=30).ok
+        assert requests.post(f"{rest}/ex:classify", json={"examples": [{"x": [1.0]}]},
+                             timeout=30).ok
         server.stop()  # the queue is written out before the process ends
     logged = records(prefix)
-    assert [r.WhichOneof("log_type") for r in logged] == ["predict_log"] * 3 + ["classify_log"]
+    assert [r.WhichOneof("log_type") for r in logged] == (
+        ["predict_log"] * 3 + ["classify_log"] + ["predict_log", "classify_log"])
+    over_rest = logged[4].predict_log
+    np.testing.assert_array_equal(tf.make_ndarray(over_rest.request.inputs["x"]),
+                                  [[5.0, 6.0]])
+    np.testing.assert_array_equal(tf.make_ndarray(over_rest.response.outputs["y"]),
+                                  [[10.0, 12.0]])
+    assert logged[5].classify_log.request.input.example_list.examples[0].features.feature[
+        "x"].float_list.value == [1.0]
     first = logged[0]
     assert first.log_metadata.model_spec.name == "m"
     assert first.log_metadata.model_spec.version.value == 1
