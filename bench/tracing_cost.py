@@ -15,14 +15,11 @@ import argparse
 import os
 import sys
 import tempfile
-import threading
-from concurrent import futures
 from pathlib import Path
 
 # isort: off
 from workload import classifier_root, sample_pngs
 # isort: on
-import grpc
 from grpc_load import (
     MAKE_UP_BATCHING,
     PREDICT,
@@ -33,27 +30,10 @@ from grpc_load import (
     framed,
     predict_request,
 )
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.launcher
 from tests.launcher import ServerProcess, free_port  # noqa: E402
-
-
-class Collector(trace_service_pb2_grpc.TraceServiceServicer):
-    """An OTLP trace collector that counts the spans it is sent."""
-
-    def __init__(self):
-        self.spans = 0
-        self._lock = threading.Lock()
-        self.server = grpc.server(futures.ThreadPoolExecutor(4))
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(self, self.server)
-        self.port = self.server.add_insecure_port("127.0.0.1:0")
-
-    def Export(self, request, context):
-        with self._lock:
-            self.spans += sum(len(scope.spans) for resource in request.resource_spans
-                              for scope in resource.scope_spans)
-        return trace_service_pb2.ExportTraceServiceResponse()
+from tests.otlp_collector import Collector  # noqa: E402
 
 
 def measure(root: Path, body: Path, seconds: float, env: dict[str, str]) -> dict:
@@ -83,17 +63,29 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         body = Path(scratch) / "predict.bin"
         body.write_bytes(framed(predict_request(sample_pngs(1)[0])))
-        collector = Collector()
-        collector.server.start()
-        off = measure(root, body, args.seconds, {"OTEL_TRACES_EXPORTER": "none"})
-        otlp = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_INSECURE": "true",
-                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.port}"}
-        runs = {"every request traced": measure(root, body, args.seconds, otlp)}
-        spans = collector.spans
-        runs["1% sampled"] = measure(root, body, args.seconds, {
-            **otlp, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-            "OTEL_TRACES_SAMPLER_ARG": "0.01"})
-        collector.server.stop(5)
+        with Collector() as collector:
+            off, runs, traced_spans = run_all(root, body, args.seconds, collector)
+    report(off, runs)
+    print(f"spans received: {traced_spans} with every request traced, "
+          f"{len(collector.spans) - traced_spans} at 1%")
+    return 0
+
+
+def run_all(root: Path, body: Path, seconds: float, collector: Collector):
+    """The loads with tracing off, every request traced and 1% sampled, and the spans
+    the fully traced run sent."""
+    off = measure(root, body, seconds, {"OTEL_TRACES_EXPORTER": "none"})
+    otlp = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_INSECURE": "true",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint}
+    runs = {"every request traced": measure(root, body, seconds, otlp)}
+    traced_spans = len(collector.spans)
+    runs["1% sampled"] = measure(root, body, seconds, {
+        **otlp, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.01"})
+    return off, runs, traced_spans
+
+
+def report(off: dict, runs: dict) -> None:
     print(f"{'tracing':>22} {'streams':>8} {'req/s':>7} {'/ off':>6} {'p50 ms':>7} "
           f"{'CPU ms/req':>11}")
     for name, run in {"off": off, **runs}.items():
@@ -102,9 +94,6 @@ def main() -> int:
             print(f"{name:>22} {streams:>8} {load.rate:>7.0f} "
                   f"{load.rate / off[streams].rate:>6.2f} {load.p50_ms:>7.2f} "
                   f"{load.cpu_ms_per_request:>11.2f}")
-    print(f"spans received: {spans} with every request traced, "
-          f"{collector.spans - spans} at 1%")
-    return 0
 
 
 if __name__ == "__main__":

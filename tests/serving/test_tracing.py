@@ -5,14 +5,11 @@ every request it carried. Configured by the standard OTEL_* variables only."""
 
 from __future__ import annotations
 
-import threading
 from concurrent import futures
 
-import grpc
 import numpy as np
 import pytest
 from opentelemetry import trace
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -20,33 +17,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from clients.client import ServingClient
 from contract.tracing import tracer
 from tests.launcher import ServerProcess
+from tests.otlp_collector import Collector
 from tests.serving.conftest import write_doubler
 
 X = np.ones((1, 2), np.float32)
-
-
-class Collector(trace_service_pb2_grpc.TraceServiceServicer):
-    """An OTLP trace collector on 127.0.0.1 that keeps every span it is sent."""
-
-    def __init__(self):
-        self.spans = []
-        self._lock = threading.Lock()
-        self._server = grpc.server(futures.ThreadPoolExecutor(2))
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(self, self._server)
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
-
-    def Export(self, request, context):
-        with self._lock:
-            self.spans += [span for resource in request.resource_spans
-                           for scope in resource.scope_spans for span in scope.spans]
-        return trace_service_pb2.ExportTraceServiceResponse()
-
-    def __enter__(self):
-        self._server.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._server.stop(None)
 
 
 @pytest.fixture
@@ -54,7 +28,7 @@ def traced_env(monkeypatch):
     """The server process's OTEL_* settings, pointing at a collector of the test's."""
     with Collector() as collector:
         monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp")
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{collector.port}")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint)
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
         monkeypatch.setenv("OTEL_SERVICE_NAME", "tfstack-test")
         yield collector
