@@ -298,17 +298,21 @@ def _settle(task: _Task, outputs: dict | None = None, error: Exception | None = 
 
 
 def _span_context():
-    """The caller's span context, for the batch's span to link to; None when off."""
-    return trace.get_current_span().get_span_context() if tracer("tfstack.serving") else None
+    """The caller's span context, for the batch's span to link to; None when tracing is
+    off or the caller's trace was not sampled."""
+    if tracer("tfstack.serving") is None:
+        return None
+    context = trace.get_current_span().get_span_context()
+    return context if context.trace_flags.sampled else None
 
 
 def _batch_span(batch: _Batch, size: int):
     """A span for one batch run, linked to the span of every request it carries (a
     batch has many parents, so links, not a parent); nothing when tracing is off."""
-    spans = tracer("tfstack.serving")
-    if spans is None:
-        return contextlib.nullcontext()
     links = [trace.Link(task.span) for task in batch.tasks if task.span is not None]
+    spans = tracer("tfstack.serving")
+    if spans is None or not links:  # off, or no request of the batch sampled
+        return contextlib.nullcontext()
     return spans.start_as_current_span(
         "batch", links=links, attributes={
             "tfstack.model": batch.servable.name, "tfstack.version": batch.servable.version,

@@ -449,8 +449,12 @@ def _on_loop(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]):
 
 
 def _current_span():
-    """The request's span when tracing is on, else None (and no tracing work)."""
-    return trace.get_current_span() if tracer("tfstack.serving") else None
+    """The request's span when tracing is on and it was sampled, else None (and no
+    further tracing work)."""
+    if tracer("tfstack.serving") is None:
+        return None
+    span = trace.get_current_span()
+    return span if span.is_recording() else None
 
 
 def _event(name: str) -> None:

@@ -117,9 +117,10 @@ def request_span(record: RequestRecord, carrier: dict, finish: Callable[[], None
             yield
         finally:
             finish()
-            span.set_attributes(span_attributes(record))
-            if record.status not in ("OK", "200"):
-                span.set_status(StatusCode.ERROR, record.status)
+            if span.is_recording():  # sampled: a span not sampled takes no attributes
+                span.set_attributes(span_attributes(record))
+                if record.status not in ("OK", "200"):
+                    span.set_status(StatusCode.ERROR, record.status)
 
 
 def _size(message) -> int:
