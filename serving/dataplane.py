@@ -284,7 +284,8 @@ class DataPlane:
                     deadline: float | None) -> dict[str, np.ndarray] | None:
         """Runs on the event loop for at most `inline_max_seconds`; None when the run
         was stopped there (it is not cheap after all: the caller runs it again on a
-        graph thread, and the signature stays off the loop for a while)."""
+        graph thread, and the signature stays off the loop for a while). A graph with
+        side effects (a counter variable, a file written) may then have them twice."""
         cap = time.monotonic() + self.limits.inline_max_seconds
         try:
             return servable.run(signature, inputs, outputs,
