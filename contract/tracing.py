@@ -11,7 +11,7 @@ without the SDK installed, `tracer()` is None and callers do no tracing work at 
 from __future__ import annotations
 
 import os
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from functools import cache
 
 
@@ -58,7 +58,7 @@ def inject(carrier: MutableMapping[str, str]) -> MutableMapping[str, str]:
     return carrier
 
 
-def extract(carrier: dict[str, str]):
+def extract(carrier: Mapping[str, str]):
     """The trace context a caller sent in `carrier` (metadata or headers), for a span
     to continue it."""
     from opentelemetry import propagate

@@ -42,12 +42,12 @@ class RequestRecord:
     bytes_in: int = 0
     bytes_out: int = 0
     started: float = field(default_factory=time.monotonic)
-    time: str = field(default_factory=lambda: datetime.now(UTC).isoformat(
-        timespec="milliseconds"))
+    wall: float = field(default_factory=time.time)  # formatted only for a line written
 
     def fields(self) -> dict:
         """The line's fields, latency measured now."""
-        return {"time": self.time, "request_id": self.request_id, "peer": self.peer,
+        stamp = datetime.fromtimestamp(self.wall, UTC).isoformat(timespec="milliseconds")
+        return {"time": stamp, "request_id": self.request_id, "peer": self.peer,
                 "protocol": self.protocol, "method": self.method, "model": self.model,
                 "version": self.version, "signature": self.signature, "status": self.status,
                 "latency_ms": round(1000 * (time.monotonic() - self.started), 3),

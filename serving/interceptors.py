@@ -5,7 +5,7 @@ middlewares."""
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -77,8 +77,7 @@ class GrpcGuard(grpc.aio.ServerInterceptor):
         given, log_format = metadata.get(REQUEST_ID_HEADER), self._access_log
 
         async def recorded(request, context):
-            record = RequestRecord(request_id(given), "grpc", method, context.peer(),
-                                   bytes_in=_size(request))
+            record = RequestRecord(request_id(given), "grpc", method, context.peer())
             RECORD.set(record)
             await context.send_initial_metadata(((REQUEST_ID_HEADER, record.request_id),))
             response = None
@@ -86,7 +85,8 @@ class GrpcGuard(grpc.aio.ServerInterceptor):
             def finish() -> None:
                 code = context.code() or grpc.StatusCode.OK
                 record.status = code.name if isinstance(code, grpc.StatusCode) else str(code)
-                record.bytes_out = _size(response)
+                if log_format or tracer("tfstack.serving"):  # sizes cost a walk of each
+                    record.bytes_in, record.bytes_out = _size(request), _size(response)
 
             try:
                 with request_span(record, metadata, finish):
@@ -100,7 +100,8 @@ class GrpcGuard(grpc.aio.ServerInterceptor):
 
 
 @contextmanager
-def request_span(record: RequestRecord, carrier: dict, finish: Callable[[], None]):
+def request_span(record: RequestRecord, carrier: Mapping[str, str],
+                 finish: Callable[[], None]):
     """Runs the call; then `finish()` completes its record. With tracing on, the call
     is a server span continuing the caller's trace (W3C traceparent in `carrier`),
     the record's fields its attributes; with tracing off, nothing more happens."""
@@ -158,7 +159,7 @@ def rest_middlewares(token: str | None, access_log: str = "") -> list:
             record.bytes_out = (response.content_length or 0) if response is not None else 0
 
         try:
-            with request_span(record, dict(request.headers), finish):
+            with request_span(record, request.headers, finish):
                 try:
                     response = await handler(request)
                 except web.HTTPException as e:  # aiohttp's own answers (404, 405)
