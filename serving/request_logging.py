@@ -40,11 +40,13 @@ Count = Callable[[str, str], None]  # (model, outcome: written, dropped or faile
 @dataclass(frozen=True)
 class LogLimits:
     """What request logs may take: bytes a file holds before the next one starts, files
-    kept per prefix (older ones are deleted), records waiting to be written."""
+    kept per prefix (older ones are deleted), and the records waiting to be written, by
+    count and by bytes (a record holds a whole request and answer)."""
 
     max_file_bytes: int = 64 * 1024 * 1024
     max_files: int = 16
     max_queued: int = 1024
+    max_queued_bytes: int = 64 * 1024 * 1024
 
 
 class _Collector:
@@ -53,6 +55,8 @@ class _Collector:
     def __init__(self, prefix: str, limits: LogLimits, count: Count):
         self.prefix, self._limits, self._count = prefix, limits, count
         self._queue: queue.Queue = queue.Queue(limits.max_queued)
+        self._queued_bytes = 0
+        self._lock = threading.Lock()
         self._writer: tf.io.TFRecordWriter | None = None
         self._written = 0
         self._part = self._last_part() + 1
@@ -61,10 +65,20 @@ class _Collector:
         self._thread.start()
 
     def put(self, model: str, record: bytes) -> None:
+        with self._lock:
+            if self._queued_bytes + len(record) > self._limits.max_queued_bytes:
+                self._count(model, "dropped")
+                return
+            self._queued_bytes += len(record)
         try:
             self._queue.put_nowait((model, record))
         except queue.Full:
+            self._release(len(record))
             self._count(model, "dropped")
+
+    def _release(self, size: int) -> None:
+        with self._lock:
+            self._queued_bytes -= size
 
     def close(self) -> None:
         self._queue.put((None, None))  # after what is queued
@@ -86,6 +100,7 @@ class _Collector:
             model, record = self._queue.get()
             if record is None:
                 break
+            self._release(len(record))
             try:
                 self._write(record)
                 self._count(model, "written")

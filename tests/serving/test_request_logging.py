@@ -185,3 +185,25 @@ def test_files_rotate_at_their_size_and_only_the_newest_are_kept(tmp_path):
     assert files == ["m-00004.tfrecord", "m-00005.tfrecord"]
     kept = [tf.make_ndarray(r.predict_log.request.inputs["x"])[0, 0] for r in records(prefix)]
     assert kept == [3.0, 4.0]
+
+
+def test_records_past_the_queued_bytes_are_dropped_not_held(tmp_path):
+    """The queue is bounded by bytes too: a record holds a whole request and answer."""
+    from google.protobuf import text_format
+
+    from serving.config import ModelConfig
+    from serving.request_logging import LogLimits, RequestLogger
+
+    outcomes = []
+    logger = RequestLogger(LogLimits(max_queued_bytes=1000),
+                           lambda model, outcome: outcomes.append(outcome))
+    logger.update([text_format.Parse(
+        f'name: "m" base_path: "/m" {logging_config(tmp_path / "logs" / "m")}',
+        ModelConfig())])
+    for rows in (1, 1000):  # about 50 bytes, then about 8 kB
+        logger.log("m", 1, "serving_default", ["serve"], "predict_log",
+                   lambda rows=rows: prediction_log_pb2.PredictLog(
+                       request=predict_request("m", {"x": np.ones((rows, 2), np.float32)})))
+    logger.close()  # writes out what was queued
+    assert sorted(outcomes) == ["dropped", "written"]
+    assert len(records(tmp_path / "logs" / "m")) == 1
