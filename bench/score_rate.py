@@ -86,7 +86,8 @@ def beam_rate(config: ScoreConfig, scratch: Path, args) -> dict | None:
     inputs and server, and the seconds the same pipeline takes on 20 of them (its
     start-up); None without Beam."""
     try:
-        from clients.scoring.beam import BeamOptions, run_pipeline
+        from clients.scoring.beam import run_pipeline
+        from clients.scoring.config import BeamConfig, ScoreJob
     except ModuleNotFoundError:
         print("beam DirectRunner  skipped: pip install -e '.[beam]'", file=sys.stderr)
         return None
@@ -96,13 +97,13 @@ def beam_rate(config: ScoreConfig, scratch: Path, args) -> dict | None:
         (few / path.name).write_bytes(path.read_bytes())
     rates = {}
     for mode in ("multi_processing", "multi_threading"):
-        options = BeamOptions("DirectRunner", num_shards=0, batch_size=args.batch_size,
-                              pipeline_args=(f"--direct_num_workers={args.beam_workers}",
-                                             f"--direct_running_mode={mode}"))
+        shared = {f.name: getattr(config, f.name) for f in dataclasses.fields(ScoreJob)}
+        beam_config = BeamConfig(**{**shared, "pipeline_args": (
+            f"--direct_num_workers={args.beam_workers}", f"--direct_running_mode={mode}")})
         startup = run_pipeline(dataclasses.replace(
-            config, input=str(few), output=str(scratch / f"few-{mode}.jsonl")), options)
+            beam_config, input=str(few), output=str(scratch / f"few-{mode}.jsonl")))
         summary = run_pipeline(dataclasses.replace(
-            config, output=str(scratch / f"beam-{mode}.jsonl")), options)
+            beam_config, output=str(scratch / f"beam-{mode}.jsonl")))
         rates[mode] = summary, startup.seconds
     return rates
 

@@ -133,8 +133,8 @@ def _numbered(path: Path, count: int) -> list[Path]:
 
 def _register_score(commands: argparse._SubParsersAction) -> None:
     from clients.channels import add_security_flags
+    from clients.scoring.config import ScoreConfig
     from clients.scoring.files import INPUT_FORMATS, OUTPUT_FORMATS
-    from clients.scoring.local import ScoreConfig
 
     defaults = ScoreConfig(model="", input="", output="")
     score = commands.add_parser(
@@ -150,9 +150,9 @@ def _register_score(commands: argparse._SubParsersAction) -> None:
     score.add_argument("--column", help="JSONL/CSV field holding each input")
     score.add_argument("--id-column", default=defaults.id_column,
                        help="JSONL/CSV field holding each input's id")
-    score.add_argument("--batch-size", type=int, default=None,
-                       help=f"inputs per request (default: {defaults.batch_size}; with "
-                            "--runner, 64, as the server's batching max_batch_size)")
+    score.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                       help="inputs per request, at most the server's max_batch_size "
+                            "(default: %(default)s)")
     score.add_argument("--concurrency", type=int, default=defaults.concurrency,
                        help="batches in flight")
     score.add_argument("--retries", type=int, default=defaults.retries,
@@ -198,25 +198,14 @@ def _keep_unknown_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _score(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from clients.channels import security_from_args
     from clients.errors import ClientError
     from clients.scoring.files import OutputFailed
-    from clients.scoring.local import ScoreConfig, ServerUnavailable, score
+    from clients.scoring.local import ServerUnavailable, score
 
-    if not args.runner and (args.pipeline_args or args.model_path or args.num_shards):
-        given = args.pipeline_args or ["--model-path" if args.model_path else "--num-shards"]
-        print(f"error: {' '.join(given)}: Beam pipeline options need --runner",
-              file=sys.stderr)
-        return 2
-    fields = {f.name for f in dataclasses.fields(ScoreConfig)}
     try:
-        config = ScoreConfig(**{k: v for k, v in vars(args).items()
-                                if k in fields and v is not None},
-                             security=security_from_args(args))
+        config = _score_config(args)
         if args.runner:
-            return _score_with_beam(config, args)
+            return _score_with_beam(config)
         summary = score(config)
     except OutputFailed as e:  # a full disk: the run stops, resumable
         print(f"error: {e}", file=sys.stderr)
@@ -237,24 +226,46 @@ def _score(args: argparse.Namespace) -> int:
     return 1 if summary.stopped_early else 0
 
 
-def _score_with_beam(config, args: argparse.Namespace) -> int:
+def _score_config(args: argparse.Namespace):
+    """The run's config: `BeamConfig` with --runner, else `ScoreConfig`. A flag only
+    the other runner reads is refused (ValueError), not ignored."""
+    import dataclasses
+
+    from clients.channels import security_from_args
+    from clients.scoring.config import BeamConfig, ScoreConfig
+
+    runner, other = (BeamConfig, ScoreConfig) if args.runner else (ScoreConfig, BeamConfig)
+    own = {f.name for f in dataclasses.fields(runner)}
+    values = {**vars(args), "pipeline_args": tuple(args.pipeline_args)}
+    defaults = other(model="", input="", output="")
+    theirs = {f.name for f in dataclasses.fields(other)} - own - {"runner", "progress"}
+    given = [name for name in theirs if values[name] != getattr(defaults, name)]
+    if given and args.runner:
+        raise ValueError(f"{', '.join(_flag(name) for name in sorted(given))}: for the local "
+                         "scorer; a Beam run writes its output whole or not at all")
+    if given:
+        flags = args.pipeline_args or [_flag(name) for name in sorted(given)]
+        raise ValueError(f"{' '.join(flags)}: Beam pipeline options need --runner")
+    return runner(**{k: v for k, v in values.items() if k in own and v is not None},
+                  security=security_from_args(args))
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _score_with_beam(config) -> int:
     """`tfstack score --runner ...`: the job as an Apache Beam pipeline."""
-    if args.resume or args.max_errors is not None:
-        print("error: --resume and --max-errors are for the local scorer; a Beam run "
-              "writes its output whole or not at all", file=sys.stderr)
-        return 2
     try:
-        from clients.scoring.beam import BeamOptions, PipelineFailed, run_pipeline
+        from clients.scoring.beam import PipelineFailed, run_pipeline
     except ModuleNotFoundError as e:
         if not (e.name or "").startswith("apache_beam"):
             raise
         print("error: --runner needs Apache Beam: pip install 'tfstack[beam]'",
               file=sys.stderr)
         return 2
-    options = BeamOptions(args.runner, args.num_shards, args.model_path,
-                          tuple(args.pipeline_args), batch_size=args.batch_size)
     try:
-        summary = run_pipeline(config, options)
+        summary = run_pipeline(config)
     except PipelineFailed as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

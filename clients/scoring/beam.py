@@ -36,23 +36,9 @@ from clients.scoring.beam_inputs import (
     input_format,
     read_items,
 )
+from clients.scoring.config import BeamConfig
 from clients.scoring.files import csv_line, json_line, result_row, row_fields
-from clients.scoring.local import ScoreConfig
 from clients.scoring.scorers import scorer_for
-from contract.defaults import BATCH_SIZE
-
-
-@dataclass(frozen=True)
-class BeamOptions:
-    """How to run the job: the runner, output shards (0: as the runner decides; 1:
-    one file in input order), a SavedModel to run in the workers instead of calling
-    the server, Beam's own pipeline options, and inputs per batch."""
-
-    runner: str = "DirectRunner"
-    num_shards: int = 0
-    model_path: str | None = None
-    pipeline_args: tuple[str, ...] = ()
-    batch_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,17 +67,17 @@ class PipelineFailed(RuntimeError):
     """The pipeline did not finish; Beam finalised no output."""
 
 
-def run_pipeline(config: ScoreConfig, options: BeamOptions) -> BeamSummary:
+def run_pipeline(config: BeamConfig) -> BeamSummary:
     """Runs the job to the end; raises PipelineFailed (with the cause) otherwise."""
     # Beam notes at INFO each string annotation (PEP 563) it cannot read as a type hint
     logging.getLogger("apache_beam.typehints.native_type_compatibility").setLevel(
         logging.WARNING)
-    args = [f"--runner={options.runner}", *options.pipeline_args]
-    if (options.runner.lower().startswith("direct")
+    args = [f"--runner={config.runner}", *config.pipeline_args]
+    if (config.runner.lower().startswith("direct")
             and not any(a.startswith("--default_sdk_harness_log_level") for a in args)):
         args.append("--default_sdk_harness_log_level=WARNING")  # not each worker's INFO steps
     pipeline = beam.Pipeline(options=PipelineOptions(args))
-    build(pipeline, config, options)
+    build(pipeline, config)
     started = time.monotonic()
     try:
         result = pipeline.run()
@@ -105,10 +91,10 @@ def run_pipeline(config: ScoreConfig, options: BeamOptions) -> BeamSummary:
     counts = _counters(result)
     return BeamSummary(counts.get("inputs", 0), counts.get("result_rows", 0),
                        counts.get("error_rows", 0), counts.get("retries", 0),
-                       time.monotonic() - started, _written(config.output, options))
+                       time.monotonic() - started, _written(config))
 
 
-def build(pipeline: beam.Pipeline, config: ScoreConfig, options: BeamOptions) -> None:
+def build(pipeline: beam.Pipeline, config: BeamConfig) -> None:
     """Adds the scoring job's steps to `pipeline`."""
     endpoint = scorer_for(config.model, config.top_k)
     fmt = input_format(config.input, config.input_format)
@@ -119,27 +105,24 @@ def build(pipeline: beam.Pipeline, config: ScoreConfig, options: BeamOptions) ->
              | "Read" >> beam.FlatMap(read_items, fmt, config.column or endpoint.column,
                                       config.id_column)
              | "Spread" >> beam.Reshuffle())
-    handler = _handler(config, options, endpoint).with_preprocess_fn(Payload(endpoint))
+    handler = _handler(config, endpoint).with_preprocess_fn(Payload(endpoint))
     scored, failed = items | "Score" >> RunInference(handler).with_exception_handling(
         exc_class=UnreadableInput)
     rows = ((scored | "Rows" >> beam.Map(_scored_row),
              failed.failed_preprocessing[0] | "Unreadable" >> beam.Map(_unreadable_row))
             | "All" >> beam.Flatten()
             | "Count" >> beam.Map(_counted))
-    _write(rows, config, options, row_fields(endpoint.fields))
+    _write(rows, config, row_fields(endpoint.fields))
 
 
-def _handler(config: ScoreConfig, options: BeamOptions, endpoint):
-    batch_size = options.batch_size or BATCH_SIZE
-    if options.model_path:
-        if not FileSystems.exists(FileSystems.join(options.model_path, "saved_model.pb")):
-            raise ValueError(f"--model-path {options.model_path} holds no saved_model.pb; "
+def _handler(config: BeamConfig, endpoint):
+    if config.model_path:
+        if not FileSystems.exists(FileSystems.join(config.model_path, "saved_model.pb")):
+            raise ValueError(f"--model-path {config.model_path} holds no saved_model.pb; "
                              "give a version folder, e.g. model_repository/classifier/1")
-        return SavedModelHandler(endpoint, options.model_path, batch_size)
+        return SavedModelHandler(endpoint, config.model_path, config.batch_size)
     return ServingHandler(endpoint, config.server, config.deadline, config.security,
-                          config.retries,
-                          (config.backoff_seconds, config.max_backoff_seconds), batch_size,
-                          config.concurrency)
+                          config.retry_policy, config.batch_size, config.concurrency)
 
 
 def _scored_row(result) -> dict:
@@ -161,9 +144,9 @@ def _by_index(rows: list[dict]) -> list[dict]:
     return sorted(rows, key=lambda row: row["index"])
 
 
-def _write(rows, config: ScoreConfig, options: BeamOptions, fields: list[str]) -> None:
+def _write(rows, config: BeamConfig, fields: list[str]) -> None:
     csv = (config.output_format or _suffix_format(config.output)) == "csv"
-    if options.num_shards == 1:  # one file: in input order, as the local scorer writes
+    if config.num_shards == 1:  # one file: in input order, as the local scorer writes
         rows = rows | "Gather" >> beam.combiners.ToList() | "InOrder" >> beam.FlatMap(_by_index)
     if csv:
         lines = rows | "Format" >> beam.Map(lambda row: csv_line(row, fields)[:-1])
@@ -171,8 +154,8 @@ def _write(rows, config: ScoreConfig, options: BeamOptions, fields: list[str]) -
         lines = rows | "Format" >> beam.Map(json_line)
     header = csv_line(dict(zip(fields, fields, strict=True)), fields)[:-1] if csv else None
     lines | "Write" >> beam.io.WriteToText(
-        config.output, num_shards=options.num_shards, header=header,
-        shard_name_template="" if options.num_shards == 1 else "-SSSSS-of-NNNNN")
+        config.output, num_shards=config.num_shards, header=header,
+        shard_name_template="" if config.num_shards == 1 else "-SSSSS-of-NNNNN")
 
 
 def _suffix_format(path: str) -> str:
@@ -187,6 +170,7 @@ def _counters(result) -> dict[str, int]:
     return totals
 
 
-def _written(output: str, options: BeamOptions) -> list[str]:
-    pattern = output if options.num_shards == 1 else f"{output}-*-of-*"
+def _written(config: BeamConfig) -> list[str]:
+    output = config.output
+    pattern = output if config.num_shards == 1 else f"{output}-*-of-*"
     return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)

@@ -15,9 +15,7 @@ fails and the runner retries it: an outage never becomes error rows.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import asyncio
 from functools import partial
 
 from apache_beam.metrics import Metrics
@@ -25,13 +23,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from clients.channels import ChannelSecurity
 from clients.client import ServingClient
-from clients.errors import ClientError, MalformedResponse
-from clients.scoring.retrying import (
-    ServerUnavailable,
-    backoff_seconds,
-    refusal_reason,
-    transient,
-)
+from clients.scoring.retrying import RetryPolicy, refused_by_server, results_of
 
 NAMESPACE = "tfstack"
 Example = tuple  # (Item, payload)
@@ -43,35 +35,10 @@ def count(name: str) -> None:
     Metrics.counter(NAMESPACE, name).inc()
 
 
-def score_batch(batch: Sequence[Example], call: Callable[[list], list[dict]],
-                refusal: Callable[[Exception], str | None],
-                tally: Callable[[str], None] = count) -> list[PredictionResult]:
-    """PredictionResults of `call` on the batch's payloads; when `refusal` names a
-    reason for the exception raised, the batch is split in halves, down to single
-    inputs that get {"error": reason}. Other exceptions propagate."""
-    try:
-        results = call([payload for _, payload in batch])
-    except Exception as e:
-        reason = refusal(e)
-        if reason is None:
-            raise
-        if len(batch) > 1:
-            half = len(batch) // 2
-            return (score_batch(batch[:half], call, refusal, tally)
-                    + score_batch(batch[half:], call, refusal, tally))
-        tally("refused")
-        return [PredictionResult(batch[0], {"error": reason})]
+def predictions(batch: list[Example], results: list[dict]) -> list[PredictionResult]:
+    """Beam's results: each example with its result fields or {"error": why}."""
     return [PredictionResult(example, result)
             for example, result in zip(batch, results, strict=True)]
-
-
-def _refused_by_server(error: Exception) -> str | None:
-    """Why the server refused an input for good; None for a failure that is not the
-    inputs' (an outage, an answer the server got wrong), which fails the bundle."""
-    if (not isinstance(error, ClientError) or transient(error)
-            or isinstance(error, MalformedResponse)):
-        return None
-    return refusal_reason(error)
 
 
 class ServingHandler(ModelHandler):
@@ -91,12 +58,10 @@ class ServingHandler(ModelHandler):
     """
 
     def __init__(self, endpoint, server: str, deadline: float, security: ChannelSecurity,
-                 retries: int, backoff: tuple[float, float], batch_size: int,
-                 concurrency: int = 1):
+                 retry: RetryPolicy, batch_size: int, concurrency: int = 1):
         super().__init__(min_batch_size=batch_size, max_batch_size=batch_size * concurrency)
         self.endpoint, self.server, self.deadline = endpoint, server, deadline
-        self.security, self.retries, self.backoff = security, retries, backoff
-        self.batch_size = batch_size
+        self.security, self.retry, self.batch_size = security, retry, batch_size
 
     def load_model(self) -> ServingClient:
         return ServingClient(self.server, self.deadline, security=self.security)
@@ -107,31 +72,25 @@ class ServingHandler(ModelHandler):
         parts = [batch[i * len(batch) // requests:(i + 1) * len(batch) // requests]
                  for i in range(requests)]
         events: list[str] = []  # counted here, in the bundle's thread
-        score = partial(score_batch, call=partial(self._call, model, events.append),
-                        refusal=_refused_by_server, tally=events.append)
+        call = partial(self._call, model)
+
+        async def scored() -> list[list[dict]]:  # a failure raises: the bundle fails
+            return await asyncio.gather(*(
+                results_of([payload for _, payload in part], call, refused_by_server,
+                           self.retry, events.append) for part in parts))
+
         try:
-            if len(parts) == 1:
-                return score(batch)
-            with ThreadPoolExecutor(len(parts)) as pool:  # a failure raises: the bundle fails
-                return [result for part in pool.map(score, parts) for result in part]
+            results = asyncio.run(scored())
         finally:
             for name in events:
                 count(name)
+        return [prediction for part, rows in zip(parts, results, strict=True)
+                for prediction in predictions(part, rows)]
 
-    def _call(self, client: ServingClient, tally: Callable[[str], None],
-              payloads: list) -> list[dict]:
+    async def _call(self, client: ServingClient, payloads: list) -> list[dict]:
         endpoint = self.endpoint
-        for attempt in range(self.retries + 1):
-            try:
-                return endpoint.rows(client.call(endpoint.codec, payloads, batch_size=None))
-            except ClientError as e:
-                if not transient(e):
-                    raise
-                if attempt == self.retries:
-                    raise ServerUnavailable(e, attempt + 1) from e
-                tally("retries")
-                time.sleep(backoff_seconds(attempt, *self.backoff))
-        raise AssertionError("unreachable")
+        return endpoint.rows(await asyncio.to_thread(client.call, endpoint.codec, payloads,
+                                                     batch_size=None))
 
 
 class SavedModelHandler(ModelHandler):
@@ -149,9 +108,17 @@ class SavedModelHandler(ModelHandler):
         return tf.saved_model.load(self.model_path)
 
     def run_inference(self, batch, model, inference_args=None):
-        return score_batch(list(batch), partial(self._call, model), _refused_by_graph)
+        batch, events = list(batch), []
+        try:
+            results = asyncio.run(results_of([payload for _, payload in batch],
+                                             partial(self._call, model), _refused_by_graph,
+                                             tally=events.append))
+        finally:
+            for name in events:
+                count(name)
+        return predictions(batch, results)
 
-    def _call(self, model, payloads: list) -> list[dict]:
+    async def _call(self, model, payloads: list) -> list[dict]:
         import tensorflow as tf
 
         function = model.signatures[self.endpoint.signature]

@@ -23,46 +23,13 @@ import numpy as np
 from tqdm import tqdm
 
 from clients.async_client import AsyncServingClient
-from clients.channels import ChannelSecurity
-from clients.errors import ClientError, MalformedResponse
+from clients.scoring.config import ScoreConfig
 from clients.scoring.files import Item, ResultWriter, read_items, result_row
-from clients.scoring.retrying import (
-    ServerUnavailable,
-    backoff_seconds,
-    refusal_reason,
-    transient,
-)
+from clients.scoring.retrying import ServerUnavailable, refused_by_server, results_of
 from clients.scoring.scorers import SCORERS, scorer_for
-from contract.defaults import BATCH_SIZE, DEFAULT_TARGET, TOP_K
 from contract.tracing import tracer
 
 __all__ = ["SCORERS", "ScoreConfig", "ScoreSummary", "ServerUnavailable", "score"]
-
-
-@dataclass(frozen=True)
-class ScoreConfig:
-    """A scoring run; the same settings as `tfstack score`'s flags (`security`: TLS
-    and bearer token, from `--tls-ca`, `--tls-cert`, `--tls-key`, `--token-file`...)."""
-
-    model: str
-    input: str
-    output: str
-    server: str = DEFAULT_TARGET
-    input_format: str | None = None
-    output_format: str | None = None
-    column: str | None = None
-    id_column: str = "id"
-    batch_size: int = BATCH_SIZE
-    concurrency: int = 4
-    deadline: float = 30.0
-    retries: int = 8
-    backoff_seconds: float = 0.2
-    max_backoff_seconds: float = 10.0
-    max_errors: int | None = None
-    resume: bool = False
-    top_k: int = TOP_K
-    progress: bool = True
-    security: ChannelSecurity = ChannelSecurity()
 
 
 @dataclass
@@ -216,40 +183,21 @@ class _Run:
         return read
 
     async def _send(self, payloads: list[tuple[Item, object]]) -> list[tuple[Item, dict]]:
-        """Rows for `payloads`; a batch over the message limit, or refused for good, is
-        split in halves so that only the inputs at fault become error rows."""
-        if not payloads:
-            return []
-        try:
-            results = await self._with_retries([p for _, p in payloads])
-        except ClientError as e:
-            if transient(e):
-                raise ServerUnavailable(e, self.config.retries + 1) from e
-            if isinstance(e, MalformedResponse):
-                raise  # the server's fault, not the inputs': no error rows
-            if len(payloads) > 1:
-                half = len(payloads) // 2
-                return await self._send(payloads[:half]) + await self._send(payloads[half:])
-            reason = refusal_reason(e)
-            return [(item, result_row(item, error=reason)) for item, _ in payloads]
+        """Rows for `payloads`, by `clients.scoring.retrying`'s one policy."""
+        results = await results_of([p for _, p in payloads], self._call, refused_by_server,
+                                   self.config.retry_policy, self._tally)
         return [(item, result_row(item, **result))
                 for (item, _), result in zip(payloads, results, strict=True)]
 
-    async def _with_retries(self, payloads: list) -> list[dict]:
-        endpoint = self.endpoint
-        for attempt in range(self.config.retries + 1):
-            started = time.monotonic()
-            try:
-                results = await self.client.call(endpoint.codec, payloads, batch_size=None)
-                self.summary.latencies.append(time.monotonic() - started)
-                return endpoint.rows(results)
-            except ClientError as e:
-                if not transient(e) or attempt == self.config.retries:
-                    raise
-                self.summary.retries += 1
-                await asyncio.sleep(backoff_seconds(attempt, self.config.backoff_seconds,
-                                                    self.config.max_backoff_seconds))
-        raise AssertionError("unreachable")
+    async def _call(self, payloads: list) -> list[dict]:
+        started = time.monotonic()
+        results = await self.client.call(self.endpoint.codec, payloads, batch_size=None)
+        self.summary.latencies.append(time.monotonic() - started)
+        return self.endpoint.rows(results)
+
+    def _tally(self, name: str) -> None:
+        if name == "retries":
+            self.summary.retries += 1
 
 
 def _span(name: str, **attributes):
