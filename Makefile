@@ -47,7 +47,7 @@ $(SERVING_STAMP):
 # replays its warm-up records.
 serving-check: $(SERVING_STAMP)
 	@[ -n "$(wildcard $(REPOSITORY)/*/[0-9]*)" ] || { echo "no versions in $(REPOSITORY)/" >&2; exit 1; }
-	$(SERVING_VENV)/bin/python -m export.session_check $(wildcard $(REPOSITORY)/*/[0-9]*)
+	$(SERVING_VENV)/bin/python .ci/session_check.py $(wildcard $(REPOSITORY)/*/[0-9]*)
 
 # Train (PROFILE=quick by default, PROFILE=full to converge) and export each model
 # whose repository folder has no version; a model already trained is only exported.

@@ -6,7 +6,7 @@ a message that no package it may import ships, and the messages the clients spea
 or a full message or enum name) into a private descriptor pool, with the packages,
 names and field numbers of TF Serving's own .proto files, so the bytes on the wire and
 the text format are TF Serving's. `serving/config_protos.py` (config messages the
-tensorflow-serving-api wheel lacks) and `export/session_check.py` (warm-up records in
+tensorflow-serving-api wheel lacks) and `.ci/session_check.py` (warm-up records in
 a bare TensorFlow venv) declare theirs with it too.
 
 The clients' messages below are what they use of `tensorflow_serving/apis/*.proto`,

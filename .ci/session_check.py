@@ -7,7 +7,7 @@ the `tensorflow` of the image's release, in the bare venv `make serving-tf`
 builds: it imports only TensorFlow, protobuf, the standard library and the
 TF-free `contract` package, not `tensorflow-serving-api`.
 
-    .venv-tfserving/bin/python -m export.session_check VERSION_DIR [VERSION_DIR ...]
+    .venv-tfserving/bin/python .ci/session_check.py VERSION_DIR [VERSION_DIR ...]
 
 Prints one line per version that loads and replays its records; a version that
 fails prints its path, the record and the error to stderr, and the exit status
@@ -24,6 +24,7 @@ from pathlib import Path
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: contract/
 from contract.defaults import WARMUP_PATH
 from contract.endpoints import DEFAULT_SIGNATURE
 from contract.protos import build_pool, message_class
