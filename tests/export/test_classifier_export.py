@@ -17,6 +17,7 @@ from tensorflow_serving.apis import prediction_log_pb2
 from contract.endpoints import CLASSIFIER
 from models.vision.trainer import load_trained
 from tests.messages import png
+from tests.models.harness import run_export_serving_test
 
 pytestmark = pytest.mark.fashion
 
@@ -80,6 +81,16 @@ def test_image_bytes_signature_equals_pixels_signature(loaded, fashion_test_imag
     np.testing.assert_array_equal(by_bytes["class_ids"], by_pixels["class_ids"])
     # decoding to RGB then back to grey scales pixels by the luma weights' sum, 0.9999
     np.testing.assert_allclose(by_bytes["scores"], by_pixels["scores"], atol=1e-3)
+
+
+def test_the_served_version_answers_as_the_export(version_dir, classifier_server,
+                                                 fashion_test_images):
+    images = fashion_test_images[0][:8]
+    run_export_serving_test(version_dir, {
+        "serving_default": {"image_bytes": np.array([png(image) for image in images],
+                                                    dtype=object)},
+        "predict_pixels": {"pixels": images.astype(np.float32)}},
+        target=classifier_server.target)
 
 
 def test_colour_jpeg_of_another_size_is_accepted(loaded, fashion_test_images):

@@ -15,6 +15,7 @@ from export.qa import qa_archive, question_bytes, story_bytes
 from models.qa.babi import load_tasks
 from models.qa.dmn import build_dmn
 from models.qa.trainer import encode, load_trained
+from tests.models.harness import run_export_serving_test
 
 pytestmark = pytest.mark.babi
 
@@ -58,6 +59,13 @@ def test_exported_answers_equal_the_keras_model(serve, trained_qa):
     assert [a.decode() for a in out["answer"]] == names.tolist()
     np.testing.assert_allclose(out["gates"], expected["gates"], atol=1e-5)
     np.testing.assert_allclose(out["probability"], expected["answer"].max(-1), rtol=1e-5)
+
+
+def test_the_served_version_answers_as_the_export(version_dir):
+    test = load_tasks([1], "test")[:16]
+    run_export_serving_test(version_dir, {"serving_default": {
+        "story": np.array(["\n".join(e.facts).encode() for e in test], dtype=object),
+        "question": np.array([e.question.encode() for e in test], dtype=object)}})
 
 
 def test_facts_label_the_gates(serve):

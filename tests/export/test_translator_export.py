@@ -15,6 +15,7 @@ from contract.endpoints import DEFAULT_SIGNATURE, GREEDY_SIGNATURE, TRANSLATOR
 from export.text_caps import MAX_WORD_CHARS
 from export.translator import max_sentence_bytes
 from models.translation.trainer import load_trained
+from tests.models.harness import run_export_serving_test
 
 pytestmark = pytest.mark.trans
 
@@ -75,6 +76,12 @@ def test_exported_decoding_equals_the_keras_model(loaded, trained, signature, gr
     np.testing.assert_array_equal(out["source_tokens"], expected["source_tokens"])
     np.testing.assert_allclose(out["score"], expected["score"], atol=1e-4)
     np.testing.assert_allclose(out["attention"], expected["attention"], atol=1e-4)
+
+
+def test_the_served_version_answers_as_the_export(version_dir):
+    text = np.array([s.encode() for s in SENTENCES], dtype=object)
+    run_export_serving_test(version_dir, {DEFAULT_SIGNATURE: {"text": text},
+                                          GREEDY_SIGNATURE: {"text": text}})
 
 
 def test_attention_is_labelled_by_tokens_and_zero_beyond_them(loaded):

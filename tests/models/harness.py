@@ -1,9 +1,11 @@
 """The checks every model kind gets, in the style of keras-hub's `run_model_saving_test`:
-save -> load -> the same config and the same outputs on the same inputs."""
+save -> load -> the same config and the same outputs on the same inputs
+(`run_model_saving_test`), and export -> serve -> the same outputs over gRPC as the
+exported SavedModel gives in process (`run_export_serving_test`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import keras
@@ -36,3 +38,40 @@ def run_model_saving_test(model: keras.Model, inputs, folder: Path,
         np.testing.assert_allclose(actual[key], expected[key], rtol=rtol, atol=atol,
                                    err_msg=f"output {key!r} changed through save and load")
     return loaded
+
+
+def run_export_serving_test(version_dir: Path, requests: Mapping[str, Mapping[str, object]],
+                            target: str | None = None, rtol: float = 1e-5,
+                            atol: float = 1e-6) -> None:
+    """Serves the exported version with the real server and checks, for each signature
+    in `requests` (signature -> inputs), that Predict over gRPC answers every output of
+    the SavedModel loaded in process, equal for strings and integers, close for floats.
+
+    `target`: a server already serving the version's folder; else `tfstack serve`
+    starts as a child process for the check."""
+    import tensorflow as tf
+
+    from clients.client import ServingClient
+    from tests.launcher import ServerProcess
+
+    model, version = version_dir.parent.name, int(version_dir.name)
+    loaded = tf.saved_model.load(str(version_dir))
+    expected = {signature: {key: value.numpy() for key, value in loaded.signatures[signature](
+        **{key: tf.constant(value) for key, value in inputs.items()}).items()}
+        for signature, inputs in requests.items()}
+    if target is None:
+        with ServerProcess(f"--model_name={model}",
+                           f"--model_base_path={version_dir.parent}") as server:
+            return run_export_serving_test(version_dir, requests, server.target, rtol, atol)
+    with ServingClient(target) as client:
+        for signature, inputs in requests.items():
+            served = client.predict(model, inputs, signature=signature, version=version)
+            assert set(served) == set(expected[signature]), signature
+            for key, value in expected[signature].items():
+                message = f"{signature}/{key} differs between the export and the server"
+                assert served[key].shape == value.shape, message
+                if value.dtype.kind == "f":
+                    np.testing.assert_allclose(served[key], value, rtol=rtol, atol=atol,
+                                               err_msg=message)
+                else:
+                    np.testing.assert_array_equal(served[key], value, err_msg=message)
