@@ -9,16 +9,16 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from clients import messages
-from clients.channels import ChannelSecurity, secure_aio_channel
+from clients import codecs
+from clients.channels import CHANNEL_OPTIONS, ChannelSecurity, channel_target, secure_aio_channel
 from clients.client import DEFAULT_DEADLINE
 from clients.codecs import ClassifierCodec, EndpointCodec, QACodec, TranslatorCodec
 from clients.errors import ClientError
-from clients.messages import trace_metadata
 from clients.results import Answer, Classification, Translation, VersionStatus
 from contract import protos
 from contract.defaults import BATCH_SIZE, DEFAULT_TARGET, TOP_K
 from contract.endpoints import CLASSIFIER, DEFAULT_SIGNATURE, QA, TRANSLATOR
+from contract.tracing import trace_metadata
 
 
 class AsyncServingClient:
@@ -43,8 +43,8 @@ class AsyncServingClient:
         self.deadline = deadline
         self.security = security or ChannelSecurity()
         self._wait = wait_for_ready
-        self._channel = secure_aio_channel(messages.channel_target(target), self.security,
-                                           messages.CHANNEL_OPTIONS)
+        self._channel = secure_aio_channel(channel_target(target), self.security,
+                                           CHANNEL_OPTIONS)
         self._predict = protos.PredictionServiceStub(self._channel)
         self._models = protos.ModelServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
@@ -66,24 +66,24 @@ class AsyncServingClient:
             raise ClientError.from_rpc_error(e, self.target, self.security) from e
 
     async def call_predict(self, request) -> object:
-        """Sends a ready-made PredictRequest (see `clients.messages`); returns the response."""
+        """Sends a ready-made PredictRequest (see `clients.codecs`); returns the response."""
         return await self._call(self._predict.Predict, request)
 
     async def predict(self, model: str, inputs: Mapping[str, object],
                       signature: str = DEFAULT_SIGNATURE, version: int | None = None,
                       label: str | None = None,
                       output_filter: Sequence[str] = ()) -> dict[str, np.ndarray]:
-        request = messages.predict_request(model, inputs, signature, version, label,
+        request = codecs.predict_request(model, inputs, signature, version, label,
                                            output_filter)
-        return messages.predict_outputs(await self._call(self._predict.Predict, request))
+        return codecs.predict_outputs(await self._call(self._predict.Predict, request))
 
     async def metadata(self, model: str, version: int | None = None, label: str | None = None):
-        request = messages.metadata_request(model, version, label)
-        return messages.signature_defs(await self._call(self._predict.GetModelMetadata, request))
+        request = codecs.metadata_request(model, version, label)
+        return codecs.signature_defs(await self._call(self._predict.GetModelMetadata, request))
 
     async def status(self, model: str, version: int | None = None) -> list[VersionStatus]:
-        request = messages.status_request(model, version)
-        return messages.version_statuses(await self._call(self._models.GetModelStatus, request))
+        request = codecs.status_request(model, version)
+        return codecs.version_statuses(await self._call(self._models.GetModelStatus, request))
 
     async def healthy(self, service: str = "") -> bool:
         response = await self._call(self._health.Check,

@@ -1,8 +1,9 @@
 """gRPC channels to a secured server: TLS (mutual TLS too) and a bearer token.
 
-The one place where client credentials are built, for `ServingClient`,
+The one place where channels and client credentials are made, for `ServingClient`,
 `AsyncServingClient`, `tfstack score` and the container's health check. Imports
-nothing but grpc and the standard library, so the health check stays cheap.
+nothing but grpc, the standard library and the contract's constants, so the health
+check stays cheap.
 
 The token goes as call credentials on a TLS channel, and as `authorization`
 metadata added to every call on a plain one (gRPC refuses call credentials on
@@ -12,12 +13,22 @@ insecure channels); either way the server sees `authorization: Bearer <token>`.
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 
+from contract.defaults import MAX_MESSAGE_BYTES
+
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    # spread calls over every address a target resolves to (a headless Service)
+    ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})),
+]
 ENV_VARS = {"ca_file": "TFSTACK_TLS_CA", "cert_file": "TFSTACK_TLS_CERT",
             "key_file": "TFSTACK_TLS_KEY", "server_name": "TFSTACK_TLS_SERVER_NAME",
             "token_file": "TFSTACK_TOKEN_FILE"}
@@ -76,6 +87,24 @@ class ChannelSecurity:
         if not token:
             raise ValueError(f"token file {self.token_file} is empty")
         return token
+
+
+def channel_target(server: str) -> str:
+    """A gRPC target for `server`: `host:port`, `dns:///name:port`, or several
+    comma-separated `ip:port` addresses (balanced round robin)."""
+    addresses = [a.strip() for a in server.split(",") if a.strip()]
+    if len(addresses) == 1:
+        return addresses[0]
+    for address in addresses:
+        host = address.rsplit(":", 1)[0].strip("[]")
+        try:
+            ipaddress.ip_address(host)
+        except ValueError as e:
+            raise ValueError(f"several addresses must be IP:PORT ({address!r} is not); for "
+                             "host names use one DNS name with several records: "
+                             "dns:///name:port") from e
+    scheme = "ipv6" if any(":" in a.rsplit(":", 1)[0] for a in addresses) else "ipv4"
+    return f"{scheme}:{','.join(addresses)}"
 
 
 def secure_channel(target: str, security: ChannelSecurity | None = None,

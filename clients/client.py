@@ -9,15 +9,15 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from clients import messages
-from clients.channels import ChannelSecurity, secure_channel
+from clients import codecs
+from clients.channels import CHANNEL_OPTIONS, ChannelSecurity, channel_target, secure_channel
 from clients.codecs import ClassifierCodec, EndpointCodec, QACodec, TranslatorCodec
 from clients.errors import ClientError
-from clients.messages import trace_metadata
 from clients.results import Answer, Classification, Translation, VersionStatus
 from contract import protos
 from contract.defaults import BATCH_SIZE, DEFAULT_TARGET, TOP_K
 from contract.endpoints import CLASSIFIER, DEFAULT_SIGNATURE, QA, TRANSLATOR
+from contract.tracing import trace_metadata
 
 DEFAULT_DEADLINE = 10.0
 
@@ -43,8 +43,8 @@ class ServingClient:
         self.target = target
         self.deadline = deadline
         self.security = security or ChannelSecurity()
-        self._channel = secure_channel(messages.channel_target(target), self.security,
-                                       messages.CHANNEL_OPTIONS)
+        self._channel = secure_channel(channel_target(target), self.security,
+                                       CHANNEL_OPTIONS)
         self._predict = protos.PredictionServiceStub(self._channel)
         self._models = protos.ModelServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
@@ -69,19 +69,19 @@ class ServingClient:
                 label: str | None = None,
                 output_filter: Sequence[str] = ()) -> dict[str, np.ndarray]:
         """Calls Predict; `inputs` maps tensor keys to arrays or TensorProtos."""
-        request = messages.predict_request(model, inputs, signature, version, label,
+        request = codecs.predict_request(model, inputs, signature, version, label,
                                            output_filter)
-        return messages.predict_outputs(self._call(self._predict.Predict, request))
+        return codecs.predict_outputs(self._call(self._predict.Predict, request))
 
     def metadata(self, model: str, version: int | None = None, label: str | None = None):
         """The model's SignatureDefs, keyed by signature name (GetModelMetadata)."""
-        request = messages.metadata_request(model, version, label)
-        return messages.signature_defs(self._call(self._predict.GetModelMetadata, request))
+        request = codecs.metadata_request(model, version, label)
+        return codecs.signature_defs(self._call(self._predict.GetModelMetadata, request))
 
     def status(self, model: str, version: int | None = None) -> list[VersionStatus]:
         """Each version's state (GetModelStatus)."""
-        request = messages.status_request(model, version)
-        return messages.version_statuses(self._call(self._models.GetModelStatus, request))
+        request = codecs.status_request(model, version)
+        return codecs.version_statuses(self._call(self._models.GetModelStatus, request))
 
     def healthy(self, service: str = "") -> bool:
         """Whether the server reports SERVING for `service` ("" is the whole server)."""

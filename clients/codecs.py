@@ -1,20 +1,23 @@
-"""One codec per endpoint: `encode(payloads) -> PredictRequest` and
-`decode(response, rows) -> results`, shared by the blocking and the asyncio client,
-`tfstack score` and the Beam handlers (which run `inputs` and `results` around a
-SavedModel in the worker instead of a request), as Triton's clients share one request
-builder. Keys and dtypes come from the wire contract; an answer that breaks it is a
-`MalformedResponse`."""
+"""Every request the clients build and every answer they read, shared by the blocking
+and the asyncio client as Triton's clients share one request builder: Predict of any
+inputs, metadata and status (functions), and one codec per endpoint,
+`encode(payloads) -> PredictRequest` and `decode(response, rows) -> results`, which
+`tfstack score` and the Beam handlers use too (running `inputs` and `results` around
+a SavedModel in the worker instead of a request). Keys and dtypes come from the wire
+contract; an answer that breaks it is a `MalformedResponse`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
+import grpc
 import numpy as np
 
-from clients import messages, response_checks
+from clients import response_checks
 from clients.errors import MalformedResponse
-from clients.results import Answer, Classification, Label, Translation
+from clients.results import Answer, Classification, Label, Translation, VersionStatus
+from contract import protos
 from contract.defaults import TOP_K
 from contract.endpoints import (
     CLASSIFIER,
@@ -26,9 +29,93 @@ from contract.endpoints import (
     Signature,
 )
 from contract.protos import PredictRequest
-from contract.tensor_codec import make_tensor_proto
+from contract.tensor_codec import as_tensor_proto, make_tensor_proto
 
 Outputs = Mapping[str, np.ndarray]
+_STATES = protos.ModelVersionStatus.State
+
+
+def model_spec(model: str, signature: str = "", version: int | None = None,
+               label: str | None = None) -> protos.ModelSpec:
+    """A ModelSpec naming a version by number or label (neither: the latest)."""
+    spec = protos.ModelSpec(name=model, signature_name=signature)
+    if version is not None and label:
+        raise ValueError("give a version or a version label, not both")
+    if version is not None:
+        spec.version.value = version
+    elif label:
+        spec.version_label = label
+    return spec
+
+
+def predict_request(model: str, inputs: Mapping[str, object],
+                    signature: str = DEFAULT_SIGNATURE, version: int | None = None,
+                    label: str | None = None,
+                    output_filter: Sequence[str] = ()) -> PredictRequest:
+    """A PredictRequest; `inputs` maps tensor keys to arrays or TensorProtos (ours,
+    or those of `tf.make_tensor_proto`)."""
+    request = PredictRequest(
+        model_spec=model_spec(model, signature, version, label),
+        output_filter=list(output_filter),
+    )
+    for key, value in inputs.items():
+        request.inputs[key].CopyFrom(as_tensor_proto(value))
+    return request
+
+
+def predict_outputs(response, budget: int = response_checks.RESPONSE_BUDGET_BYTES
+                    ) -> dict[str, np.ndarray]:
+    """The output arrays of a PredictResponse, by tensor key; `MalformedResponse` for
+    an output that cannot be decoded, or outputs declaring more than `budget` bytes."""
+    return response_checks.decode_outputs(response.outputs, budget)
+
+
+def batches(items: Sequence, size: int | None) -> list[Sequence]:
+    """`items` in order, in slices of at most `size` (None: one slice of them all)."""
+    if size is None:
+        return [items] if len(items) else []
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"batch_size must be a positive number of inputs, got {size!r}")
+    return [items[start:start + size] for start in range(0, len(items), size)]
+
+
+def metadata_request(model: str, version: int | None = None, label: str | None = None):
+    return protos.GetModelMetadataRequest(
+        model_spec=model_spec(model, version=version, label=label),
+        metadata_field=["signature_def"])
+
+
+def signature_defs(response) -> dict:
+    """The SignatureDefs of a GetModelMetadataResponse, keyed by signature name."""
+    signatures = protos.SignatureDefMap()
+    response.metadata["signature_def"].Unpack(signatures)
+    return dict(signatures.signature_def)
+
+
+def status_request(model: str, version: int | None = None):
+    return protos.GetModelStatusRequest(model_spec=model_spec(model, version=version))
+
+
+def version_statuses(response) -> list[VersionStatus]:
+    """GetModelStatus's versions; a state or error code no TF Serving sends is the
+    server's fault (MalformedResponse), not a traceback."""
+    return [VersionStatus(s.version, _state_name(s.state), _code_name(s.status.error_code),
+                          s.status.error_message)
+            for s in response.model_version_status]
+
+
+def _state_name(state: int) -> str:
+    try:
+        return _STATES.Name(state)
+    except ValueError as e:
+        raise MalformedResponse(f"GetModelStatus reports the unknown state {state}") from e
+
+
+def _code_name(value: int) -> str:
+    for code in grpc.StatusCode:
+        if code.value[0] == value:
+            return code.name
+    raise MalformedResponse(f"GetModelStatus reports the unknown error code {value}")
 
 
 def strings(values: Sequence[str | bytes]) -> np.ndarray:
@@ -68,18 +155,18 @@ class EndpointCodec:
         """The PredictRequest for a batch of payloads, each input of its contract dtype."""
         tensors = {key: make_tensor_proto(array, dtype=self.contract.input(key).dtype)
                    for key, array in self.inputs(payloads).items()}
-        return messages.predict_request(self.model, tensors, self.signature, self.version,
+        return predict_request(self.model, tensors, self.signature, self.version,
                                         self.label)
 
     def decode(self, response, rows: int | None = None) -> list:
         """One result per payload sent (`rows` of them, when known)."""
-        return self.results(messages.predict_outputs(response), rows)
+        return self.results(predict_outputs(response), rows)
 
     def requests(self, payloads: Sequence, batch_size: int | None
                  ) -> Iterator[tuple[PredictRequest, int]]:
         """The requests for `payloads` in order, at most `batch_size` each (None: one),
         with the number of payloads each carries."""
-        for batch in messages.batches(list(payloads), batch_size):
+        for batch in batches(list(payloads), batch_size):
             yield self.encode(batch), len(batch)
 
 

@@ -17,10 +17,18 @@ import numpy as np
 
 from clients.errors import MalformedResponse
 from contract import tensor_codec as tensors
+from contract.defaults import MAX_MESSAGE_BYTES
 from contract.endpoints import Signature, TensorSpec
 
+# The bytes a response's outputs may take once decoded: four times the largest message
+# accepted. Numbers travel as raw bytes, decoded byte for byte, so no honest answer
+# within that limit comes near it (only millions of near-empty strings, at 32 bytes
+# each decoded, would), while a shape filled from one value stops here.
+RESPONSE_BUDGET_BYTES = 4 * MAX_MESSAGE_BYTES
 
-def decode_outputs(outputs: Mapping[str, object], budget: int) -> dict[str, np.ndarray]:
+
+def decode_outputs(outputs: Mapping[str, object], budget: int = RESPONSE_BUDGET_BYTES
+                   ) -> dict[str, np.ndarray]:
     """The arrays of a response's output TensorProtos; none is built unless all of them
     together take at most `budget` bytes, as their declared shapes say."""
     sizes = {key: _declared_bytes(key, proto) for key, proto in outputs.items()}

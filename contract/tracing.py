@@ -58,6 +58,12 @@ def inject(carrier: MutableMapping[str, str]) -> MutableMapping[str, str]:
     return carrier
 
 
+def trace_metadata() -> list[tuple[str, str]] | None:
+    """The caller's trace context (W3C traceparent) as gRPC metadata, so the server's
+    spans join the caller's trace; None when the caller has no current span."""
+    return list(inject({}).items()) or None
+
+
 def extract(carrier: Mapping[str, str]):
     """The trace context a caller sent in `carrier` (metadata or headers), for a span
     to continue it."""

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from clients.channels import channel_target
 from clients.client import ServingClient
-from clients.codecs import ClassifierCodec, QACodec, TranslatorCodec
+from clients.codecs import ClassifierCodec, QACodec, TranslatorCodec, model_spec
 from clients.errors import ClientError
-from clients.messages import channel_target, model_spec
 from contract.endpoints import CLASSIFIER
 from tests.messages import png
 

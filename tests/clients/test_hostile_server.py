@@ -12,7 +12,7 @@ import pytest
 
 from clients.client import ServingClient
 from clients.errors import MalformedResponse
-from clients.messages import RESPONSE_BUDGET_BYTES
+from clients.response_checks import RESPONSE_BUDGET_BYTES
 from tests.clients.scripted_server import (
     ScriptedServer,
     batch_size,
@@ -143,7 +143,7 @@ def test_score_stops_at_a_malformed_answer_without_error_rows(images, tmp_path):
     ("error_code", 99, "GetModelStatus reports the unknown error code 99"),
 ])
 def test_a_status_no_tf_serving_sends_is_the_servers_fault(field, value, fault):
-    from clients import messages
+    from clients import codecs
     from contract import protos
 
     answer = protos.GetModelStatusResponse()
@@ -153,4 +153,4 @@ def test_a_status_no_tf_serving_sends_is_the_servers_fault(field, value, fault):
     else:
         status.status.error_code = value
     with pytest.raises(MalformedResponse, match=fault):
-        messages.version_statuses(answer)
+        codecs.version_statuses(answer)

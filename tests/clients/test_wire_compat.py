@@ -18,7 +18,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from clients import messages
+from clients import codecs
 from clients.codecs import ClassifierCodec, QACodec, TranslatorCodec
 from contract import protos
 from contract import tensor_codec as tensors
@@ -109,14 +109,14 @@ def test_every_request_the_client_builds_is_tf_servings():
         ClassifierCodec(version=3).encode([b"\x89PNG one", b"two"]),
         QACodec(label="stable").encode([("Mary went home.\nJohn left.", "Where is Mary?")]),
         TranslatorCodec(greedy=True).encode(["Guten Morgen", ""]),
-        messages.predict_request("m", {"x": np.arange(6, dtype=np.float32).reshape(2, 3),
+        codecs.predict_request("m", {"x": np.arange(6, dtype=np.float32).reshape(2, 3),
                                        "n": [1, 2], "s": "one", "b": np.array([True, False]),
                                        "t": tf.make_tensor_proto([1.5])},
                                  signature="sig", output_filter=["y", "total"]),
-        messages.predict_request("m", {"pixels": tensors.make_tensor_proto(
+        codecs.predict_request("m", {"pixels": tensors.make_tensor_proto(
             [[[[1]]]], dtype=CLASSIFIER.signature("predict_pixels").input("pixels").dtype)}),
-        messages.metadata_request("classifier", version=2),
-        messages.status_request("qa"), messages.status_request("qa", version=7),
+        codecs.metadata_request("classifier", version=2),
+        codecs.status_request("qa"), codecs.status_request("qa", version=7),
     ]
     for request in requests:
         round_trip_request(request)
@@ -156,10 +156,10 @@ def test_every_response_the_client_reads_is_tf_servings():
     [result] = ClassifierCodec(top_k=2).decode(
         protos.PredictResponse.FromString(predict.SerializeToString()))
     assert [(x.name, x.class_id) for x in result.labels] == [("Shirt", 6), ("Bag", 8)]
-    signatures = messages.signature_defs(
+    signatures = codecs.signature_defs(
         protos.GetModelMetadataResponse.FromString(metadata.SerializeToString()))
     assert signatures["serving_default"].SerializeToString() == signature.SerializeToString()
-    statuses = messages.version_statuses(
+    statuses = codecs.version_statuses(
         protos.GetModelStatusResponse.FromString(status.SerializeToString()))
     assert [(s.version, s.state, s.error_code, s.error_message) for s in statuses] == [
         (1, "AVAILABLE", "OK", ""), (2, "END", "NOT_FOUND", "gone"),
