@@ -41,12 +41,12 @@ from serving.metrics import ServingMetrics
 from serving.repository import ModelRepository, VersionState
 from serving.request_logging import LogLimits, RequestLogger
 from serving.servable import DEFAULT_SIGNATURE, Servable
+from serving.signature_checks import check_rows
 from serving.tensor_protos import (
     DEFAULT_MAX_REQUEST_FILL_BYTES,
     DEFAULT_MAX_REQUEST_TENSOR_BYTES,
     to_arrays,
 )
-from serving.tensors import check_rows
 
 SIGNATURE_DEF_FIELD = "signature_def"
 UNKNOWN_LABEL = "<unknown>"  # the metric label of names the server does not serve

@@ -14,8 +14,8 @@ from tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb
 
 from serving.errors import FailedPrecondition, InvalidArgument
 from serving.servable import Servable
+from serving.signature_checks import check_row_count
 from serving.tensor_protos import DEFAULT_MAX_REQUEST_TENSOR_BYTES
-from serving.tensors import check_row_count
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"

@@ -19,8 +19,8 @@ from tensorflow.python.client import pywrap_tf_session  # Session::Run with RunO
 from tensorflow.python.saved_model import loader_impl  # the TF1 loader, one parse
 
 from serving.errors import DeadlineExceeded, FailedPrecondition, ServingError, from_tf_error
+from serving.signature_checks import check_inputs, check_output_filter
 from serving.tensor_protos import to_arrays
-from serving.tensors import check_inputs, check_output_filter
 
 logger = logging.getLogger(__name__)
 

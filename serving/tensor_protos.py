@@ -24,7 +24,7 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from contract.defaults import MAX_MESSAGE_BYTES
 from contract.tensor_codec import TensorSize, make_tensor_proto, tensor_size
 from serving.errors import InvalidArgument
-from serving.tensors import dtype_name
+from serving.signature_checks import dtype_name
 
 # As large as the largest message the server takes: filling a shape never costs more
 # than sending its values would have.
