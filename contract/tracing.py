@@ -34,6 +34,17 @@ def tracer(name: str):
     return trace.get_tracer(name)
 
 
+def recording_span(name: str):
+    """The current span when tracing is on for `name` and that span is sampled, else
+    None: what a request not sampled skips (attributes, events, sizes, links)."""
+    if tracer(name) is None:
+        return None
+    from opentelemetry import trace
+
+    span = trace.get_current_span()
+    return span if span.is_recording() else None
+
+
 def _exporter(name: str):
     if name == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter

@@ -11,10 +11,9 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from opentelemetry import trace
 from tensorflow_serving.apis import input_pb2
 
-from contract.tracing import tracer
+from contract.tracing import recording_span
 from serving import access_log
 from serving.batching import Batcher, BatchingOptions, batch_rows
 from serving.classification import classify, outputs_to_fetch
@@ -263,7 +262,7 @@ class DataPlane:
         result = None
         if self._runs_inline(key, inputs):  # a thread hop would cost more than the call
             result = self._run_inline(key, servable, signature, inputs, outputs, deadline)
-        span = _current_span()
+        span = recording_span("tfstack.serving")
         if result is None:
             def job() -> dict[str, np.ndarray]:
                 if record is not None:  # the wait for a graph thread
@@ -449,16 +448,7 @@ def _on_loop(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]):
     return done
 
 
-def _current_span():
-    """The request's span when tracing is on and it was sampled, else None (and no
-    further tracing work)."""
-    if tracer("tfstack.serving") is None:
-        return None
-    span = trace.get_current_span()
-    return span if span.is_recording() else None
-
-
 def _event(name: str) -> None:
-    span = _current_span()
+    span = recording_span("tfstack.serving")
     if span is not None:
         span.add_event(name)

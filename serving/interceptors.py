@@ -13,7 +13,7 @@ import grpc
 from aiohttp import web
 from opentelemetry.trace import SpanKind, StatusCode
 
-from contract.tracing import extract, tracer
+from contract.tracing import extract, recording_span, tracer
 from serving.access_log import (
     RECORD,
     REQUEST_ID_HEADER,
@@ -85,7 +85,7 @@ class GrpcGuard(grpc.aio.ServerInterceptor):
             def finish() -> None:
                 code = context.code() or grpc.StatusCode.OK
                 record.status = code.name if isinstance(code, grpc.StatusCode) else str(code)
-                if log_format or tracer("tfstack.serving"):  # sizes cost a walk of each
+                if log_format or recording_span("tfstack.serving"):  # a walk of each
                     record.bytes_in, record.bytes_out = _size(request), _size(response)
 
             try:
