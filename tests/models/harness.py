@@ -1,11 +1,12 @@
-"""The checks every model kind gets, in the style of keras-hub's `run_model_saving_test`:
-save -> load -> the same config and the same outputs on the same inputs
-(`run_model_saving_test`), and export -> serve -> the same outputs over gRPC as the
-exported SavedModel gives in process (`run_export_serving_test`)."""
+"""The checks every model kind gets, in the style of keras-hub's `run_layer_test` and
+`run_model_saving_test`: output shapes, config round trip and padding invariance
+(`run_model_test`); save -> load -> the same config and the same outputs on the same
+inputs (`run_model_saving_test`); and export -> serve -> the same outputs over gRPC as
+the exported SavedModel gives in process (`run_export_serving_test`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import keras
@@ -20,6 +21,35 @@ def outputs_of(model: keras.Model, inputs) -> dict[str, np.ndarray]:
     return {key: np.asarray(value) for key, value in outputs.items()}
 
 
+def assert_same_outputs(actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray],
+                        what: str, rtol: float = 1e-5, atol: float = 1e-6) -> None:
+    assert set(actual) == set(expected), what
+    for key in expected:
+        np.testing.assert_allclose(actual[key], expected[key], rtol=rtol, atol=atol,
+                                   err_msg=f"output {key!r} changed {what}")
+
+
+def run_model_test(model: keras.Model, inputs, shapes: Mapping[str, tuple],
+                   padded_inputs=None,
+                   unpad: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] = dict,
+                   rtol: float = 1e-5, atol: float = 1e-6) -> None:
+    """Checks each output's shape on `inputs` (`shapes`, a single output as "output");
+    that the model rebuilt from its config has the same config and, given the same
+    weights, the same outputs; and, with `padded_inputs` (the same inputs with more
+    padding), that padding changes no output once `unpad` drops what it added."""
+    outputs = outputs_of(model, inputs)
+    assert {key: value.shape for key, value in outputs.items()} == {
+        key: tuple(shape) for key, shape in shapes.items()}
+    rebuilt = type(model).from_config(model.get_config())
+    assert rebuilt.get_config() == model.get_config()
+    rebuilt.set_weights(model.get_weights())
+    assert_same_outputs(outputs_of(rebuilt, inputs), outputs, "through the config round trip",
+                        rtol, atol)
+    if padded_inputs is not None:
+        assert_same_outputs(unpad(outputs_of(model, padded_inputs)), outputs, "with padding",
+                            rtol, atol)
+
+
 def run_model_saving_test(model: keras.Model, inputs, folder: Path,
                           layers: Sequence[str] = (), rtol: float = 1e-5,
                           atol: float = 1e-6) -> keras.Model:
@@ -32,11 +62,8 @@ def run_model_saving_test(model: keras.Model, inputs, folder: Path,
     assert type(loaded) is type(model)
     for name in layers:
         assert loaded.get_layer(name).get_config() == model.get_layer(name).get_config()
-    expected, actual = outputs_of(model, inputs), outputs_of(loaded, inputs)
-    assert set(actual) == set(expected)
-    for key in expected:
-        np.testing.assert_allclose(actual[key], expected[key], rtol=rtol, atol=atol,
-                                   err_msg=f"output {key!r} changed through save and load")
+    assert_same_outputs(outputs_of(loaded, inputs), outputs_of(model, inputs),
+                        "through save and load", rtol, atol)
     return loaded
 
 

@@ -10,7 +10,7 @@ import tensorflow as tf
 from models.translation.decoding import beam_search, greedy_search
 from models.translation.layers import word_dropout_layer
 from models.translation.seq2seq import build_seq2seq
-from tests.models.harness import run_model_saving_test
+from tests.models.harness import run_model_saving_test, run_model_test
 
 SOURCE = np.array([[5, 6, 7, 2, 0, 0], [3, 2, 0, 0, 0, 0], [2, 0, 0, 0, 0, 0]], np.int32)
 TARGET = np.array([[2, 7, 8, 9], [2, 9, 0, 0], [2, 4, 4, 0]], np.int32)
@@ -35,11 +35,15 @@ def test_attention_sums_to_one_over_real_source_positions_and_is_zero_on_padding
     assert np.all(attention[~np.broadcast_to(real[:, None, :], attention.shape)] == 0)
 
 
-def test_padding_does_not_change_the_translation():
-    model = _model()
-    padded = model({"source_ids": SOURCE[:1], "target_ids": TARGET[:1]})
-    exact = model({"source_ids": SOURCE[:1, :4], "target_ids": TARGET[:1]})
-    np.testing.assert_allclose(padded["logits"], exact["logits"], atol=1e-5)
+@pytest.mark.parametrize("variant", [{}, {"cell": "lstm"}, {"reverse_source": True}])
+def test_padding_does_not_change_the_translation(variant):
+    model = _model(**variant)
+    exact = {"source_ids": SOURCE[:1, :4], "target_ids": TARGET[:1]}
+    padded = {"source_ids": SOURCE[:1], "target_ids": TARGET[:1]}
+    run_model_test(model, exact, {"logits": (1, 4, 30), "attention": (1, 4, 4)},
+                   padded_inputs=padded,
+                   unpad=lambda out: {**out, "attention": out["attention"][..., :4]},
+                   atol=1e-5)
 
 
 def test_reversing_the_source_reads_it_backwards_but_keeps_positions():

@@ -7,7 +7,7 @@ import pytest
 
 from models.vision.alexnet import AlexNetClassifier
 from models.vision.presets import PRESETS
-from tests.models.harness import run_model_saving_test
+from tests.models.harness import run_model_saving_test, run_model_test
 
 
 @pytest.mark.parametrize("size,channels,stem", [((28, 28), 1, (3, 1)), ((96, 80), 3, (11, 4))])
@@ -49,6 +49,13 @@ def test_config_round_trip():
     clone = AlexNetClassifier.from_config(model.get_config())
     assert clone.get_config() == model.get_config()
     assert clone.count_params() == model.count_params()
+
+
+@pytest.mark.parametrize("head", ["dense", "global"])
+def test_the_model_harness(head):
+    model = AlexNetClassifier.from_preset("tiny", num_classes=4, head=head)
+    pixels = np.random.default_rng(2).uniform(0, 255, (3, 28, 28, 1)).astype("float32")
+    run_model_test(model, pixels, {"output": (3, 4)})  # images have no padding axis
 
 
 def test_save_load_gives_same_outputs(tmp_path):
