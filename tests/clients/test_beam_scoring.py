@@ -34,30 +34,14 @@ STORY = "Mary moved to the bathroom.\nJohn went to the hallway.\n"
 
 
 @pytest.fixture(scope="module")
-def repository(tmp_path_factory):
-    """A model repository of the three endpoints, each trained for one epoch: the
-    pipeline's plumbing is under test here, not the models."""
-    from export.classifier import export_classifier
-    from export.qa import export_qa
-    from export.translator import export_translator
-    from models.qa.config import QATrainConfig
-    from models.qa.trainer import train_qa
-    from models.translation.config import TranslatorTrainConfig
-    from models.translation.trainer import train_translator
-    from models.vision.config import ClassifierTrainConfig
-    from models.vision.trainer import train_classifier
-    from tests.conftest import TINY_TRANSLATOR
-
-    work = tmp_path_factory.mktemp("beam_models")
-    repository = work / "repository"
-    export_classifier(train_classifier(ClassifierTrainConfig(
-        epochs=1, limit=1000, validation_size=200, augment=False, verbose=0,
-        output_dir=str(work / "classifier"))).model_dir, repository)
-    export_qa(train_qa(QATrainConfig(tasks="1", epochs=1, units=16, verbose=0,
-                                     output_dir=str(work / "qa"))).model_dir, repository)
-    export_translator(train_translator(TranslatorTrainConfig(
-        **{**TINY_TRANSLATOR, "epochs": 1}, output_dir=str(work / "translator"))).model_dir,
-        repository)
+def repository(classifier_repository, qa_repository, translator_repository, tmp_path_factory):
+    """A model repository of the three endpoints: the session's exports, linked (the
+    pipeline's plumbing is under test here, not the models)."""
+    repository = tmp_path_factory.mktemp("beam_models") / "repository"
+    repository.mkdir()
+    for source, model in ((classifier_repository, "classifier"), (qa_repository, "qa"),
+                          (translator_repository, "translator")):
+        (repository / model).symlink_to(source / model, target_is_directory=True)
     return repository
 
 

@@ -52,7 +52,7 @@ def test_a_classify_call_is_command_client_codec(classifier_server, fashion_test
     calls = [chain for chain in module_chains(lambda: tfstack(args))
              if "clients.client" in chain]  # the call itself, not parsing the flags
     assert "shirt.png" in capsys.readouterr().out  # the call answered
-    assert max(calls, key=len)[:len(LAYERS)] == LAYERS
-    for chain in calls:
-        layers = [module for module in chain if module not in BESIDE]
-        assert layers == list(LAYERS[:len(layers)]), chain  # no other layer, none skipped
+    layers = [tuple(module for module in chain if module not in BESIDE) for chain in calls]
+    assert max(layers, key=len) == LAYERS
+    for chain, of_ours in zip(calls, layers, strict=True):
+        assert of_ours == LAYERS[:len(of_ours)], chain  # no other layer, none skipped
