@@ -107,8 +107,8 @@ def qa_repository(trained_qa, tmp_path_factory):
 
 
 TINY_TRANSLATOR = dict(limit=400, lexicon=False, max_train_words=6, units=96, embedding_dim=64,
-                       dropout=0.0, word_dropout=0.0, label_smoothing=0.0, epochs=100,
-                       patience=0, learning_rate=3e-3, batch_size=8, verbose=0)
+                       dropout=0.0, word_dropout=0.0, label_smoothing=0.0, epochs=50,
+                       patience=0, learning_rate=6e-3, batch_size=8, verbose=0)
 
 
 @pytest.fixture(scope="session")
