@@ -51,7 +51,13 @@ def test_the_dashboard_is_provisioned_in_the_monitoring_profile():
     assert len({panel["id"] for panel in DASHBOARD["panels"]}) == len(DASHBOARD["panels"])
 
 
-def test_every_metric_the_dashboard_queries_is_exported(tmp_path):
+def documented() -> set[str]:
+    """The metrics docs/observability.md's table names (first column, no namespace)."""
+    text = (ROOT / "docs/observability.md").read_text()
+    return set(re.findall(r"^\| `([a-z_]+)` \|", text, re.MULTILINE))
+
+
+def test_every_metric_the_dashboard_queries_is_exported_and_documented(tmp_path):
     write_doubler(tmp_path / "m" / "1")
     config = tmp_path / "models.config"
     config.write_text(
@@ -71,6 +77,9 @@ def test_every_metric_the_dashboard_queries_is_exported(tmp_path):
             assert time.monotonic() < deadline  # after the answer, by the log's thread
             time.sleep(0.05)
             text = requests.get(f"{server.rest_url}{DEFAULT_PATH}", timeout=30).text
-            exported = {sample.name for family in text_string_to_metric_families(text)
-                        for sample in family.samples}
+            families = list(text_string_to_metric_families(text))
+            exported = {sample.name for family in families for sample in family.samples}
     assert queried() <= exported, queried() - exported
+    ours = {family.name.removeprefix(":tensorflow:serving:") for family in families
+            if not family.name.endswith("_created")}  # the client library's timestamps
+    assert ours == documented(), ours ^ documented()
