@@ -404,11 +404,13 @@ class DataPlane:
         self.request_log.update(models)
         await self.repository.poll_off_loop()
 
-    def log_request(self, answer: Answer, kind: str, build: Callable[[], object]) -> None:
+    def log_request(self, answer: Answer, kind: str, build: Callable[[], object],
+                    size: Callable[[], int]) -> None:
         """Samples an answered request into its model's request log, if it has one
-        (`kind`: the PredictionLog field; `build()` makes that message)."""
+        (`kind`: the PredictionLog field; `build()` makes that message, off the event
+        loop; `size()`: about the bytes of request and answer)."""
         self.request_log.log(answer.servable.name, answer.servable.version, answer.signature,
-                             self.repository.tags, kind, build)
+                             self.repository.tags, kind, build, size)
 
     def close(self) -> None:
         """Ends the work left after the grace period: queued runs are dropped and

@@ -141,8 +141,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             model_spec=model_spec(answer.servable, answer.signature))
         for key, value in answer.outputs.items():
             response.outputs[key].CopyFrom(to_tensor_proto(value))
-        self._dataplane.log_request(answer, "predict_log", lambda: prediction_log_pb2.PredictLog(
-            request=request, response=response))
+        self._log(answer, "predict_log", prediction_log_pb2.PredictLog, request, response)
         return response
 
     @_answers_errors
@@ -172,8 +171,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             request.input)
         response = response_type(model_spec=model_spec(answer.servable, answer.signature),
                                  result=result)
-        self._dataplane.log_request(answer, kind, lambda: log_type(request=request,
-                                                                   response=response))
+        self._log(answer, kind, log_type, request, response)
         return response
 
     @_answers_errors
@@ -200,10 +198,16 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             target = (entry.classification_result if task.method_name == CLASSIFY_METHOD
                       else entry.regression_result)
             target.CopyFrom(result)
-        self._dataplane.log_request(answer, "multi_inference_log",
-                                    lambda: prediction_log_pb2.MultiInferenceLog(
-                                        request=request, response=response))
+        self._log(answer, "multi_inference_log", prediction_log_pb2.MultiInferenceLog,
+                  request, response)
         return response
+
+    def _log(self, answer, kind: str, log_type, request, response) -> None:
+        """Samples the call into its model's request log; the record is made on the
+        log's thread, from the request and response as they are."""
+        self._dataplane.log_request(answer, kind,
+                                    lambda: log_type(request=request, response=response),
+                                    lambda: request.ByteSize() + response.ByteSize())
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):

@@ -1,6 +1,7 @@
 """The request-log messages of calls that did not arrive as TF Serving's protos (REST):
 the PredictLog, ClassifyLog or RegressLog a gRPC call of the same request would have
-logged, built only for a request the sampling picked."""
+logged, built only for a request the sampling picked (on the log's own thread), and
+what such a request holds while it waits there."""
 
 from __future__ import annotations
 
@@ -30,6 +31,18 @@ def predict_log(answer, inputs: Mapping[str, np.ndarray]) -> prediction_log_pb2.
     for key, value in answer.outputs.items():
         response.outputs[key].CopyFrom(to_tensor_proto(value))
     return prediction_log_pb2.PredictLog(request=request, response=response)
+
+
+def arrays_bytes(arrays: Mapping[str, np.ndarray]) -> int:
+    """What arrays take, strings counted by their bytes (an object array's `nbytes`
+    counts only its pointers)."""
+    total = 0
+    for value in arrays.values():
+        value = np.asarray(value)
+        total += value.nbytes
+        if value.dtype == object:
+            total += sum(len(item) for item in value.flat if isinstance(item, bytes | str))
+    return total
 
 
 def example_log(method: str, answer, request_input: input_pb2.Input, result):

@@ -8,8 +8,10 @@ LogCollector::Factory for type: ..."); this server has one, `tfrecord`: records 
 TFRecord files `<filename_prefix>-NNNNN.tfrecord`, the format warm-up files have, so
 captured traffic can warm up the next version (`tfstack export warmup`).
 
-Logging never fails or slows a request: records wait in a bounded queue for the
-collector's own thread, files rotate at a size and only the newest few are kept, and a
+Logging never fails or slows a request: a sampled request waits, as it is, in a queue
+bounded by count and by bytes for the collector's own thread, which builds and
+serialises its record there (not on the event loop, where a large request would hold
+up every other caller); files rotate at a size and only the newest few are kept; and a
 full queue, a full disk or a failing writer drops the record and counts it.
 """
 
@@ -64,16 +66,18 @@ class _Collector:
                                         daemon=True)
         self._thread.start()
 
-    def put(self, model: str, record: bytes) -> None:
+    def put(self, model: str, record: Callable[[], bytes], size: int) -> None:
+        """Queues `record()` (made on this collector's thread) unless the queue is full
+        or its bytes would pass the budget; `size`: what the request it holds takes."""
         with self._lock:
-            if self._queued_bytes + len(record) > self._limits.max_queued_bytes:
+            if self._queued_bytes + size > self._limits.max_queued_bytes:
                 self._count(model, "dropped")
                 return
-            self._queued_bytes += len(record)
+            self._queued_bytes += size
         try:
-            self._queue.put_nowait((model, record))
+            self._queue.put_nowait((model, record, size))
         except queue.Full:
-            self._release(len(record))
+            self._release(size)
             self._count(model, "dropped")
 
     def _release(self, size: int) -> None:
@@ -81,7 +85,7 @@ class _Collector:
             self._queued_bytes -= size
 
     def close(self) -> None:
-        self._queue.put((None, None))  # after what is queued
+        self._queue.put((None, None, 0))  # after what is queued
         self._thread.join(10)
 
     def _files(self) -> list[Path]:
@@ -97,12 +101,19 @@ class _Collector:
 
     def _run(self) -> None:
         while True:
-            model, record = self._queue.get()
+            model, record, size = self._queue.get()
             if record is None:
                 break
-            self._release(len(record))
             try:
-                self._write(record)
+                data = record()
+            except Exception:  # a record that cannot be made must not end the thread
+                logger.exception("request log %s: cannot make a record", self.prefix)
+                self._count(model, "failed")
+                continue
+            finally:
+                self._release(size)
+            try:
+                self._write(data)
                 self._count(model, "written")
             except (OSError, tf.errors.OpError) as e:
                 self._count(model, "failed")
@@ -188,20 +199,25 @@ class RequestLogger:
         return wanted
 
     def log(self, model: str, version: int, signature: str, tags: list[str], kind: str,
-            build: Callable[[], object]) -> None:
+            build: Callable[[], object], size: Callable[[], int]) -> None:
         """Samples one answered request: `kind` is the PredictionLog field (`predict_log`,
-        `classify_log`, ...) and `build()` makes its message (request and response),
-        only for a request sampled."""
+        `classify_log`, ...), `build()` makes its message (request and response) on the
+        collector's thread, and `size()` says about how many bytes the request and
+        answer take, for the queue's budget; both only for a request sampled."""
         policy = self._policies.get(model)
         if policy is None or random.random() >= policy.sampling_rate:
             return
-        record = prediction_log_pb2.PredictionLog(log_metadata=logging_pb2.LogMetadata(
-            model_spec=model_pb2.ModelSpec(name=model, signature_name=signature),
-            sampling_config=policy.config.sampling_config, saved_model_tags=tags,
-            timestamp_secs=int(time.time())))
-        record.log_metadata.model_spec.version.value = version
-        getattr(record, kind).CopyFrom(build())
-        policy.collector.put(model, record.SerializeToString())
+        stamp, sampling = int(time.time()), policy.config.sampling_config
+
+        def record() -> bytes:
+            log = prediction_log_pb2.PredictionLog(log_metadata=logging_pb2.LogMetadata(
+                model_spec=model_pb2.ModelSpec(name=model, signature_name=signature),
+                sampling_config=sampling, saved_model_tags=tags, timestamp_secs=stamp))
+            log.log_metadata.model_spec.version.value = version
+            getattr(log, kind).CopyFrom(build())
+            return log.SerializeToString()
+
+        policy.collector.put(model, record, size())
 
     def close(self) -> None:
         for collector in self._collectors.values():

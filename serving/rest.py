@@ -42,7 +42,7 @@ from serving.json_codec import (
     regress_json,
 )
 from serving.oip_rest import OipRest
-from serving.prediction_logs import example_log, predict_log
+from serving.prediction_logs import arrays_bytes, example_log, predict_log
 from serving.responses import metadata_response, status_response
 
 logger = logging.getLogger(__name__)
@@ -220,7 +220,8 @@ class RestApi:
             method, route["name"], route["version"], route["label"], signature, request_input)
         self._dataplane.log_request(
             answer, "classify_log" if method == CLASSIFY_METHOD else "regress_log",
-            lambda: example_log(method, answer, request_input, result))
+            lambda: example_log(method, answer, request_input, result),
+            lambda: request_input.ByteSize() + result.ByteSize())
         to_json = classify_json if method == CLASSIFY_METHOD else regress_json
         return json_text(await call(large, lambda: dumps(to_json(result))))
 
@@ -238,8 +239,9 @@ class RestApi:
         answer = await self._dataplane.infer(Request(
             route["name"], route["version"], route["label"], signature, read, size))
         outputs = answer.outputs
-        self._dataplane.log_request(answer, "predict_log",
-                                    lambda: predict_log(answer, read_inputs[0]))
+        self._dataplane.log_request(
+            answer, "predict_log", lambda: predict_log(answer, read_inputs[0]),
+            lambda: arrays_bytes(read_inputs[0]) + arrays_bytes(outputs))
         fmt, large = formats[0], size > INLINE_BODY_BYTES
         large = large or _answer_bytes(outputs) > INLINE_BODY_BYTES
         return json_text(await call(large, lambda: dumps(predict_response(outputs, fmt))))

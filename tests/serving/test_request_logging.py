@@ -201,9 +201,10 @@ def test_records_past_the_queued_bytes_are_dropped_not_held(tmp_path):
         f'name: "m" base_path: "/m" {logging_config(tmp_path / "logs" / "m")}',
         ModelConfig())])
     for rows in (1, 1000):  # about 50 bytes, then about 8 kB
+        request = predict_request("m", {"x": np.ones((rows, 2), np.float32)})
         logger.log("m", 1, "serving_default", ["serve"], "predict_log",
-                   lambda rows=rows: prediction_log_pb2.PredictLog(
-                       request=predict_request("m", {"x": np.ones((rows, 2), np.float32)})))
+                   lambda request=request: prediction_log_pb2.PredictLog(request=request),
+                   request.ByteSize)
     logger.close()  # writes out what was queued
     assert sorted(outcomes) == ["dropped", "written"]
     assert len(records(tmp_path / "logs" / "m")) == 1
