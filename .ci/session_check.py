@@ -25,11 +25,9 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: contract/
-from contract.defaults import WARMUP_PATH
+from contract.defaults import MAX_WARMUP_RECORDS, WARMUP_PATH
 from contract.endpoints import DEFAULT_SIGNATURE
 from contract.protos import build_pool, message_class
-
-MAX_RECORDS = 1000  # TF Serving refuses a warm-up file with more records
 
 # The few messages of tensorflow_serving/apis/{model,predict,prediction_log}.proto a
 # Predict warm-up record uses, with TF Serving's package, names and field numbers, in
@@ -59,8 +57,8 @@ def read_requests(path: Path) -> list:
     """The PredictRequests of the warm-up file at `path`, in order."""
     requests = []
     for index, raw in enumerate(tf.data.TFRecordDataset(str(path))):
-        if index == MAX_RECORDS:
-            raise CheckError(f"{path} holds more than {MAX_RECORDS} records, "
+        if index == MAX_WARMUP_RECORDS:
+            raise CheckError(f"{path} holds more than {MAX_WARMUP_RECORDS} records, "
                              "TF Serving's maximum")
         record = PredictionLog.FromString(raw.numpy())
         kind = record.WhichOneof("log_type")

@@ -12,3 +12,4 @@ BATCH_SIZE = 32  # inputs per request when scoring: under batching.config's max 
 WARMUP_FOLDER = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"
 WARMUP_PATH = (WARMUP_FOLDER, WARMUP_FILE)
+MAX_WARMUP_RECORDS = 1000  # TF Serving refuses a warm-up file with more (WarmupConsts)

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from contract.defaults import TOP_K
+from contract.defaults import MAX_WARMUP_RECORDS, TOP_K
 from export.locations import DEFAULT_CONFIG_FILE, DEFAULT_REPOSITORY
 
 _OP_PREFIX = re.compile(r"^\{\{[^}]*\}\}\s*")  # TensorFlow's "{{function_node ...}}"
@@ -57,8 +57,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     warmup.add_argument("version_dir", help="the version folder to warm up")
     warmup.add_argument("logs", nargs="+", help="request log files, oldest first")
     warmup.add_argument("--model", help="only this model's requests")
-    warmup.add_argument("--max-records", type=_positive, default=1000,
-                        help="requests kept (TF Serving replays at most 1000)")
+    warmup.add_argument("--max-records", type=_warmup_records, default=MAX_WARMUP_RECORDS,
+                        help="requests kept, at most %(default)s: TF Serving refuses a "
+                             "warm-up file with more (saved_model_warmup_util.cc)")
     warmup.set_defaults(handler=_warmup)
 
     label = commands.add_parser(
@@ -71,6 +72,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     label.add_argument("--remove", action="store_true", help="drop the label")
     label.add_argument("--config", default=DEFAULT_CONFIG_FILE)
     label.set_defaults(handler=_label)
+
+
+def _warmup_records(text: str) -> int:
+    value = _positive(text)
+    if value > MAX_WARMUP_RECORDS:
+        raise argparse.ArgumentTypeError(
+            f"at most {MAX_WARMUP_RECORDS}, which TF Serving replays; got {value}")
+    return value
 
 
 def _warmup(args: argparse.Namespace) -> int:

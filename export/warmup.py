@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
-from contract.defaults import WARMUP_PATH
+from contract.defaults import MAX_WARMUP_RECORDS, WARMUP_PATH
 
 
 def predict_log(model_name: str, signature: str,
@@ -37,7 +37,6 @@ def write_warmup(saved_model_dir: str | Path,
     return path
 
 
-MAX_WARMUP_RECORDS = 1000  # TF Serving refuses a warm-up file with more
 _REPLAYED = ("predict_log", "classify_log", "regress_log", "multi_inference_log")
 
 

@@ -11,7 +11,7 @@ import tensorflow as tf
 from google.protobuf.message import DecodeError
 from tensorflow_serving.apis import input_pb2, prediction_log_pb2
 
-from contract.defaults import WARMUP_PATH
+from contract.defaults import MAX_WARMUP_RECORDS, WARMUP_PATH
 from serving.errors import InvalidArgument, ServingError, Unimplemented
 from serving.inference import (
     CLASSIFY_METHOD,
@@ -26,7 +26,6 @@ from serving.tensor_protos import to_arrays
 
 logger = logging.getLogger(__name__)
 
-MAX_RECORDS = 1000  # WarmupConsts::kMaxNumRecords
 
 
 def replay_warmup(servable: Servable, iterations: int = 1,
@@ -39,9 +38,9 @@ def replay_warmup(servable: Servable, iterations: int = 1,
         return 0
     count = 0
     for raw in tf.data.TFRecordDataset(str(path)):
-        if count == MAX_RECORDS:
+        if count == MAX_WARMUP_RECORDS:
             raise InvalidArgument(f"Number of warmup records exceeds the maximum "
-                                  f"({MAX_RECORDS}) at {path}")
+                                  f"({MAX_WARMUP_RECORDS}) at {path}")
         try:
             record = prediction_log_pb2.PredictionLog.FromString(raw.numpy())
         except DecodeError as e:

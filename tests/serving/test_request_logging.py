@@ -208,3 +208,12 @@ def test_records_past_the_queued_bytes_are_dropped_not_held(tmp_path):
     logger.close()  # writes out what was queued
     assert sorted(outcomes) == ["dropped", "written"]
     assert len(records(tmp_path / "logs" / "m")) == 1
+
+
+def test_more_warm_up_records_than_tf_serving_replays_are_refused(tmp_path, capsys):
+    # saved_model_warmup_util.cc: a file over WarmupConsts::kMaxNumRecords fails the load
+    with pytest.raises(SystemExit) as exit_:
+        tfstack(["warmup", str(tmp_path), str(tmp_path / "m-00001.tfrecord"),
+                 "--max-records", "1001"])
+    assert exit_.value.code == 2
+    assert "at most 1000, which TF Serving replays; got 1001" in capsys.readouterr().err

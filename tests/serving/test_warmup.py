@@ -15,13 +15,14 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
+from contract.defaults import MAX_WARMUP_RECORDS
 from export.warmup import predict_log, write_warmup
 from serving.config import ServerConfig, model_configs
 from serving.errors import InvalidArgument, NotFound, Unimplemented
 from serving.inference import CLASSIFY_METHOD, REGRESS_METHOD
 from serving.repository import ModelRepository
 from serving.servable import load_servable
-from serving.warmup import MAX_RECORDS, replay_warmup
+from serving.warmup import replay_warmup
 from tests.serving.conftest import write_doubler
 from tests.serving.half_plus import example, write_half_plus_three_tf1
 
@@ -99,12 +100,12 @@ def test_classify_regress_and_multi_inference_records_are_replayed(tmp_path):
 def test_more_than_a_thousand_records_fail_the_load_as_on_tf_serving(tmp_path):
     path = write_doubler(tmp_path / "1")
     record = predict_log("m", "serving_default", {"x": np.ones((1, 2), "f4")})
-    write_warmup(path, [record] * (MAX_RECORDS + 1))
+    write_warmup(path, [record] * (MAX_WARMUP_RECORDS + 1))
     servable, runs = _counting(load_servable("m", 1, path))
     with pytest.raises(InvalidArgument, match=r"Number of warmup records exceeds the maximum "
                                               r"\(1000\) at .*tf_serving_warmup_requests"):
         replay_warmup(servable)
-    assert len(runs) == MAX_RECORDS  # refused before the 1001st ran, never cut silently
+    assert len(runs) == MAX_WARMUP_RECORDS  # refused before the 1001st ran, never cut silently
 
 
 def test_a_session_run_record_is_unimplemented(tmp_path):
