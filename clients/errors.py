@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING
 
 import grpc
 
+from contract.defaults import REQUEST_ID_HEADER
+
 if TYPE_CHECKING:
     from clients.channels import ChannelSecurity
 
 
-REQUEST_ID_HEADER = "x-request-id"
 
 
 class ClientError(Exception):

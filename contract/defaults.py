@@ -13,3 +13,5 @@ WARMUP_FOLDER = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"
 WARMUP_PATH = (WARMUP_FOLDER, WARMUP_FILE)
 MAX_WARMUP_RECORDS = 1000  # TF Serving refuses a warm-up file with more (WarmupConsts)
+# The metadata key (gRPC) and header (REST) of a call's request id, both ways.
+REQUEST_ID_HEADER = "x-request-id"

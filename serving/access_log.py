@@ -18,7 +18,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-REQUEST_ID_HEADER = "x-request-id"
 FORMATS = ("text", "json")
 access_logger = logging.getLogger("serving.access")
 # An id a client may choose: printable, no spaces, short enough to log as it is.

@@ -13,10 +13,10 @@ import grpc
 from aiohttp import web
 from opentelemetry.trace import SpanKind, StatusCode
 
+from contract.defaults import REQUEST_ID_HEADER
 from contract.tracing import extract, recording_span, tracer
 from serving.access_log import (
     RECORD,
-    REQUEST_ID_HEADER,
     RequestRecord,
     request_id,
     span_attributes,
